@@ -1,1 +1,36 @@
-"""(being written)"""
+"""Training: one function that trains a candidate with a recipe and reports every epoch.
+
+:func:`train` takes a model (or a factory), a :class:`~nas.data.Dataset`, a :class:`Recipe`
+(or a flat mapping of its keys) and a seed, and returns a :class:`TrainResult`. CPU and CUDA
+share one code path (mixed precision only on CUDA). Accuracies are percentages everywhere.
+
+Example:
+    >>> from torch import nn
+    >>> from nas.data import get_dataset
+    >>> from nas.train import train
+    >>> ds = get_dataset("synthetic", num_classes=3, length=16)
+    >>> result = train(lambda: nn.Sequential(nn.Flatten(), nn.Linear(16, 3)), ds,
+    ...                {"epochs": 1}, seed=0, device="cpu")
+    >>> result.status
+    'ok'
+"""
+
+from __future__ import annotations
+
+from nas.train._device import resolve_device
+from nas.train._latency import measure_latency
+from nas.train._recipe import Recipe, RecipeError
+from nas.train._result import EpochMetrics, Status, TrainResult
+from nas.train._trainer import cosine_lr, train
+
+__all__ = [
+    "EpochMetrics",
+    "Recipe",
+    "RecipeError",
+    "Status",
+    "TrainResult",
+    "cosine_lr",
+    "measure_latency",
+    "resolve_device",
+    "train",
+]
