@@ -1,0 +1,367 @@
+"""The IR graph: a DAG of atomic ops whose shapes, params and FLOPs come from the op registry."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from nas.errors import GraphError
+from nas.graph._ops import Shape, as_shape, get_op
+
+if TYPE_CHECKING:
+    import networkx
+
+__all__ = ["INPUT_OP", "Graph", "Node"]
+
+INPUT_OP = "input"
+"""The pseudo-op of graph inputs (not in the op registry: it has no inputs, params or FLOPs)."""
+
+FORMAT = "nas.graph/1"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of an IR graph; immutable (build a new graph to change it).
+
+    Attributes:
+        name: Unique name inside its graph.
+        op: Registry name of the op, or ``"input"`` for a graph input.
+        attrs: Normalized attributes, defaults filled in (read-only).
+        inputs: Producer node names, in order (order matters for ``concat``).
+        shape: Per-sample output shape (batch excluded).
+        params: Learnable parameters of this node.
+        flops: MACs of this node for one sample (conv and linear only).
+    """
+
+    name: str
+    op: str
+    attrs: Mapping[str, Any]
+    inputs: tuple[str, ...]
+    shape: Shape
+    params: int = 0
+    flops: int = 0
+
+
+def _attr_text(value: Any) -> str:
+    return repr(value) if not isinstance(value, float) else f"{value:g}"
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+class Graph:
+    """A DAG of ops; every :meth:`add` infers shape, params and FLOPs right away (no torch).
+
+    Example:
+        >>> g = Graph("tiny")
+        >>> x = g.add_input((3, 32, 32))
+        >>> y = g.add("conv2d", x, out_channels=8, kernel_size=3, padding="same")
+        >>> y = g.add("relu", y)
+        >>> g.set_outputs(y)
+        >>> g.shape(y), g.params, g.flops
+        ((8, 32, 32), 216, 221184)
+    """
+
+    def __init__(self, name: str = "graph") -> None:
+        self.name = name
+        self._nodes: dict[str, Node] = {}  # insertion order is a topological order
+        self.inputs: list[str] = []
+        self.outputs: list[str] = []
+
+    # ------------------------------------------------------------------ building
+    def _unique(self, base: str) -> str:
+        if base not in self._nodes:
+            return base
+        i = 1
+        while f"{base}_{i}" in self._nodes:
+            i += 1
+        return f"{base}_{i}"
+
+    def add_input(self, shape: Shape, name: str = "input") -> str:
+        """Add a graph input of per-sample ``shape``; returns its (unique) node name."""
+        node_name = self._unique(str(name))
+        self._nodes[node_name] = Node(
+            node_name, INPUT_OP, MappingProxyType({}), (), as_shape(shape)
+        )
+        self.inputs.append(node_name)
+        return node_name
+
+    def add(
+        self, op: str, inputs: str | Sequence[str], *, name: str | None = None, **attrs: Any
+    ) -> str:
+        """Add a node and infer its shape, params and FLOPs from the op registry.
+
+        Args:
+            op: Registered op name (``"conv2d"``).
+            inputs: Producer node name(s), in order.
+            name: Node name; ``None`` derives one from ``op``; a taken name gets a numeric suffix.
+            **attrs: Op attributes; defaults fill in the rest.
+
+        Returns:
+            The node's name.
+
+        Raises:
+            RegistryError: Unknown op (with a "did you mean" suggestion).
+            GraphError: Unknown input, wrong arity, bad attribute or shape mismatch; the message
+                names the node, the op and the input shapes.
+        """
+        get_op(op)  # unknown op -> RegistryError with close matches, before anything else
+        ins = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+        node_name = self._unique(str(name) if name is not None else op)
+        for i in ins:
+            if i not in self._nodes:
+                raise GraphError(
+                    f"Node {node_name!r} ({op}): input {i!r} is not in graph {self.name!r}; "
+                    f"add it first (nodes are added in dataflow order)"
+                )
+        in_shapes = tuple(self._nodes[i].shape for i in ins)
+        node = self._make_node(node_name, op, ins, in_shapes, attrs)
+        self._nodes[node_name] = node
+        return node_name
+
+    def _make_node(
+        self,
+        name: str,
+        op: str,
+        ins: tuple[str, ...],
+        in_shapes: tuple[Shape, ...],
+        attrs: Mapping[str, Any],
+    ) -> Node:
+        spec = get_op(op)
+        shapes_text = " and ".join(str(s) for s in in_shapes) or "()"
+        try:
+            bad = spec.check_arity(len(ins))
+            if bad:
+                raise GraphError(bad)
+            resolved = spec.resolve_attrs(in_shapes, attrs)
+            shape = as_shape(spec.infer_shape(in_shapes, resolved))
+            params = int(spec.params(in_shapes, shape, resolved))
+            flops = int(spec.flops(in_shapes, shape, resolved))
+        except GraphError as err:
+            msg = str(err)
+            if shapes_text not in msg:
+                msg = f"{msg} (input shapes: {shapes_text})"
+            raise GraphError(f"Node {name!r} ({op}): {msg}") from None
+        return Node(name, op, MappingProxyType(resolved), ins, shape, params, flops)
+
+    def set_outputs(self, *nodes: str) -> None:
+        """Mark the graph outputs, in order (a model returning a tuple has several)."""
+        for n in nodes:
+            if n not in self._nodes:
+                raise GraphError(f"Output {n!r} is not a node of graph {self.name!r}")
+        self.outputs = list(nodes)
+
+    # ------------------------------------------------------------------ queries
+    def nodes(self) -> list[str]:
+        """Node names in topological order (inputs first)."""
+        return list(self._nodes)
+
+    def node(self, name: str) -> Node:
+        """The :class:`Node` called ``name``."""
+        try:
+            return self._nodes[name]
+        except KeyError:
+            raise GraphError(f"No node {name!r} in graph {self.name!r}") from None
+
+    def shape(self, name: str) -> Shape:
+        """Per-sample output shape of node ``name``."""
+        return self.node(name).shape
+
+    def in_shapes(self, name: str) -> tuple[Shape, ...]:
+        """Shapes of node ``name``'s inputs, in order."""
+        return tuple(self._nodes[i].shape for i in self.node(name).inputs)
+
+    def consumers(self) -> dict[str, list[str]]:
+        """For each node, the nodes that read it (a consumer appears once per use)."""
+        out: dict[str, list[str]] = {n: [] for n in self._nodes}
+        for node in self._nodes.values():
+            for i in node.inputs:
+                out[i].append(node.name)
+        return out
+
+    @property
+    def params(self) -> int:
+        """Total learnable parameters (dead and zero-fed nodes included)."""
+        return sum(n.params for n in self._nodes.values())
+
+    @property
+    def flops(self) -> int:
+        """Total MACs of conv and linear nodes for one sample."""
+        return sum(n.flops for n in self._nodes.values())
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._nodes
+
+    def __repr__(self) -> str:
+        return f"Graph({self.name!r}, nodes={len(self)}, params={self.params}, flops={self.flops})"
+
+    # ------------------------------------------------------------------ checks
+    def validate(self) -> None:
+        """Check the graph like ``torch.fx.Graph.lint()``.
+
+        Checks: outputs are set and exist; every input of a node exists and comes earlier (so the
+        graph is acyclic); arity; inputs have no inputs; re-inferring every node's attrs, shape,
+        params and FLOPs gives what is stored.
+
+        Raises:
+            GraphError: Naming the first offending node.
+        """
+        if not self.inputs:
+            raise GraphError(f"Graph {self.name!r} has no inputs; call add_input() first")
+        if not self.outputs:
+            raise GraphError(f"Graph {self.name!r} has no outputs; call set_outputs() first")
+        seen: set[str] = set()
+        for name, node in self._nodes.items():
+            if node.name != name:
+                raise GraphError(f"Node {name!r} is stored under another name ({node.name!r})")
+            if node.op == INPUT_OP:
+                if node.inputs or name not in self.inputs:
+                    raise GraphError(
+                        f"Input node {name!r} must have no inputs and be in graph.inputs"
+                    )
+            else:
+                for i in node.inputs:
+                    if i not in seen:
+                        why = "does not exist" if i not in self._nodes else "comes later (a cycle)"
+                        raise GraphError(f"Node {name!r} ({node.op}): input {i!r} {why}")
+                fresh = self._make_node(
+                    name, node.op, node.inputs, self.in_shapes(name), node.attrs
+                )
+                if fresh != node:
+                    raise GraphError(
+                        f"Node {name!r} ({node.op}): stored shape/params/flops/attrs "
+                        f"{node.shape}/{node.params}/{node.flops}/{dict(node.attrs)} differ from "
+                        f"re-inferred {fresh.shape}/{fresh.params}/{fresh.flops}/{dict(fresh.attrs)}"
+                    )
+            seen.add(name)
+        for n in [*self.inputs, *self.outputs]:
+            if n not in self._nodes:
+                raise GraphError(
+                    f"Graph {self.name!r} lists {n!r} as input/output but has no such node"
+                )
+
+    # ------------------------------------------------------------------ views
+    def to_text(self) -> str:
+        """A readable, deterministic listing (golden tests): one line per node.
+
+        Example:
+            >>> g = Graph("t"); x = g.add_input((4,)); g.set_outputs(g.add("relu", x))
+            >>> print(g.to_text())
+            graph t
+              input = input() -> (4,)
+              relu = relu(input) -> (4,)
+            outputs: relu
+            params: 0  flops: 0
+        """
+        lines = [f"graph {self.name}"]
+        for node in self._nodes.values():
+            args = [*node.inputs, *(f"{k}={_attr_text(v)}" for k, v in node.attrs.items())]
+            line = f"  {node.name} = {node.op}({', '.join(args)}) -> {node.shape}"
+            if node.params or node.flops:
+                line += f"  params={node.params} flops={node.flops}"
+            lines.append(line)
+        lines.append(f"outputs: {', '.join(self.outputs)}")
+        lines.append(f"params: {self.params}  flops: {self.flops}")
+        return "\n".join(lines)
+
+    def graph_hash(self) -> str:
+        """An isomorphism- and name-invariant hash of the live computation.
+
+        See :func:`nas.graph._hash.graph_hash` for the rules (zero ops dropped, identity and
+        dropout folded, dead nodes ignored, Weisfeiler-Lehman over op + attrs + shape labels).
+        """
+        from nas.graph._hash import graph_hash
+
+        return graph_hash(self)
+
+    def node_features(self, name: str) -> dict[str, float]:
+        """Predictor features of node ``name`` from its op spec (empty for inputs)."""
+        node = self.node(name)
+        if node.op == INPUT_OP:
+            return {"out_size": float(math.prod(node.shape))}
+        return get_op(node.op).node_features(self.in_shapes(name), node.shape, node.attrs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict; :meth:`from_dict` rebuilds an equal graph.
+
+        Example:
+            >>> g = Graph(); x = g.add_input((4,)); g.set_outputs(g.add("relu", x))
+            >>> Graph.from_dict(g.to_dict()).to_text() == g.to_text()
+            True
+        """
+        nodes = []
+        for node in self._nodes.values():
+            entry: dict[str, Any] = {"name": node.name, "op": node.op, "shape": list(node.shape)}
+            if node.op != INPUT_OP:
+                entry["inputs"] = list(node.inputs)
+                entry["attrs"] = {k: _jsonable(v) for k, v in node.attrs.items()}
+            nodes.append(entry)
+        return {"format": FORMAT, "name": self.name, "nodes": nodes, "outputs": list(self.outputs)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Graph:
+        """Rebuild a graph from :meth:`to_dict` output (re-inferring and checking every shape)."""
+        if data.get("format") != FORMAT:
+            raise GraphError(
+                f"Expected a graph dict with format {FORMAT!r}, got {data.get('format')!r}"
+            )
+        g = cls(data.get("name", "graph"))
+        for entry in data["nodes"]:
+            if entry["op"] == INPUT_OP:
+                got = g.add_input(tuple(entry["shape"]), name=entry["name"])
+            else:
+                got = g.add(
+                    entry["op"], entry["inputs"], name=entry["name"], **entry.get("attrs", {})
+                )
+            if got != entry["name"] or ("shape" in entry and g.shape(got) != tuple(entry["shape"])):
+                raise GraphError(
+                    f"Node {entry['name']!r} ({entry['op']}): stored shape {tuple(entry['shape'])} "
+                    f"differs from the re-inferred {g.shape(got)}, or its name is duplicated"
+                )
+        g.set_outputs(*data["outputs"])
+        return g
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as canonical JSON text."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def to_networkx(self) -> networkx.DiGraph:
+        """A networkx copy: node attrs ``op``, ``attrs``, ``shape``, ``params``, ``flops``;
+        edge attr ``index`` (first input position) and ``indices`` (all positions, for a node
+        used twice by one consumer). Graph attrs ``name``, ``inputs``, ``outputs``.
+        """
+        import networkx as nx
+
+        dg = nx.DiGraph(name=self.name, inputs=list(self.inputs), outputs=list(self.outputs))
+        for node in self._nodes.values():
+            dg.add_node(
+                node.name,
+                op=node.op,
+                attrs=dict(node.attrs),
+                shape=node.shape,
+                params=node.params,
+                flops=node.flops,
+            )
+        for node in self._nodes.values():
+            for pos, i in enumerate(node.inputs):
+                if dg.has_edge(i, node.name):
+                    dg.edges[i, node.name]["indices"] += (pos,)
+                else:
+                    dg.add_edge(i, node.name, index=pos, indices=(pos,))
+        return dg
+
+    def copy(self) -> Graph:
+        """An independent copy (nodes are immutable, so sharing them is safe)."""
+        g = Graph(self.name)
+        g._nodes = dict(self._nodes)
+        g.inputs = list(self.inputs)
+        g.outputs = list(self.outputs)
+        return g

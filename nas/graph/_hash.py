@@ -1,0 +1,172 @@
+"""``graph_hash``: one hash per function, so isomorphic candidates are trained once.
+
+Rules, applied to the *live* graph (params and FLOPs still count the full graph):
+
+1. ``zero`` nodes are zero; an op with ``zero_preserving`` whose inputs are all zero is zero; a
+   ``mul`` with a zero input is zero; an ``add`` ignores its zero inputs.
+2. ``identity`` and ``dropout`` (``hash_transparent``, identity at inference), and an ``add`` or
+   ``concat`` left with one input of its own shape, are folded into their input.
+3. An ``add`` whose input is another ``add`` used only there (same shape) is flattened into it,
+   so ``(a + b) + c`` (how ONNX writes an n-ary sum) equals ``add(a, b, c)``.
+4. Nodes that do not reach an output are dropped (dead code).
+5. Weisfeiler-Lehman (networkx, digest 32 bytes) runs over the remaining nodes, each labelled
+   with op + attrs + output shape (inputs and outputs also with their position), with edges
+   pointing from consumer to producer and labelled by input position for order-sensitive ops.
+   The iteration count is the graph depth, so each output's label covers its whole expression.
+
+Node names never enter the hash.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from nas.graph._graph import INPUT_OP
+from nas.graph._ops import get_op
+
+if TYPE_CHECKING:
+    from nas.graph._graph import Graph
+
+__all__ = ["graph_hash", "live_graph"]
+
+_ZERO = "zero"
+
+
+def _canon(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, tuple | list):
+        return [_canon(v) for v in value]
+    return value
+
+
+def live_graph(graph: Graph) -> tuple[dict[str, tuple[str, list[str]]], list[str], set[str]]:
+    """Apply rules 1-4.
+
+    Returns:
+        ``(kept, outputs, zeros)``: ``kept`` maps each live node to ``(label, inputs)``,
+        ``outputs`` are the resolved output nodes, ``zeros`` the nodes known to be zero
+        (a zero that is still read, by ``concat`` say, stays in ``kept`` as a leaf).
+    """
+    alias: dict[str, str] = {}
+    zeros: set[str] = set()
+    kept: dict[str, tuple[str, list[str]]] = {}
+
+    def resolve(n: str) -> str:
+        while n in alias:
+            n = alias[n]
+        return n
+
+    for pos_in, name in enumerate(graph.inputs):
+        kept[name] = (f"input#{pos_in}|{graph.shape(name)}", [])
+    for name in graph.nodes():
+        node = graph.node(name)
+        if node.op == INPUT_OP:
+            continue
+        spec = get_op(node.op)
+        ins = [resolve(i) for i in node.inputs]
+        zin = [i in zeros for i in ins]
+        if node.op == _ZERO or (all(zin) and spec.is_zero_preserving(node.attrs)):
+            zeros.add(name)
+            continue
+        if node.op == "mul" and any(zin):
+            zeros.add(name)
+            continue
+        if node.op == "add":
+            ins = [i for i in ins if i not in zeros]
+        if spec.hash_transparent or (
+            node.op in ("add", "concat") and len(ins) == 1 and graph.shape(ins[0]) == node.shape
+        ):
+            alias[name] = ins[0]
+            continue
+        attrs = json.dumps({k: _canon(v) for k, v in node.attrs.items()}, sort_keys=True)
+        kept[name] = (f"{node.op}|{attrs}|{node.shape}", ins)
+
+    outputs = [resolve(o) for o in graph.outputs]
+    for z in {i for _, ins in kept.values() for i in ins} | set(outputs):
+        if z in zeros:
+            kept[z] = (f"zero|{graph.shape(z)}", [])
+
+    # rule 3: flatten single-use adds into the add that reads them
+    uses = Counter(i for _, ins in kept.values() for i in ins) + Counter(outputs)
+    for name in list(kept):
+        label, ins = kept[name]
+        if not label.startswith("add|"):
+            continue
+        flat: list[str] = []
+        for i in ins:
+            inner = kept.get(i)
+            if (
+                inner
+                and inner[0].startswith("add|")
+                and uses[i] == 1
+                and graph.shape(i) == graph.shape(name)
+            ):
+                flat.extend(inner[1])
+            else:
+                flat.append(i)
+        kept[name] = (label, flat)
+
+    # rule 4: keep what the outputs reach
+    live: set[str] = set()
+    stack = list(outputs)
+    while stack:
+        n = stack.pop()
+        if n not in live:
+            live.add(n)
+            stack.extend(kept[n][1])
+    return {n: v for n, v in kept.items() if n in live}, outputs, zeros
+
+
+def graph_hash(graph: Graph, *, digest_size: int = 32) -> str:
+    """Hash of the live computation of ``graph`` (hex, ``2 * digest_size`` characters).
+
+    Example:
+        >>> from nas.graph import Graph
+        >>> a = Graph(); x = a.add_input((4,), name="x"); a.set_outputs(a.add("relu", x))
+        >>> b = Graph(); y = b.add_input((4,), name="y"); b.set_outputs(b.add("relu", y, name="r"))
+        >>> a.graph_hash() == b.graph_hash()
+        True
+    """
+    import networkx as nx
+
+    kept, outputs, _ = live_graph(graph)
+    out_tags: dict[str, list[int]] = {}
+    for pos, o in enumerate(outputs):
+        out_tags.setdefault(o, []).append(pos)
+
+    hg = nx.DiGraph()
+    for name, (label, _) in kept.items():
+        tag = f"|out{out_tags[name]}" if name in out_tags else ""
+        hg.add_node(name, label=label + tag)
+    depth: dict[str, int] = {}
+    for name in graph.nodes():  # topological order
+        if name not in kept:
+            continue
+        label, ins = kept[name]
+        ordered = not _commutative(label.split("|", 1)[0])
+        ports: dict[str, list[int]] = {}
+        for pos, i in enumerate(ins):
+            ports.setdefault(i, []).append(pos)
+        for i, pos_list in ports.items():
+            # consumer -> producer: WL aggregates successors, so labels grow along the inputs
+            hg.add_edge(name, i, port=str(pos_list) if ordered else f"x{len(pos_list)}")
+        depth[name] = 1 + max((depth[i] for i in ins), default=0)
+    iterations = max(3, max(depth.values(), default=0))
+    with warnings.catch_warnings():
+        # networkx >= 3.5 hashes in- and out-edges separately (and says so on every call);
+        # hashes are stable within one networkx version.
+        warnings.simplefilter("ignore", UserWarning)
+        return nx.weisfeiler_lehman_graph_hash(
+            hg, node_attr="label", edge_attr="port", iterations=iterations, digest_size=digest_size
+        )
+
+
+def _commutative(op: str) -> bool:
+    try:
+        return get_op(op).commutative
+    except Exception:  # a label op that is not registered (cannot happen for built graphs)
+        return False
