@@ -1,1 +1,72 @@
-"""(being written)"""
+"""The tree DSL for search spaces.
+
+A space is a tree: leaves are ops or values, decisions (:class:`Choice`,
+:class:`IntRange`, :class:`FloatRange`) sit anywhere, and inner nodes compose
+(:class:`Seq`, :class:`Residual`, :class:`Branches`, :class:`Repeat`, :class:`EdgeCell`,
+:class:`InputCell`, :class:`Recipe`). A :class:`Space` samples, counts, enumerates,
+mutates, encodes, validates, serializes, drives Optuna and compiles an :class:`Arch`
+into an IR graph.
+
+Example:
+    >>> import numpy as np
+    >>> from nas.space import Choice, IntRange, Op, Repeat, Seq, Space
+    >>> block = Seq(Op("conv1d", out_channels=Choice([16, 32]), kernel_size=3, padding=1),
+    ...             Op("relu"))
+    >>> space = Space("tiny", Seq(Repeat(block, depth=IntRange(1, 2)),
+    ...                          Op("global_avg_pool"), Op("linear", out_features=10)),
+    ...               input_shape=(1, 40))
+    >>> space.size()
+    6
+"""
+
+from __future__ import annotations
+
+from nas.space._decisions import Choice, Decision, FloatRange, IntRange
+from nas.space._nodes import (
+    Branches,
+    EdgeCell,
+    InChannels,
+    InputCell,
+    Node,
+    Op,
+    Project,
+    Recipe,
+    Repeat,
+    Residual,
+    SamePadding,
+    Scaled,
+    Select,
+    Seq,
+    SqueezeExcite,
+    make_divisible,
+)
+from nas.space._registry import get_space, list_spaces, register_space
+from nas.space._space import Arch, Space
+
+__all__ = [
+    "Arch",
+    "Branches",
+    "Choice",
+    "Decision",
+    "EdgeCell",
+    "FloatRange",
+    "InChannels",
+    "InputCell",
+    "IntRange",
+    "Node",
+    "Op",
+    "Project",
+    "Recipe",
+    "Repeat",
+    "Residual",
+    "SamePadding",
+    "Scaled",
+    "Select",
+    "Seq",
+    "Space",
+    "SqueezeExcite",
+    "get_space",
+    "list_spaces",
+    "make_divisible",
+    "register_space",
+]

@@ -1,0 +1,82 @@
+"""The space registry: built-in spaces register exactly as a user's would.
+
+Spaces are registered as zero-argument factories, so importing the registry builds
+nothing. Packages announce spaces through the ``nas.search_spaces`` entry-point group
+(``name = "package.module:factory"``); ``nas-engine`` declares its own built-ins there too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from importlib.metadata import entry_points
+
+from nas._registry import Registry
+from nas.space._space import Space
+
+__all__ = ["get_space", "list_spaces", "register_space"]
+
+ENTRY_POINT_GROUP = "nas.search_spaces"
+
+_SPACES: Registry[Callable[[], Space]] = Registry("search space")
+_loaded_entry_points = False
+
+
+def register_space(name: str, factory: Callable[[], Space] | None = None, *, replace: bool = False):
+    """Register a space factory; usable as a decorator.
+
+    Example:
+        >>> from nas.space import Op, Space, register_space
+        >>> @register_space("my_mlp", replace=True)
+        ... def my_mlp() -> Space:
+        ...     return Space("my_mlp", Op("linear", out_features=10), input_shape=(40,))
+    """
+    if factory is None:
+        return lambda f: _register(name, f, replace)
+    return _register(name, factory, replace)
+
+
+def _register(name: str, factory: Callable[[], Space], replace: bool) -> Callable[[], Space]:
+    _SPACES.register(name, factory, replace=replace)
+    _build.cache_clear()
+    return factory
+
+
+def _load_entry_points() -> None:
+    global _loaded_entry_points
+    if _loaded_entry_points:
+        return
+    _loaded_entry_points = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in _SPACES:
+            _SPACES.register(ep.name, _lazy(ep))
+
+
+def _lazy(ep):  # type: ignore[no-untyped-def]
+    def factory() -> Space:
+        return ep.load()()
+
+    return factory
+
+
+@cache
+def _build(name: str) -> Space:
+    space = _SPACES.get(name)()
+    if not isinstance(space, Space):
+        from nas.errors import SpaceError
+
+        raise SpaceError(
+            f"The factory of space {name!r} returned {type(space).__name__}, not a Space."
+        )
+    return space
+
+
+def get_space(name: str) -> Space:
+    """The space registered under ``name`` (built once, then cached)."""
+    _load_entry_points()
+    return _build(name)
+
+
+def list_spaces() -> list[str]:
+    _load_entry_points()
+    return _SPACES.names()

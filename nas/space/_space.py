@@ -1,0 +1,383 @@
+"""``Space`` (a named tree plus its input shape and recipe) and ``Arch`` (one candidate)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nas.errors import ArchError, SpaceError
+from nas.space._context import (
+    BuildContext,
+    FromValues,
+    KeepOrFill,
+    NeedDecision,
+    OptunaSuggest,
+    Replay,
+    Resolver,
+    Sampler,
+)
+from nas.space._decisions import Choice, Decision, FloatRange, IntRange, _thaw
+from nas.space._nodes import Node, Recipe, State, _as_node, _Infinite
+
+if TYPE_CHECKING:
+    from nas.graph import Graph
+
+__all__ = ["Arch", "Space"]
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A concrete value for every active decision of a space.
+
+    ``values`` is a flat ``{path: value}`` mapping. ``arch_id`` is a stable hash of the
+    canonical JSON of the values together with the space's name and version.
+
+    Example:
+        >>> a = Arch("toy", "1", {"width": 16})
+        >>> a["width"], len(a.arch_id)
+        (16, 16)
+    """
+
+    space: str
+    version: str
+    values: Mapping[str, Any]
+    arch_id: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", dict(self.values))
+        payload = canonical_json(
+            {"space": self.space, "version": self.version, "values": self.json_values()}
+        )
+        object.__setattr__(self, "arch_id", hashlib.sha256(payload.encode()).hexdigest()[:16])
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.values
+
+    def __hash__(self) -> int:
+        return hash(self.arch_id)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Arch) and (self.space, self.version, self.arch_id) == (
+            other.space,
+            other.version,
+            other.arch_id,
+        )
+
+    def json_values(self) -> dict[str, Any]:
+        return {k: _thaw(v) for k, v in self.values.items()}
+
+    def to_json(self) -> str:
+        """Canonical JSON: ``{"space": ..., "version": ..., "values": {...}}``."""
+        return canonical_json(
+            {"space": self.space, "version": self.version, "values": self.json_values()}
+        )
+
+    @staticmethod
+    def from_json(text: str | Mapping[str, Any]) -> Arch:
+        obj = json.loads(text) if isinstance(text, str) else dict(text)
+        if not isinstance(obj, Mapping) or not isinstance(obj.get("values"), Mapping):
+            raise ArchError(
+                'An arch JSON needs {"space": ..., "version": ..., "values": {...}}; '
+                f"got keys {sorted(obj) if isinstance(obj, Mapping) else type(obj).__name__}."
+            )
+        return Arch(str(obj.get("space", "")), str(obj.get("version", "")), obj["values"])
+
+
+class Space:
+    """A named search space: a tree of decisions and ops, an input shape and a recipe.
+
+    Args:
+        name: registry name, part of every ``arch_id``.
+        body: the network tree (a :class:`~nas.space.Node`).
+        input_shape: per-sample input shape, batch excluded (e.g. ``(3, 32, 32)``).
+        recipe: an optional :class:`~nas.space.Recipe` searched jointly with the network.
+        version: bump it when the space changes meaning; it is part of every ``arch_id``.
+        description: one line for ``nas spaces``.
+
+    Example:
+        >>> import numpy as np
+        >>> from nas.space import Choice, Op, Seq, Space
+        >>> s = Space("toy", Seq(Op("linear", out_features=Choice([8, 16])), Op("relu")),
+        ...           input_shape=(4,))
+        >>> s.size()
+        2
+        >>> arch = s.sample(np.random.default_rng(0))
+        >>> s.compile(arch).shape(s.compile(arch).outputs[0])[0] in (8, 16)
+        True
+    """
+
+    def __init__(
+        self,
+        name: str,
+        body: Node,
+        *,
+        input_shape: tuple[int, ...],
+        recipe: Recipe | None = None,
+        version: str = "1",
+        description: str = "",
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise SpaceError(f"A space needs a non-empty name (got {name!r}).")
+        self.name = name
+        self.body = _as_node(body, f"Space {name!r} body")
+        shape = tuple(input_shape)
+        if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
+            raise SpaceError(
+                f"Space {name!r}: input_shape must be positive ints, batch excluded "
+                f"(got {input_shape!r})."
+            )
+        self.input_shape = shape
+        if recipe is not None and not isinstance(recipe, Recipe):
+            raise SpaceError(
+                f"Space {name!r}: recipe must be a Recipe (got {type(recipe).__name__})."
+            )
+        self.recipe_node = recipe
+        self.version = str(version)
+        self.description = description
+        decisions: dict[str, Decision] = {}
+        self.body.declare("", decisions)
+        if recipe is not None:
+            recipe.declare("recipe", decisions)
+        self.decisions: dict[str, Decision] = decisions
+
+    def __repr__(self) -> str:
+        return f"Space({self.name!r}, version={self.version!r}, decisions={len(self.decisions)})"
+
+    # --------------------------------------------------------------------- walking
+    def _walk(self, resolver: Resolver, graph: Graph | None = None) -> BuildContext:
+        ctx = BuildContext(resolver, graph)
+        x = graph.add_input(self.input_shape, name="input") if graph is not None else None
+        y = self.body.build(ctx, "", x)
+        if graph is not None:
+            assert y is not None
+            graph.set_outputs(y)
+        if self.recipe_node is not None:
+            self.recipe_node.resolve(ctx)
+        return ctx
+
+    def _arch(self, ctx: BuildContext) -> Arch:
+        return Arch(self.name, self.version, ctx.bound)
+
+    # --------------------------------------------------------------------- core API
+    def sample(self, rng: np.random.Generator) -> Arch:
+        """Sample one arch; every active decision is drawn from ``rng``."""
+        if not isinstance(rng, np.random.Generator):
+            raise SpaceError(
+                f"sample() needs a numpy.random.Generator (got {type(rng).__name__}); "
+                f"use numpy.random.default_rng(seed)."
+            )
+        return self._arch(self._walk(Sampler(rng)))
+
+    def validate(self, arch: Arch | Mapping[str, Any]) -> Arch:
+        """Return the canonical arch, or raise :class:`ArchError` naming the offending path."""
+        if isinstance(arch, Arch):
+            if arch.space and arch.space != self.name:
+                raise ArchError(
+                    f"The arch belongs to space {arch.space!r}, not {self.name!r}; "
+                    f"compile it with space {arch.space!r}."
+                )
+            values = arch.values
+        elif isinstance(arch, Mapping):
+            values = arch
+        else:
+            raise ArchError(f"An arch must be an Arch or a mapping (got {type(arch).__name__}).")
+        ctx = self._walk(FromValues(values, self.name))
+        extra = [k for k in values if k not in ctx.bound]
+        if extra:
+            why = "not a decision of" if extra[0] not in self.decisions else "inactive in"
+            raise ArchError(
+                f"Unexpected decision {extra[0]!r}: {why} this arch of space {self.name!r}; "
+                f"remove it (active decisions: {', '.join(ctx.bound) or 'none'})."
+            )
+        return self._arch(ctx)
+
+    def arch(self, values: Mapping[str, Any]) -> Arch:
+        """Build a validated arch from a ``{path: value}`` mapping."""
+        return self.validate(values)
+
+    def contains(self, arch: Arch | Mapping[str, Any]) -> bool:
+        try:
+            self.validate(arch)
+        except ArchError:
+            return False
+        return True
+
+    def compile(self, arch: Arch | Mapping[str, Any], *, check: bool = True) -> Graph:
+        """Compile an arch into its IR graph (no torch needed)."""
+        from nas.graph import Graph
+
+        values = arch.values if isinstance(arch, Arch) else arch
+        graph = Graph(name=self.name)
+        ctx = self._walk(FromValues(values, self.name), graph)
+        if check:
+            extra = [k for k in values if k not in ctx.bound]
+            if extra:
+                self.validate(values)  # raises with the full message
+        return graph
+
+    def to_torch(self, arch: Arch | Mapping[str, Any]) -> Any:
+        """Compile an arch into a ``torch.fx.GraphModule``."""
+        from nas.graph import to_torch
+
+        return to_torch(self.compile(arch))
+
+    def recipe(self, arch: Arch | Mapping[str, Any]) -> dict[str, Any]:
+        """The training recipe of an arch: fixed recipe fields plus its recipe decisions."""
+        if self.recipe_node is None:
+            return {}
+        values = arch.values if isinstance(arch, Arch) else arch
+        ctx = BuildContext(FromValues(values, self.name))
+        return self.recipe_node.resolve(ctx)
+
+    def graph_hash(self, arch: Arch | Mapping[str, Any]) -> str:
+        return self.compile(arch).graph_hash()
+
+    # --------------------------------------------------------------------- counting
+    def size(self, *, include_recipe: bool = True) -> int | None:
+        """Exact number of distinct archs (a Python int), or ``None`` if infinite."""
+        states: dict[State, int] = {frozenset(): 1}
+        try:
+            states = self.body.count("", states)
+            if include_recipe and self.recipe_node is not None:
+                states = self.recipe_node.count("recipe", states)
+        except _Infinite:
+            return None
+        return sum(states.values())
+
+    def enumerate(self) -> Iterator[Arch]:
+        """Every arch of a finite space, lazily, in a fixed order."""
+        if self.size() is None:
+            raise SpaceError(
+                f"Space {self.name!r} has continuous decisions and cannot be enumerated; "
+                f"sample it instead."
+            )
+        stack: list[list[int]] = [[]]
+        while stack:
+            forced = stack.pop()
+            try:
+                ctx = self._walk(Replay(forced))
+            except NeedDecision as need:
+                stack.extend([*forced, k] for k in reversed(range(need.size)))
+                continue
+            yield self._arch(ctx)
+
+    # --------------------------------------------------------------------- local moves
+    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
+        """Change exactly one active decision (decisions it activates are sampled anew)."""
+        arch = self.validate(arch)
+        keys = [k for k, v in arch.values.items() if self.decisions[k].size() != 1]
+        if not keys:
+            return arch
+        key = keys[int(rng.integers(len(keys)))]
+        values = dict(arch.values)
+        values[key] = self.decisions[key].mutate(values[key], rng)
+        return self._arch(self._walk(KeepOrFill(values, rng)))
+
+    def neighbors(self, arch: Arch) -> list[Arch]:
+        """Every arch one decision away (new decisions it activates take their defaults)."""
+        arch = self.validate(arch)
+        out: dict[str, Arch] = {}
+        for key, value in arch.values.items():
+            for other in self.decisions[key].neighbors(value):
+                values = dict(arch.values)
+                values[key] = other
+                nb = self._arch(self._walk(KeepOrFill(values, None)))
+                if nb.arch_id != arch.arch_id:
+                    out.setdefault(nb.arch_id, nb)
+        return list(out.values())
+
+    # --------------------------------------------------------------------- encodings
+    def encode(self, arch: Arch, *, onehot: bool = False) -> np.ndarray:
+        """A fixed-length vector over every declared decision.
+
+        Raw (default): choices as their index, numbers as their value (log for log floats),
+        NaN where a decision is inactive; :meth:`decode` inverts it. One-hot: choices one-hot,
+        numbers scaled to [0, 1]; inactive decisions are all zeros (for regressors).
+        """
+        values = arch.values
+        if not onehot:
+            return np.array(
+                [
+                    d.encode(values[k]) if k in values else math.nan
+                    for k, d in self.decisions.items()
+                ],
+                dtype=np.float64,
+            )
+        parts: list[float] = []
+        for k, d in self.decisions.items():
+            if isinstance(d, Choice):
+                hot = [0.0] * d.size()
+                if k in values:
+                    hot[d.index(values[k])] = 1.0
+                parts.extend(hot)
+            elif isinstance(d, IntRange | FloatRange):
+                if k not in values:
+                    parts.append(0.0)
+                elif isinstance(d, FloatRange):
+                    parts.append(d._to_unit(values[k]))
+                else:
+                    parts.append((values[k] - d.low + 1) / (d.high - d.low + 1))
+        return np.asarray(parts, dtype=np.float64)
+
+    def decode(self, vector: np.ndarray) -> Arch:
+        """Invert :meth:`encode` (raw form)."""
+        vector = np.asarray(vector, dtype=np.float64)
+        if vector.shape != (len(self.decisions),):
+            raise ArchError(
+                f"Expected a vector of length {len(self.decisions)} for space {self.name!r} "
+                f"(got shape {vector.shape})."
+            )
+        codes = dict(zip(self.decisions, vector.tolist()))
+
+        def resolver(key: str, decision: Decision) -> Any:
+            code = codes[key]
+            if math.isnan(code):
+                raise ArchError(f"Decision {key!r} is active but its code is NaN.")
+            return decision.decode(code)
+
+        return self._arch(self._walk(resolver))
+
+    # --------------------------------------------------------------------- optuna
+    def suggest(self, trial: Any) -> Arch:
+        """Define-by-run: one ``trial.suggest_*`` per active decision, named by its path.
+
+        Example:
+            >>> import optuna  # doctest: +SKIP
+            >>> study = optuna.create_study()  # doctest: +SKIP
+            >>> arch = space.suggest(study.ask())  # doctest: +SKIP
+        """
+        return self._arch(self._walk(OptunaSuggest(trial)))
+
+    # --------------------------------------------------------------------- JSON
+    def to_json(self) -> str:
+        from nas.space._json import space_to_json
+
+        return json.dumps(space_to_json(self))  # key order is meaningful (option order)
+
+    @staticmethod
+    def from_json(text: str | Mapping[str, Any]) -> Space:
+        from nas.space._json import space_from_json
+
+        if isinstance(text, str):
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise SpaceError(
+                    f"Space JSON is malformed ({exc.msg} at line {exc.lineno} column {exc.colno})."
+                ) from None
+        else:
+            obj = text
+        return space_from_json(obj)
