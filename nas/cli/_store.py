@@ -156,7 +156,7 @@ def _query(args: argparse.Namespace) -> int:
     _check_limit(args.limit)
     # Parse before touching the directory, so a typo is reported as a typo.
     expr = parse_filter(args.where) if args.where else None
-    columns = _check_columns(args.columns) if args.columns else list(_SUMMARY_COLUMNS)
+    columns = _check_columns(args.columns) or list(_SUMMARY_COLUMNS)
     if args.sort:
         _check_columns([args.sort])
     store = _open(args.dir)

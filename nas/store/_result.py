@@ -194,7 +194,7 @@ class Result:
             raise ResultError(
                 f"Unknown result columns {sorted(unknown)}; put extra metrics in the 'extra' JSON."
             )
-        values = {name: row.get(name) for name in SCHEMA.names}
+        values: dict[str, Any] = {name: row.get(name) for name in SCHEMA.names}
         if values["source"] is None:
             values["source"] = "nas"
         return cls(**values)

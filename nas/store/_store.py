@@ -7,7 +7,7 @@ import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,8 +35,8 @@ __all__ = ["AppendResult", "RepairReport", "ResultStore"]
 
 _log = logging.getLogger("nas.store")
 
-Filter = pc.Expression | str | None
-OnDuplicate = Literal["error", "skip", "keep"]
+Filter: TypeAlias = "pc.Expression | str | None"
+OnDuplicate: TypeAlias = Literal["error", "skip", "keep"]
 
 
 class AppendResult(str):
@@ -229,8 +229,8 @@ class ResultStore:
 
     def count(self, filter: Filter = None, *, skip_corrupt: bool = False) -> int:
         """How many rows match ``filter`` (all rows by default)."""
-        cols = ["status"] if filter is None else None
-        return self.read(filter, cols, skip_corrupt=skip_corrupt).num_rows
+        # The filter may use any column; only one small column is materialised.
+        return self.read(filter, ["status"], skip_corrupt=skip_corrupt).num_rows
 
     def __len__(self) -> int:
         return self.count()

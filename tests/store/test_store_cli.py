@@ -120,3 +120,11 @@ def test_every_command_has_help_and_json(command: str, capsys) -> None:
         main(["store", command, "--help"])
     assert info.value.code == 0
     assert "--json" in capsys.readouterr().out
+
+
+def test_show_uses_a_rich_table_on_a_terminal(filled: ResultStore, capsys, monkeypatch) -> None:
+    from nas.cli import _store
+
+    monkeypatch.setattr(_store, "stdout_is_tty", lambda: True)  # capsys is never a TTY
+    code, out, _ = _run(capsys, "store", "show", filled.path, "--limit", "3")
+    assert code == 0 and "most recent 3" in out and "┃" in out
