@@ -121,6 +121,18 @@ def test_file_uri_and_explicit_filesystem(tmp_path: Path, results) -> None:
     assert len(ResultStore("runs", filesystem=sub)) == 3
 
 
+def test_non_local_filesystem_code_path(tmp_path: Path, results) -> None:
+    # A SubTreeFileSystem is not a LocalFileSystem, so this runs the object-store path
+    # (open_output_stream + move, no fsync, no lock) that S3 and GCS take.
+    sub = pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem())
+    remote = ResultStore("bucket/runs", filesystem=sub)
+    remote.append(results(3))
+    remote.append(results(4))
+    assert len(remote) == 4 and remote.compact().rows == 4
+    assert len(ResultStore(tmp_path / "bucket" / "runs")) == 4
+    assert [p.name[:5] for p in (tmp_path / "bucket" / "runs").iterdir()] == ["part-"]
+
+
 def test_duckdb_and_pyarrow_dataset_read_the_directory_as_is(store: ResultStore, results) -> None:
     store.append(results(4))
     store.append(results(3, start=10, status="failed", val_accuracy=None))
