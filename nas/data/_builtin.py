@@ -62,8 +62,8 @@ def load_mnist1d(
 ) -> Dataset:
     """MNIST-1D (Greydanus, 2020): 1-D signals of length 40, 10 classes, generated offline.
 
-    With the defaults this is the reference dataset: 4,000 training samples (3,600 train + 400
-    validation) and 1,000 test samples, each of shape ``(1, 40)``.
+    With the defaults this is the reference dataset: 4,000 training samples (3,601 train + 399
+    validation: 10% per class, rounded) and 1,000 test samples, each of shape ``(1, 40)``.
 
     Args:
         num_samples: total samples generated (80% become train + validation, 20% test).
@@ -75,7 +75,7 @@ def load_mnist1d(
     Example:
         >>> ds = load_mnist1d()
         >>> ds.input_shape, len(ds.train), len(ds.val), len(ds.test)
-        ((1, 40), 3600, 400, 1000)
+        ((1, 40), 3601, 399, 1000)
     """
     if cache_dir is None and os.environ.get("NAS_CACHE_DIR"):
         cache_dir = os.environ["NAS_CACHE_DIR"]

@@ -66,7 +66,7 @@ class Recipe:
         return tuple(f.name for f in dataclasses.fields(cls))
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any] | None = None) -> Recipe:
+    def from_mapping(cls, mapping: Mapping[str, Any] | Recipe | None = None) -> Recipe:
         """Build a recipe from a flat mapping; missing keys take their defaults.
 
         Integral floats are accepted for integer fields (``epochs=10.0``) and numpy scalars for
@@ -154,8 +154,9 @@ def _coerce(key: str, value: Any) -> Any:
         raise bad
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise bad
+    number = float(value)
     if kind is int:
-        if not math.isfinite(value) or float(value) != int(value):
+        if not math.isfinite(number) or not number.is_integer():
             raise bad
-        return int(value)
-    return float(value)
+        return int(number)
+    return number

@@ -165,6 +165,7 @@ class _Run:
             try:
                 model.train()
                 order = torch.randperm(train_data.size, generator=order_generator)
+                order = order.to(train_data.x.device)  # once per epoch, not per step
                 loss_sum, correct, seen, lr = self._train_epoch(
                     model,
                     optimizer,
