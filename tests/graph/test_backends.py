@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _graph_cases import COMPOSITES, op_graph
+from ._graph_cases import COMPOSITES, op_graph
 from torch.utils.flop_counter import FlopCounterMode
 
 from nas.graph import Graph, import_onnx, list_ops, onnx_check, to_torch

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from _graph_cases import SCALE
+from ._graph_cases import SCALE
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from _graph_cases import COMPOSITES, op_graph
+from ._graph_cases import COMPOSITES, op_graph
 
 from nas.errors import GraphError, RegistryError
 from nas.graph import Graph, get_op, list_ops, squeeze_excite

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from _graph_cases import NB201_EDGES, NB201_OPS, nb201_cell
+from ._graph_cases import NB201_EDGES, NB201_OPS, nb201_cell
 
 from nas.graph import Graph
 
