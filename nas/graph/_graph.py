@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 __all__ = ["INPUT_OP", "Graph", "Node"]
 
 INPUT_OP = "input"
+
+# (op, input shapes, attrs) -> (spec, resolved attrs, shape, params, flops); see Graph._make_node
+_RULES_CACHE: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 """The pseudo-op of graph inputs (not in the op registry: it has no inputs, params or FLOPs)."""
 
 FORMAT = "nas.graph/1"
@@ -133,6 +136,16 @@ class Graph:
         attrs: Mapping[str, Any],
     ) -> Node:
         spec = get_op(op)
+        # Candidates of one space repeat the same (op, input shapes, attrs) over and over: the
+        # registry's rules are pure, so their answers are memoized per spec object.
+        try:
+            key = (op, in_shapes, tuple(attrs.items()))
+            hit = _RULES_CACHE.get(key)
+        except TypeError:  # an unhashable attr value: compute without the cache
+            key, hit = None, None
+        if hit is not None and hit[0] is spec:
+            _, resolved, shape, params, flops = hit
+            return Node(name, op, resolved, ins, shape, params, flops)
         shapes_text = " and ".join(str(s) for s in in_shapes) or "()"
         try:
             bad = spec.check_arity(len(ins))
@@ -147,7 +160,12 @@ class Graph:
             if shapes_text not in msg:
                 msg = f"{msg} (input shapes: {shapes_text})"
             raise GraphError(f"Node {name!r} ({op}): {msg}") from None
-        return Node(name, op, MappingProxyType(resolved), ins, shape, params, flops)
+        frozen = MappingProxyType(resolved)
+        if key is not None:
+            if len(_RULES_CACHE) > 200_000:
+                _RULES_CACHE.clear()
+            _RULES_CACHE[key] = (spec, frozen, shape, params, flops)
+        return Node(name, op, frozen, ins, shape, params, flops)
 
     def set_outputs(self, *nodes: str) -> None:
         """Mark the graph outputs, in order (a model returning a tuple has several)."""

@@ -9,18 +9,22 @@ Rules, applied to the *live* graph (params and FLOPs still count the full graph)
 3. An ``add`` whose input is another ``add`` used only there (same shape) is flattened into it,
    so ``(a + b) + c`` (how ONNX writes an n-ary sum) equals ``add(a, b, c)``.
 4. Nodes that do not reach an output are dropped (dead code).
-5. Weisfeiler-Lehman (networkx, digest 32 bytes) runs over the remaining nodes, each labelled
-   with op + attrs + output shape (inputs and outputs also with their position), with edges
-   pointing from consumer to producer and labelled by input position for order-sensitive ops.
-   The iteration count is the graph depth, so each output's label covers its whole expression.
+5. Each remaining node is labelled with op + attrs + output shape (inputs and outputs also
+   with their position). A bottom-up (Merkle) pass digests every node's label with its
+   inputs' digests (in port order for order-sensitive ops, sorted for commutative ones), so a
+   node's digest covers its whole expression; a top-down pass adds who consumes each node
+   and at which port, so one node read twice differs from two equal nodes. The hash digests
+   the sorted multiset of node digests (blake2b, 32 bytes): invariant to node names and
+   insertion order, linear in the graph size, and independent of any library version.
+   It is the DAG analogue of Weisfeiler-Lehman run to full depth.
 
 Node names never enter the hash.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import warnings
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -131,38 +135,40 @@ def graph_hash(graph: Graph, *, digest_size: int = 32) -> str:
         >>> a.graph_hash() == b.graph_hash()
         True
     """
-    import networkx as nx
-
     kept, outputs, _ = live_graph(graph)
     out_tags: dict[str, list[int]] = {}
     for pos, o in enumerate(outputs):
         out_tags.setdefault(o, []).append(pos)
+    order = [n for n in graph.nodes() if n in kept]  # topological
 
-    hg = nx.DiGraph()
-    for name, (label, _) in kept.items():
-        tag = f"|out{out_tags[name]}" if name in out_tags else ""
-        hg.add_node(name, label=label + tag)
-    depth: dict[str, int] = {}
-    for name in graph.nodes():  # topological order
-        if name not in kept:
-            continue
+    # Bottom-up (Merkle) pass: a node's digest covers its label and, in port order for
+    # order-sensitive ops (sorted for commutative ones), the digests of its inputs, i.e. the
+    # whole computation that produces it. Exact for DAGs, linear in the graph size.
+    up: dict[str, bytes] = {}
+    consumers: dict[str, list[tuple[str, str]]] = {n: [] for n in order}
+    for name in order:
         label, ins = kept[name]
+        tag = f"|out{out_tags[name]}" if name in out_tags else ""
         ordered = not _commutative(label.split("|", 1)[0])
-        ports: dict[str, list[int]] = {}
+        parts = [up[i] for i in ins] if ordered else sorted(up[i] for i in ins)
+        up[name] = _digest((label + tag).encode(), *parts)
         for pos, i in enumerate(ins):
-            ports.setdefault(i, []).append(pos)
-        for i, pos_list in ports.items():
-            # consumer -> producer: WL aggregates successors, so labels grow along the inputs
-            hg.add_edge(name, i, port=str(pos_list) if ordered else f"x{len(pos_list)}")
-        depth[name] = 1 + max((depth[i] for i in ins), default=0)
-    iterations = max(3, max(depth.values(), default=0))
-    with warnings.catch_warnings():
-        # networkx >= 3.5 hashes in- and out-edges separately (and says so on every call);
-        # hashes are stable within one networkx version.
-        warnings.simplefilter("ignore", UserWarning)
-        return nx.weisfeiler_lehman_graph_hash(
-            hg, node_attr="label", edge_attr="port", iterations=iterations, digest_size=digest_size
-        )
+            consumers[i].append((name, str(pos) if ordered else "x"))
+    # Top-down pass: a node's digest also covers who consumes it and at which port, so two
+    # distinct nodes computing the same thing are told apart from one node read twice.
+    down: dict[str, bytes] = {}
+    for name in reversed(order):
+        uses = sorted(down[c] + port.encode() for c, port in consumers[name])
+        down[name] = _digest(up[name], *uses)
+    return _digest(*sorted(down.values()), size=digest_size).hex()
+
+
+def _digest(*parts: bytes, size: int = 16) -> bytes:
+    h = hashlib.blake2b(digest_size=size)
+    for part in parts:
+        h.update(len(part).to_bytes(4, "little"))
+        h.update(part)
+    return h.digest()
 
 
 def _commutative(op: str) -> bool:

@@ -154,6 +154,23 @@ class Node:
     def children(self) -> list[tuple[str, Node]]:
         return []
 
+    def is_static(self) -> bool:
+        """True when the subtree holds no decision (cached; nodes are immutable)."""
+        static = self.__dict__.get("_static")
+        if static is None:
+            found: dict[str, Decision] = {}
+            self.declare("", found)
+            static = not found
+            self.__dict__["_static"] = static
+        return static
+
+
+def build_child(node: Node, ctx: BuildContext, path: str, x: str | None) -> str | None:
+    """Build a child; a decision-free subtree is skipped when only decisions are resolved."""
+    if ctx.graph is None and node.is_static():
+        return None
+    return node.build(ctx, path, x)
+
 
 def _child_key(child: Node, index: int) -> str:
     return child.key if child.key is not None else str(index)
@@ -283,11 +300,22 @@ class Op(Node):
     def build(self, ctx: BuildContext, path: str, x: str | None) -> str | None:
         op = ctx.decide(join(path, "op"), self.op) if isinstance(self.op, Decision) else self.op
         graph = ctx.graph
-        in_shape = graph.shape(x) if graph is not None and x is not None else None
-        attrs = _resolve_attrs(ctx, path, self.attrs, in_shape)
+        if self.is_plain():
+            attrs = self.attrs
+        else:
+            in_shape = graph.shape(x) if graph is not None and x is not None else None
+            attrs = _resolve_attrs(ctx, path, self.attrs, in_shape)
         if graph is None:
             return None
-        return graph.add(op, [x], name=path or op, **attrs)
+        return graph.add(op, x, name=path or op, **attrs)
+
+    def is_plain(self) -> bool:
+        """True when every attribute is a plain value (no decision, no expression)."""
+        plain = self.__dict__.get("_plain")
+        if plain is None:
+            plain = not any(isinstance(v, Decision | Expr) for v in self.attrs.values())
+            self.__dict__["_plain"] = plain
+        return plain
 
     def declare(self, path: str, out: dict[str, Decision]) -> None:
         if isinstance(self.op, Decision):
@@ -332,7 +360,7 @@ class Select(Node):
 
     def build(self, ctx: BuildContext, path: str, x: str | None) -> str | None:
         label = ctx.decide(path, self.choice)
-        return _subtree(self.choice, label).build(ctx, join(path, str(label)), x)
+        return build_child(_subtree(self.choice, label), ctx, join(path, str(label)), x)
 
     def declare(self, path: str, out: dict[str, Decision]) -> None:
         declare_decision(path, self.choice, out)
@@ -384,7 +412,7 @@ class Seq(_Sequential):
 
     def build(self, ctx: BuildContext, path: str, x: str | None) -> str | None:
         for p, c in self._paths(path):
-            x = c.build(ctx, p, x)
+            x = build_child(c, ctx, p, x)
         return x
 
 
@@ -423,9 +451,9 @@ class Residual(Node):
             object.__setattr__(self, "shortcut", _as_node(self.shortcut, "Residual shortcut"))
 
     def build(self, ctx: BuildContext, path: str, x: str | None) -> str | None:
-        y = self.body.build(ctx, join(path, "body"), x)
+        y = build_child(self.body, ctx, join(path, "body"), x)
         if isinstance(self.shortcut, Node):
-            s = self.shortcut.build(ctx, join(path, "shortcut"), x)
+            s = build_child(self.shortcut, ctx, join(path, "shortcut"), x)
         else:
             s = x
         graph = ctx.graph
@@ -498,7 +526,7 @@ class Branches(Node):
         return [(join(path, _child_key(c, i)), c) for i, c in enumerate(self.items)]
 
     def build(self, ctx: BuildContext, path: str, x: str | None) -> str | None:
-        outs = [c.build(ctx, p, x) for p, c in self._paths(path)]
+        outs = [build_child(c, ctx, p, x) for p, c in self._paths(path)]
         if ctx.graph is None:
             return None
         return ctx.graph.add(self.merge, outs, name=join(path, self.merge))
@@ -555,7 +583,7 @@ class Repeat(Node):
         if isinstance(depth, Decision):
             depth = ctx.decide(join(path, "depth"), depth)
         for i in range(depth):
-            x = self._block(i).build(ctx, join(path, str(i)), x)
+            x = build_child(self._block(i), ctx, join(path, str(i)), x)
         return x
 
     def declare(self, path: str, out: dict[str, Decision]) -> None:
@@ -627,7 +655,7 @@ class EdgeCell(Node):
         for i, j, choice in self._edges:
             edge_path = join(path, f"n{i}_from{j}")
             label = ctx.decide(edge_path, choice)
-            incoming.append(self.ops[label].build(ctx, join(edge_path, label), states[j]))
+            incoming.append(build_child(self.ops[label], ctx, join(edge_path, label), states[j]))
             if j == i - 1:  # last edge into node i: merge
                 if graph is None:
                     states.append(None)
@@ -696,7 +724,7 @@ class InputCell(Node):
                 h = states[sources[0]]
             else:
                 h = graph.add("add", [states[s] for s in sources], name=join(node_path, "in"))
-            states.append(self.ops[label].build(ctx, join(node_path, label), h))
+            states.append(build_child(self.ops[label], ctx, join(node_path, label), h))
         if graph is None:
             return None
         loose = [states[i] for i in range(1, self.nodes - 1) if i not in used]
