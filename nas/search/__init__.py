@@ -1,1 +1,51 @@
-"""(being written)"""
+"""Ask/tell search strategies.
+
+Every strategy proposes candidates with ``ask(n)`` and learns their metrics with
+``tell(candidate_id, metrics, status=...)``; it never proposes an invalid arch or one it
+proposed before, keeps the Pareto front of feasible results over its objectives, and
+saves/restores its whole state as JSON. Built-ins: ``random``, ``rea`` (regularized
+evolution), ``ls`` (local search), ``tpe`` and ``nsga2`` (Optuna samplers). A user's
+strategy registers with :func:`register_strategy` exactly like the built-ins.
+
+Example:
+    >>> from nas.search import Constraint, Objective, get_strategy
+    >>> from nas.space import get_space
+    >>> space = get_space("nb201")
+    >>> s = get_strategy("rea", space, seed=0, population_size=10,
+    ...                  objectives=[Objective("val_accuracy"), Objective("params", "min")],
+    ...                  constraints=[Constraint("params", max=1e6)])
+    >>> for c in s.ask(4):
+    ...     params = float(space.compile(c.arch).params)
+    ...     s.tell(c.candidate_id, {"val_accuracy": params / 1e4, "params": params})
+    >>> len(s.pareto_front()) >= 1
+    True
+"""
+
+from __future__ import annotations
+
+from nas.search._base import Candidate, Constraint, Objective, SearchError, Strategy
+from nas.search._evolution import RegularizedEvolution
+from nas.search._local import LocalSearch
+from nas.search._optuna import NSGA2Search, OptunaStrategy, TPESearch
+from nas.search._pareto import dominates, non_dominated
+from nas.search._random import RandomSearch
+from nas.search._registry import get_strategy, list_strategies, register_strategy
+
+__all__ = [
+    "Candidate",
+    "Constraint",
+    "LocalSearch",
+    "NSGA2Search",
+    "Objective",
+    "OptunaStrategy",
+    "RandomSearch",
+    "RegularizedEvolution",
+    "SearchError",
+    "Strategy",
+    "TPESearch",
+    "dominates",
+    "get_strategy",
+    "list_strategies",
+    "non_dominated",
+    "register_strategy",
+]

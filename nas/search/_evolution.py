@@ -1,0 +1,123 @@
+"""Regularized evolution (aging evolution; Real et al., AAAI 2019)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from nas.search._base import SearchError, Strategy, Told
+from nas.search._pareto import crowding_distance, non_dominated_ranks
+from nas.search._registry import register_strategy
+from nas.space import Arch, Space
+
+__all__ = ["RegularizedEvolution"]
+
+
+@register_strategy("rea")
+class RegularizedEvolution(Strategy):
+    """Regularized evolution: tournament selection, one mutation, the oldest member dies.
+
+    The first ``population_size`` proposals are uniform random archs. After that each
+    proposal samples ``sample_size`` members of the population (without replacement),
+    takes the tournament winner as parent and mutates one decision with
+    ``space.mutate``. Told ``"ok"`` results join the population; once it holds more than
+    ``population_size`` members the oldest is removed (aging), whatever its fitness.
+    Failed results never join (they have no fitness) but are never proposed again.
+
+    A mutant that was already proposed is mutated again from the same parent, up to
+    ``mutation_attempts`` times; then the proposal falls back to a random unseen arch.
+    While the population is still empty (every result pending or failed) proposals are
+    random as well.
+
+    Tournament winner: a feasible member beats an infeasible one (less total constraint
+    violation wins among infeasible ones). With one objective the best value wins. With
+    several, the winner is in the sample's first non-dominated front, and within it the
+    one with the largest crowding distance (NSGA-II's crowded comparison, computed on the
+    sample); ties go to the member sampled first.
+
+    Args:
+        space: the search space.
+        population_size: P; default 50, or ``min(50, max(10, budget // 5))`` when a
+            ``budget`` is given, so small budgets still leave room to evolve.
+        sample_size: S, the tournament size (default 10, capped at P).
+        budget: an optional hint of the number of evaluations, only used for P's default.
+        mutation_attempts: re-mutations of a parent before falling back to random.
+        **common: ``objectives``, ``constraints``, ``seed`` (see :class:`Strategy`).
+
+    Example:
+        >>> from nas.space import get_space
+        >>> s = RegularizedEvolution(get_space("nb201"), population_size=10, seed=0)
+        >>> for c in s.ask(12):
+        ...     s.tell(c.candidate_id, {"val_accuracy": float(len(c.arch.arch_id))})
+        >>> len(s.ask(1))
+        1
+    """
+
+    def __init__(
+        self,
+        space: Space,
+        *,
+        population_size: int | None = None,
+        sample_size: int = 10,
+        budget: int | None = None,
+        mutation_attempts: int = 20,
+        **common: Any,
+    ) -> None:
+        super().__init__(space, **common)
+        if population_size is None:
+            population_size = 50 if budget is None else min(50, max(10, int(budget) // 5))
+        for label, v in (
+            ("population_size", population_size),
+            ("sample_size", sample_size),
+            ("mutation_attempts", mutation_attempts),
+        ):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise SearchError(f"Strategy 'rea': {label} must be an int >= 1 (got {v!r}).")
+        self.population_size = population_size
+        self.sample_size = min(sample_size, population_size)
+        self.mutation_attempts = mutation_attempts
+        self._population: deque[str] = deque()  # candidate ids, oldest first
+
+    def _propose(self, candidate_id: str) -> Arch | None:
+        if len(self._candidates) < self.population_size or not self._population:
+            return self._random_unseen()
+        parent = self._candidates[self._tournament()].arch
+        for _ in range(self.mutation_attempts):
+            child = self.space.mutate(parent, self.rng)
+            if not self._seen(child):
+                return child
+        return self._random_unseen()
+
+    def _observe(self, candidate_id: str, told: Told) -> None:
+        if not told.ok:
+            return
+        self._population.append(candidate_id)
+        while len(self._population) > self.population_size:
+            self._population.popleft()
+
+    def _tournament(self) -> str:
+        members = list(self._population)
+        k = min(self.sample_size, len(members))
+        picked = [members[int(i)] for i in self.rng.choice(len(members), size=k, replace=False)]
+        return select_winner([self._told[c] for c in picked], self)
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"population": list(self._population)}
+
+    def _load_extra_state(self, extra: Mapping[str, Any]) -> None:
+        self._population = deque(extra.get("population", []))
+
+
+def select_winner(sample: Sequence[Told], strategy: Strategy) -> str:
+    """The tournament winner's candidate id (see :class:`RegularizedEvolution`)."""
+    least = min(t.violation for t in sample)
+    pool = [t for t in sample if t.violation == least]
+    if len(strategy.objectives) == 1:
+        return max(pool, key=strategy._score).candidate_id  # max keeps the first of ties
+    points = [strategy._min_vector(t) for t in pool]
+    ranks = non_dominated_ranks(points)
+    front = [i for i, r in enumerate(ranks) if r == 0]
+    crowding = crowding_distance([points[i] for i in front])
+    best = max(range(len(front)), key=lambda j: crowding[j])
+    return pool[front[best]].candidate_id

@@ -1,0 +1,99 @@
+"""Local search over ``space.neighbors`` (first improvement with random restarts; NASLib style)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from nas.search._base import SearchError, Strategy, Told
+from nas.search._registry import register_strategy
+from nas.space import Arch, Space
+
+__all__ = ["LocalSearch"]
+
+
+@register_strategy("ls")
+class LocalSearch(Strategy):
+    """Hill climbing on the neighbourhood graph of the space, restarting at local optima.
+
+    An episode starts with ``num_init`` random archs; once that many are told, the best
+    of them becomes the *current* arch. Its unvisited neighbours (``space.neighbors``,
+    one decision changed) are proposed in random order; the first one told that beats
+    the current arch becomes current (first improvement) and its neighbourhood is
+    walked next. When every neighbour of the current arch has been proposed without an
+    improvement it is a local optimum and a new episode starts from random archs.
+
+    "Beats" uses the first objective among feasible results (a feasible result beats an
+    infeasible one; less constraint violation beats more). With several objectives only
+    the first guides the walk; the front is still kept over every result.
+
+    With asynchronous asks (several pending), the next neighbour is proposed without
+    waiting; a late result that beats the current arch still moves the walk.
+
+    Args:
+        space: the search space.
+        num_init: random archs per episode before walking (default 10).
+        **common: ``objectives``, ``constraints``, ``seed`` (see :class:`Strategy`).
+
+    Example:
+        >>> from nas.space import get_space
+        >>> s = LocalSearch(get_space("nb_macro"), num_init=2, seed=0)
+        >>> for c in s.ask(2):
+        ...     s.tell(c.candidate_id, {"val_accuracy": 50.0})
+        >>> [n] = s.ask(1)  # a neighbour of the better of the two
+        >>> len(n.arch.values)
+        8
+    """
+
+    def __init__(self, space: Space, *, num_init: int = 10, **common: Any) -> None:
+        super().__init__(space, **common)
+        if isinstance(num_init, bool) or not isinstance(num_init, int) or num_init < 1:
+            raise SearchError(f"Strategy 'ls': num_init must be an int >= 1 (got {num_init!r}).")
+        self.num_init = num_init
+        self._current: str | None = None
+        self._episode: list[str] = []  # random archs of the running episode
+        self._queue: list[Arch] = []  # unproposed neighbours of the current arch
+
+    def _propose(self, candidate_id: str) -> Arch | None:
+        while self._current is not None and self._queue:
+            arch = self._queue.pop(0)
+            if not self._seen(arch):
+                return arch
+        if self._current is not None:  # neighbourhood exhausted: a local optimum
+            self._current = None
+            self._episode = []
+        arch = self._random_unseen()
+        if arch is not None:
+            self._episode.append(candidate_id)
+        return arch
+
+    def _observe(self, candidate_id: str, told: Told) -> None:
+        if not told.ok:
+            return
+        if self._current is None:
+            if candidate_id not in self._episode:
+                return
+            done = [self._told[c] for c in self._episode if c in self._told]
+            ok = [t for t in done if t.ok]
+            if len(done) >= self.num_init and ok:
+                self._move(max(ok, key=self._score).candidate_id)
+        elif self._score(told) > self._score(self._told[self._current]):
+            self._move(candidate_id)
+
+    def _move(self, candidate_id: str) -> None:
+        self._current = candidate_id
+        neighbors = self.space.neighbors(self._candidates[candidate_id].arch)
+        order = self.rng.permutation(len(neighbors))
+        self._queue = [neighbors[int(i)] for i in order if not self._seen(neighbors[int(i)])]
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            "current": self._current,
+            "episode": list(self._episode),
+            "queue": [a.json_values() for a in self._queue],
+        }
+
+    def _load_extra_state(self, extra: Mapping[str, Any]) -> None:
+        self._current = extra.get("current")
+        self._episode = list(extra.get("episode", []))
+        self._queue = [self.space.validate(v) for v in extra.get("queue", [])]

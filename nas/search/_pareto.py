@@ -1,0 +1,92 @@
+"""Pareto dominance, non-dominated sorting and crowding distance (NSGA-II, Deb et al. 2002).
+
+Every function here works on *minimization* vectors: callers flip the sign of the
+objectives they maximize. The sizes involved (a search's results, a tournament sample)
+are small, so the simple O(M n^2) methods are the clearest choice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+__all__ = ["crowding_distance", "dominates", "non_dominated", "non_dominated_ranks"]
+
+Point = Sequence[float]
+
+
+def dominates(a: Point, b: Point) -> bool:
+    """Whether ``a`` Pareto-dominates ``b`` (no worse everywhere, better somewhere; minimizing).
+
+    Example:
+        >>> dominates([1, 2], [1, 3]), dominates([1, 2], [1, 2])
+        (True, False)
+    """
+    better = False
+    for x, y in zip(a, b):
+        if x > y:
+            return False
+        if x < y:
+            better = True
+    return better
+
+
+def non_dominated(points: Sequence[Point]) -> list[int]:
+    """Indices of the points no other point dominates, in input order.
+
+    Equal points do not dominate each other, so duplicates all stay on the front.
+
+    Example:
+        >>> non_dominated([[1, 3], [2, 2], [2, 3], [3, 1]])
+        [0, 1, 3]
+    """
+    return [
+        i
+        for i, p in enumerate(points)
+        if not any(dominates(q, p) for j, q in enumerate(points) if j != i)
+    ]
+
+
+def non_dominated_ranks(points: Sequence[Point]) -> list[int]:
+    """Front index of every point (0 = non-dominated, 1 = non-dominated once front 0 is gone...).
+
+    Example:
+        >>> non_dominated_ranks([[1, 3], [2, 3], [3, 3]])
+        [0, 1, 2]
+    """
+    ranks = [-1] * len(points)
+    remaining = list(range(len(points)))
+    rank = 0
+    while remaining:
+        front = [
+            i
+            for i in remaining
+            if not any(dominates(points[j], points[i]) for j in remaining if j != i)
+        ]
+        for i in front:
+            ranks[i] = rank
+        remaining = [i for i in remaining if ranks[i] < 0]
+        rank += 1
+    return ranks
+
+
+def crowding_distance(points: Sequence[Point]) -> list[float]:
+    """NSGA-II crowding distance of each point within one front (boundary points get inf).
+
+    Example:
+        >>> crowding_distance([[0, 2], [1, 1], [2, 0]])
+        [inf, 2.0, inf]
+    """
+    n = len(points)
+    if n <= 2:
+        return [math.inf] * n
+    distance = [0.0] * n
+    for m in range(len(points[0])):
+        order = sorted(range(n), key=lambda i: points[i][m])
+        lo, hi = points[order[0]][m], points[order[-1]][m]
+        distance[order[0]] = distance[order[-1]] = math.inf
+        if hi == lo:
+            continue
+        for k in range(1, n - 1):
+            distance[order[k]] += (points[order[k + 1]][m] - points[order[k - 1]][m]) / (hi - lo)
+    return distance

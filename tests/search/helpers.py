@@ -1,0 +1,85 @@
+"""Spaces, synthetic objectives and ask/tell drivers shared by the strategy tests."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from nas.search import Strategy, get_strategy
+from nas.space import Arch, Choice, IntRange, Op, Recipe, Repeat, Seq, Space, get_space
+
+STRATEGIES = ["random", "rea", "ls", "tpe", "nsga2"]
+# Small populations so the evolutionary phases start within a test's few dozen steps.
+OPTIONS: dict[str, dict] = {
+    "random": {},
+    "rea": {"population_size": 12, "sample_size": 4},
+    "ls": {"num_init": 5},
+    "tpe": {"n_startup_trials": 8},
+    "nsga2": {"population_size": 10},
+}
+
+
+def tiny_space() -> Space:
+    """Six archs: 3 widths x 2 activations."""
+    return Space(
+        "tiny_search",
+        Seq(fc=Op("linear", out_features=Choice([8, 16, 32])), act=Op(Choice(["relu", "gelu"]))),
+        input_shape=(4,),
+    )
+
+
+def conditional_tiny_space() -> Space:
+    """12 archs: a variable depth (1-2 blocks of width 4 or 8) and a tuple-valued recipe choice."""
+    block = Seq(fc=Op("linear", out_features=Choice([4, 8])), act=Op("relu"))
+    return Space(
+        "tiny_conditional",
+        Seq(blocks=Repeat(block, depth=IntRange(1, 2)), out=Op("linear", out_features=3)),
+        input_shape=(4,),
+        recipe=Recipe(optimizer="adamw", betas=Choice([(0.9, 0.999), (0.8, 0.99)])),
+    )
+
+
+def space_named(name: str) -> Space:
+    if name == "tiny":
+        return tiny_space()
+    if name == "tiny_conditional":
+        return conditional_tiny_space()
+    return get_space(name)
+
+
+def make(name: str, space: Space, seed: int = 0, **kw) -> Strategy:
+    return get_strategy(name, space, seed=seed, **{**OPTIONS[name], **kw})
+
+
+def synthetic_score(space: Space) -> Callable[[Arch], float]:
+    """A deterministic, rugged function of the arch's encoding (inactive decisions count 0)."""
+    weights = np.random.default_rng(1234).normal(size=len(space.decisions))
+
+    def score(arch: Arch) -> float:
+        code = np.nan_to_num(space.encode(arch), nan=0.0)
+        return float(50.0 + 10.0 * math.tanh(float(weights @ code) / 4.0))
+
+    return score
+
+
+def drive(strategy: Strategy, steps: int, score: Callable[[Arch], float]) -> list[Arch]:
+    """Sequential ask/tell; every 7th candidate fails. Returns the proposed archs."""
+    out: list[Arch] = []
+    for _ in range(steps):
+        got = strategy.ask(1)
+        if not got:
+            break
+        [c] = got
+        out.append(c.arch)
+        if len(out) % 7 == 0:
+            strategy.tell(c.candidate_id, None, status="failed")
+        else:
+            strategy.tell(c.candidate_id, {"val_accuracy": score(c.arch)})
+    return out
+
+
+def json_round_trip(state: dict) -> dict:
+    return json.loads(json.dumps(state, allow_nan=False))

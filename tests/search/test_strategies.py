@@ -1,0 +1,152 @@
+"""Every built-in strategy against the ask/tell contract on real spaces."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nas.search import Candidate, list_strategies
+
+from .helpers import (
+    STRATEGIES,
+    drive,
+    json_round_trip,
+    make,
+    space_named,
+    synthetic_score,
+)
+
+SPACES = ["nb201", "nb_macro", "cnn1d"]
+
+
+def test_builtins_are_registered() -> None:
+    assert set(STRATEGIES) <= set(list_strategies())
+
+
+@pytest.mark.parametrize("space_name", SPACES)
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_loop_never_proposes_invalid_or_repeated_archs(name: str, space_name: str) -> None:
+    space = space_named(space_name)
+    strategy = make(name, space, seed=3)
+    archs = drive(strategy, 70, synthetic_score(space))
+    assert len(archs) == 70
+    assert all(space.contains(a) for a in archs)
+    assert len({a.arch_id for a in archs}) == len(archs)
+    # Failed candidates (every 7th) are evaluated but never best.
+    failed = {c.candidate_id for c, status, _ in strategy.results() if status != "ok"}
+    assert len(failed) == 10
+    best, metrics = strategy.best()
+    assert best.candidate_id not in failed
+    oks = [m["val_accuracy"] for _, status, m in strategy.results() if status == "ok"]
+    assert metrics["val_accuracy"] == max(oks)
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_batched_asks_with_pending_candidates(name: str) -> None:
+    space = space_named("nb201")
+    score = synthetic_score(space)
+    strategy = make(name, space, seed=5)
+    seen: set[str] = set()
+    for _ in range(8):
+        batch = strategy.ask(6)
+        assert len(batch) == 6
+        assert strategy.pending == [c.candidate_id for c in batch]
+        for c in batch:
+            assert space.contains(c.arch) and c.arch.arch_id not in seen
+            seen.add(c.arch.arch_id)
+        for c in reversed(batch):  # results come back out of order
+            strategy.tell(c.candidate_id, {"val_accuracy": score(c.arch)})
+    assert strategy.num_told == 48 and strategy.pending == []
+
+
+@pytest.mark.parametrize("space_name", ["nb201", "cnn1d"])
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_restored_state_gives_identical_next_proposals(name: str, space_name: str) -> None:
+    space = space_named(space_name)
+    score = synthetic_score(space)
+    original = make(name, space, seed=11)
+    drive(original, 25, score)
+    pending = original.ask(2)  # saved while two candidates are still being evaluated
+    state = original.state_dict()
+    json.dumps(state, allow_nan=False)
+
+    restored = make(name, space_named(space_name), seed=11)
+    restored.load_state_dict(json_round_trip(state))
+    assert restored.pending == [c.candidate_id for c in pending]
+    for strategy in (original, restored):
+        for c in pending:
+            strategy.tell(c.candidate_id, {"val_accuracy": score(c.arch)})
+    assert restored.best()[0] == original.best()[0]
+
+    next_original = drive(original, 10, score)
+    next_restored = drive(restored, 10, score)
+    assert [a.arch_id for a in next_restored] == [a.arch_id for a in next_original]
+    assert original.state_dict() == restored.state_dict()
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_same_seed_same_search_other_seed_differs(name: str) -> None:
+    space = space_named("nb_macro")
+    score = synthetic_score(space)
+    runs = [drive(make(name, space, seed=s), 15, score) for s in (1, 1, 2)]
+    ids = [[a.arch_id for a in run] for run in runs]
+    assert ids[0] == ids[1]
+    assert ids[0] != ids[2]
+
+
+@pytest.mark.parametrize("space_name", ["tiny", "tiny_conditional"])
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_finite_space_is_exhausted_cleanly(name: str, space_name: str) -> None:
+    space = space_named(space_name)
+    size = space.size()
+    strategy = make(name, space, seed=0)
+    archs = drive(strategy, size + 10, synthetic_score(space))
+    assert len(archs) == size
+    assert {a.arch_id for a in archs} == {a.arch_id for a in space.enumerate()}
+    assert strategy.ask(5) == []
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_batch_larger_than_the_space_returns_fewer(name: str) -> None:
+    space = space_named("tiny")
+    strategy = make(name, space, seed=2)
+    batch = strategy.ask(10)  # all pending: duplicates cannot be answered yet
+    assert len(batch) == 6
+    assert len({c.arch.arch_id for c in batch}) == 6
+    for c in batch:
+        strategy.tell(c.candidate_id, {"val_accuracy": 1.0})
+    assert strategy.ask(1) == []
+    state = json_round_trip(strategy.state_dict())
+    if name in ("tpe", "nsga2"):  # every duplicate Optuna proposed was told too
+        assert {t["state"] for t in state["extra"]["trials"]} <= {"COMPLETE", "FAIL"}
+
+
+def test_optuna_duplicates_are_told_the_known_value() -> None:
+    space = space_named("tiny")
+    strategy = make("tpe", space, seed=0, n_startup_trials=2)
+    score = synthetic_score(space)
+    drive(strategy, 6, score)
+    trials = json_round_trip(strategy.state_dict())["extra"]["trials"]
+    by_candidate = {
+        t["user_attrs"]["candidate_id"]: t for t in trials if "candidate_id" in t["user_attrs"]
+    }
+    duplicates = [t for t in trials if "duplicate_of" in t["user_attrs"]]
+    assert len(by_candidate) == 6
+    assert duplicates, "TPE on a 6-arch space should propose a repeat"
+    for t in duplicates:
+        original = by_candidate[t["user_attrs"]["duplicate_of"]]
+        assert (t["state"], t["values"], t["params"]) == (
+            original["state"],
+            original["values"],
+            original["params"],
+        )
+
+
+def test_candidates_are_frozen_and_ids_unique() -> None:
+    strategy = make("random", space_named("nb201"), seed=0)
+    batch = strategy.ask(5)
+    assert all(isinstance(c, Candidate) for c in batch)
+    assert len({c.candidate_id for c in batch}) == 5
+    with pytest.raises(AttributeError):
+        batch[0].candidate_id = "x"  # type: ignore[misc]
