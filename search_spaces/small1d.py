@@ -23,7 +23,7 @@ def recipe_1d() -> Recipe:
         batch_size=128,
         warmup_epochs=1,
         label_smoothing=Choice([0.0, 0.1]),
-        augment=Choice([False, True]),
+        augment=Choice([0.0, 0.5]),
     )
 
 
