@@ -25,8 +25,9 @@ def test_spaces_lists_builtins(capsys: pytest.CaptureFixture[str]) -> None:
     assert sizes["cnn1d"] is None  # continuous recipe decisions
 
 
-def test_sample_is_reproducible_and_compiles(capsys: pytest.CaptureFixture[str],
-                                             tmp_path: Path) -> None:
+def test_sample_is_reproducible_and_compiles(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     _, first, _ = run(capsys, "sample", "cnn1d", "-n", "3", "--seed", "5")
     _, again, _ = run(capsys, "sample", "cnn1d", "-n", "3", "--seed", "5")
     assert first == again and len(first.splitlines()) == 3
@@ -39,8 +40,9 @@ def test_sample_is_reproducible_and_compiles(capsys: pytest.CaptureFixture[str],
     assert info["params"] > 0 and len(info["graph_hash"]) == 64
 
 
-def test_export_writes_a_checked_onnx_file(capsys: pytest.CaptureFixture[str],
-                                           tmp_path: Path) -> None:
+def test_export_writes_a_checked_onnx_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     arch = json.dumps({f"layer{i}": d for i, d in enumerate("01201212")})
     path = tmp_path / "macro.onnx"
     code, out, _ = run(capsys, "export", "nb_macro", "--arch", arch, "--onnx", str(path), "--json")
@@ -61,8 +63,9 @@ def test_export_writes_a_checked_onnx_file(capsys: pytest.CaptureFixture[str],
         (["compile", "nb_macro", "--arch", '{"layer0": "0"}'], "Missing decision 'layer1'"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str],
-                                          needle: str) -> None:
+def test_bad_input_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
+) -> None:
     code, _, err = run(capsys, *argv)
     assert code == 2
     assert needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

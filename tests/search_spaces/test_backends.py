@@ -14,8 +14,17 @@ from nas.space import get_space
 
 from ..space.custom_spaces import CUSTOM_SPACES
 
-SPACES = ["nb201", "nb_macro", "mobilenet", "resnet", "cnn1d", "mlp", "t_cells", "t_branches",
-          "t_conditional"]
+SPACES = [
+    "nb201",
+    "nb_macro",
+    "mobilenet",
+    "resnet",
+    "cnn1d",
+    "mlp",
+    "t_cells",
+    "t_branches",
+    "t_conditional",
+]
 
 
 def _space(name: str):  # type: ignore[no-untyped-def]

@@ -7,9 +7,9 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-
 from nas.search_spaces import nb201 as nb201_mod
 from nas.search_spaces import nb_macro as nb_macro_mod
+
 from nas.space import get_space
 
 
@@ -32,8 +32,10 @@ def test_nb201_params_match_suite_zero(benchmarks_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_nb_macro_params_and_flops_match_all_rows(benchmarks_dir: Path) -> None:
-    table = pq.read_table(benchmarks_dir / "nas_bench_macro" / "nas_bench_macro_cifar10.parquet",
-                          columns=["arch", "params", "flops"])
+    table = pq.read_table(
+        benchmarks_dir / "nas_bench_macro" / "nas_bench_macro_cifar10.parquet",
+        columns=["arch", "params", "flops"],
+    )
     space = get_space("nb_macro")
     rows = table.to_pylist()
     assert len(rows) == 6561
@@ -47,8 +49,10 @@ def test_nb_macro_params_and_flops_match_all_rows(benchmarks_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_all_nb201_arch_strings_parse_compile_and_format_back(benchmarks_dir: Path) -> None:
-    table = pq.read_table(benchmarks_dir / "nasbench201" / "nb201_acc_200ep.parquet",
-                          columns=["arch_index", "arch_str"])
+    table = pq.read_table(
+        benchmarks_dir / "nasbench201" / "nb201_acc_200ep.parquet",
+        columns=["arch_index", "arch_str"],
+    )
     space = get_space("nb201")
     strings = table["arch_str"].to_pylist()
     assert len(strings) == 15625 == len(set(strings))
@@ -69,8 +73,10 @@ def test_nb201_graph_hash_agrees_with_benchmark_isomorphism(benchmarks_dir: Path
     key keeps (e.g. an op feeding only a ``none`` edge), and it keeps ReLU-conv-BN applied
     to a zero node (batch norm adds a learned bias) where the benchmark's key drops it.
     """
-    table = pq.read_table(benchmarks_dir / "nasbench201" / "nb201_acc_200ep.parquet",
-                          columns=["arch_str", "unique_str"]).slice(0, 1500)
+    table = pq.read_table(
+        benchmarks_dir / "nasbench201" / "nb201_acc_200ep.parquet",
+        columns=["arch_str", "unique_str"],
+    ).slice(0, 1500)
     space = get_space("nb201")
     by_class: dict[str, set[str]] = {}
     by_hash: dict[str, set[str]] = {}

@@ -27,12 +27,20 @@ def conditional_space() -> Space:
     block = Choice(
         {
             "conv": Seq(
-                conv=Op("conv1d", out_channels=Choice([4, 8]), kernel_size=Choice([3, 5]),
-                        padding=SamePadding()),
+                conv=Op(
+                    "conv1d",
+                    out_channels=Choice([4, 8]),
+                    kernel_size=Choice([3, 5]),
+                    padding=SamePadding(),
+                ),
                 act=Op(act),
             ),
-            "res": Residual(Seq(conv=Op("conv1d", out_channels=InChannels(), kernel_size=3,
-                                        padding=1), act=Op(act))),
+            "res": Residual(
+                Seq(
+                    conv=Op("conv1d", out_channels=InChannels(), kernel_size=3, padding=1),
+                    act=Op(act),
+                )
+            ),
         }
     )
     body = Seq(
@@ -40,15 +48,23 @@ def conditional_space() -> Space:
         blocks=Repeat(block, depth=IntRange(0, 2)),
         head=Seq(pool=Op("global_avg_pool"), fc=Op("linear", out_features=3)),
     )
-    return Space("t_conditional", body, input_shape=(2, 12),
-                 recipe=Recipe(lr=FloatRange(1e-3, 1e-1, log=True), epochs=Choice([1, 2])))
+    return Space(
+        "t_conditional",
+        body,
+        input_shape=(2, 12),
+        recipe=Recipe(lr=FloatRange(1e-3, 1e-1, log=True), epochs=Choice([1, 2])),
+    )
 
 
 def finite_conditional_space() -> Space:
     """Like :func:`conditional_space` without continuous decisions (enumerable)."""
     s = conditional_space()
-    return Space("t_conditional_finite", s.body, input_shape=s.input_shape,
-                 recipe=Recipe(epochs=Choice([1, 2])))
+    return Space(
+        "t_conditional_finite",
+        s.body,
+        input_shape=s.input_shape,
+        recipe=Recipe(epochs=Choice([1, 2])),
+    )
 
 
 def cell_space() -> Space:
@@ -56,18 +72,31 @@ def cell_space() -> Space:
     ops = {
         "zero": Op("zero"),
         "skip": Op("identity"),
-        "conv": Seq(relu=Op("relu"), conv=Op("conv2d", out_channels=InChannels(), kernel_size=3,
-                                               padding=1), bn=Op("batch_norm")),
+        "conv": Seq(
+            relu=Op("relu"),
+            conv=Op("conv2d", out_channels=InChannels(), kernel_size=3, padding=1),
+            bn=Op("batch_norm"),
+        ),
         "pool": Op("avg_pool", kernel_size=3, stride=1, padding=1, count_include_pad=False),
     }
     body = Seq(
         stem=Op("conv2d", out_channels=6, kernel_size=3, padding=1),
         cells=Repeat(EdgeCell(3, ops, name="edge"), depth=2),
-        dag=InputCell(4, {"c1": Op("conv2d", out_channels=InChannels(), kernel_size=1),
-                          "mp": Op("max_pool", kernel_size=3, stride=1, padding=1)}),
-        concat=EdgeCell(3, {"skip": Op("identity"), "conv": Op("conv2d", out_channels=InChannels(),
-                                                                 kernel_size=1)},
-                        output="concat"),
+        dag=InputCell(
+            4,
+            {
+                "c1": Op("conv2d", out_channels=InChannels(), kernel_size=1),
+                "mp": Op("max_pool", kernel_size=3, stride=1, padding=1),
+            },
+        ),
+        concat=EdgeCell(
+            3,
+            {
+                "skip": Op("identity"),
+                "conv": Op("conv2d", out_channels=InChannels(), kernel_size=1),
+            },
+            output="concat",
+        ),
         head=Seq(pool=Op("global_avg_pool"), fc=Op("linear", out_features=4)),
     )
     return Space("t_cells", body, input_shape=(3, 6, 6))

@@ -116,8 +116,9 @@ def test_compile_is_deterministic_and_validates(name: str, seed: int) -> None:
 def test_optuna_define_by_run_gives_valid_archs(name: str) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = space_named(name)
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0, multivariate=True,
-                                                                   group=True))
+    study = optuna.create_study(
+        sampler=optuna.samplers.TPESampler(seed=0, multivariate=True, group=True)
+    )
     for i in range(12):
         trial = study.ask()
         arch = space.suggest(trial)
