@@ -1,0 +1,334 @@
+"""``nas predictor``: pretrain, fit, eval and rank with the GENNAPE-style predictor."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+from nas.cli._common import CliInputError, add_json_flag, emit
+
+__all__ = ["register"]
+
+
+@contextlib.contextmanager
+def _progress(total: int | None, label: str) -> Iterator[Any]:
+    """Yields ``advance(k)``; a rich bar on a TTY stderr, nothing otherwise."""
+    if not sys.stderr.isatty():
+        yield lambda k=1: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda k=1: bar.advance(task, k)
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise CliInputError(f"{flag}: expected comma-separated integers (got {text!r}).") from None
+    if not values or min(values) < 1:
+        raise CliInputError(f"{flag}: expected positive integers (got {text!r}).")
+    return values
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _config(args: argparse.Namespace):
+    from nas.predictors import PredictorConfig
+
+    cfg = PredictorConfig()
+    for key in ("epochs", "hidden", "layers", "n_clusters"):
+        value = getattr(args, key, None)
+        if value is not None:
+            cfg = replace(cfg, **{key: value})
+    return cfg
+
+
+# ---------------------------------------------------------------------------- pretrain
+def _pretrain_one(spaces: list[str], graphs: int, cfg: Any, out: str | None, bar=None) -> dict:
+    import numpy as np
+
+    from nas.predictors import pretrain, sample_graphs
+
+    rng = np.random.default_rng(cfg.seed)
+    gs = sample_graphs(spaces, graphs, rng, progress=bar)
+    enc = pretrain(gs, cfg)
+    if out:
+        enc.save(out)
+    return {
+        "seed": cfg.seed,
+        "final_loss": enc.history[-1] if enc.history else None,
+        "history": list(enc.history),
+        "out": out,
+    }
+
+
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from nas.predictors import PretrainConfig
+
+    spaces = _names(args.spaces)
+    cfg = PretrainConfig(epochs=args.epochs, hidden=args.hidden, layers=args.layers, seed=args.seed)
+    if not args.ray:
+        with _progress(args.graphs, "sampling graphs") as bar:
+            result = _pretrain_one(spaces, args.graphs, cfg, args.out, bar)
+        emit(
+            result,
+            as_json=args.json,
+            text=f"pretrained encoder -> {args.out} (final loss {result['final_loss']:.4f})",
+        )
+        return 0
+    from ray import tune
+
+    def trainable(config: dict) -> dict:  # a Ray Tune function trainable, one seed per trial
+        import os
+
+        c = replace(cfg, seed=int(config["seed"]))
+        out = os.path.join(args.out, f"seed{c.seed}")
+        r = _pretrain_one(spaces, args.graphs, c, out)
+        return {"final_loss": r["final_loss"], "out": out}
+
+    seeds = list(range(args.seed, args.seed + args.num_seeds))
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, {"cpu": 1}),
+        param_space={"seed": tune.grid_search(seeds)},
+        tune_config=tune.TuneConfig(metric="final_loss", mode="min"),
+    )
+    grid = tuner.fit()
+    rows = [{"seed": r.config["seed"], **(r.metrics or {})} for r in grid]
+    rows = [{k: r.get(k) for k in ("seed", "final_loss", "out")} for r in rows]
+    best = min(rows, key=lambda r: r["final_loss"] if r["final_loss"] is not None else 1e9)
+    emit(
+        {"trials": rows, "best": best},
+        as_json=args.json,
+        text="\n".join(f"seed {r['seed']}: loss {r['final_loss']} -> {r['out']}" for r in rows),
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------------- fit
+def _cmd_fit(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from nas.predictors import GennapePredictor, PretrainedEncoder, load_labeled
+
+    table = load_labeled(args.table)
+    rows = np.random.default_rng(args.seed).permutation(len(table))[: args.train_size]
+    init = PretrainedEncoder.load(args.encoder).as_init() if args.encoder else None
+    model = GennapePredictor(replace(_config(args), seed=args.seed), encoder=init)
+    with _progress(len(rows), "compiling") as bar:
+        graphs = []
+        for i in rows:
+            graphs.append(table.graph(int(i)))
+            bar(1)
+    model.fit(graphs, table.targets[rows])
+    model.save(args.out)
+    emit(
+        {"out": args.out, "table": args.table, "train_size": len(rows)},
+        as_json=args.json,
+        text=f"fitted on {len(rows)} archs of {args.table} -> {args.out}",
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------------- eval
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from nas.predictors import evaluate_table, evaluate_transfer, summarize
+    from nas.predictors._evaluate import PREDICTORS
+
+    cfg = _config(args)
+    if args.finetune_on:
+        if not args.pretrain_on:
+            raise CliInputError("--finetune-on needs --pretrain-on TABLES (comma-separated).")
+        with _progress(args.seeds, "transfer") as bar:
+            rows = evaluate_transfer(
+                _names(args.pretrain_on),
+                args.finetune_on,
+                finetune_size=args.finetune_size,
+                per_table=args.per_table,
+                seeds=args.seeds,
+                test_size=args.test_size,
+                config=cfg,
+                progress=lambda _msg: None,
+            )
+            bar(args.seeds)
+        summary = summarize(rows, keys=("mode",))
+    else:
+        preds = _names(args.predictors) if args.predictors else list(PREDICTORS)
+        unknown = [p for p in preds if p not in PREDICTORS]
+        if unknown:
+            raise CliInputError(
+                f"--predictors: unknown {unknown[0]!r}; choose from {list(PREDICTORS)}."
+            )
+        sizes = _ints(args.train_sizes, "--train-sizes")
+        learned = [p for p in preds if p not in ("params", "flops", "zc")]
+        total = args.seeds * len(sizes) * len(learned)
+        with _progress(total, "fitting predictors") as bar:
+            rows = evaluate_table(
+                args.table,
+                train_sizes=sizes,
+                seeds=args.seeds,
+                test_size=args.test_size,
+                predictors=preds,
+                config=cfg,
+                zc_archs=args.zc_archs,
+                progress=lambda _msg: bar(1),
+            )
+        summary = summarize(rows)
+    if args.plot:
+        _plot(args, cfg)
+    text = "\n".join(
+        " ".join(
+            f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in s.items()
+            if not k.endswith("_std")
+        )
+        for s in summary
+    )
+    emit({"summary": summary, "rows": rows}, as_json=args.json, text=text)
+    return 0
+
+
+def _plot(args: argparse.Namespace, cfg: Any) -> None:
+    import numpy as np
+
+    from nas.predictors import GennapePredictor, load_labeled, scatter_plot
+
+    table = load_labeled(args.finetune_on or args.table)
+    perm = np.random.default_rng(0).permutation(len(table))
+    n = _ints(args.train_sizes, "--train-sizes")[0] if not args.finetune_on else args.finetune_size
+    train, test = perm[:n], perm[-min(args.test_size, len(table) - n) :]
+    model = GennapePredictor(cfg).fit(table.graphs(train), table.targets[train])
+    pred = model.predict(table.graphs(test)).mean
+    scatter_plot(table.targets[test], pred, args.plot, title=f"{table.name}, {n} training archs")
+
+
+# ---------------------------------------------------------------------------- rank
+def _cmd_rank(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from nas.predictors import GennapePredictor, rank_candidates
+    from nas.space import get_space
+
+    space = get_space(args.space)
+    model = GennapePredictor.load(args.model) if args.model else None
+    with _progress(args.candidates, "ranking") as bar:
+        r = rank_candidates(
+            space,
+            args.candidates,
+            args.top,
+            model=model,
+            rng=np.random.default_rng(args.seed),
+            enumerate_all=args.enumerate,
+            progress=bar,
+        )
+    out = {
+        "scorer": r.scorer,
+        "candidates": r.candidates,
+        "unique": r.unique,
+        "graphs_per_s": r.graphs_per_s,
+        "seconds": r.seconds,
+        "top": [
+            {"arch_id": a.arch_id, "arch": a.json_values(), "score": s, "std": sd}
+            for a, s, sd in r.top
+        ],
+    }
+    lines = [
+        f"{i + 1:3d}. {a.arch_id}  score={s:.4g} ±{sd:.3g}" for i, (a, s, sd) in enumerate(r.top)
+    ]
+    lines.append(
+        f"{r.candidates} candidates ({r.unique} unique), {r.graphs_per_s:.0f} graphs/s, "
+        f"scorer={r.scorer}"
+    )
+    emit(out, as_json=args.json, text="\n".join(lines))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "predictor",
+        help="GENNAPE-style performance predictor",
+        description="Pretrain, fit, evaluate and rank with the predictor.",
+    )
+    sub = p.add_subparsers(dest="predictor_command", metavar="SUBCOMMAND")
+
+    def model_flags(q: Any) -> None:
+        q.add_argument("--epochs", type=int, default=None, help="training epochs")
+        q.add_argument("--hidden", type=int, default=None, help="encoder width")
+        q.add_argument("--layers", type=int, default=None, help="message-passing layers")
+        q.add_argument(
+            "--n-clusters",
+            dest="n_clusters",
+            type=int,
+            default=None,
+            help="fuzzy clusters / heads (1 = single head)",
+        )
+
+    q = sub.add_parser("pretrain", help="contrastive pretraining on unlabelled graphs")
+    q.add_argument(
+        "--spaces",
+        default="nb201,nb_macro,mobilenet,resnet",
+        help="comma-separated spaces to sample graphs from",
+    )
+    q.add_argument("--graphs", type=int, default=1000, help="graphs to sample")
+    q.add_argument("--epochs", type=int, default=20)
+    q.add_argument("--hidden", type=int, default=64)
+    q.add_argument("--layers", type=int, default=3)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", required=True, help="output directory")
+    q.add_argument("--ray", action="store_true", help="one Ray Tune trial per seed")
+    q.add_argument("--num-seeds", type=int, default=2, help="seeds (trials) with --ray")
+    add_json_flag(q)
+    q.set_defaults(handler=_cmd_pretrain)
+
+    q = sub.add_parser("fit", help="fit the predictor on a benchmark table and save it")
+    q.add_argument("--table", default="nb201-cifar10")
+    q.add_argument("--train-size", type=int, default=100)
+    q.add_argument("--encoder", default=None, help="pretrained encoder directory")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", required=True, help="model directory")
+    model_flags(q)
+    add_json_flag(q)
+    q.set_defaults(handler=_cmd_fit)
+
+    q = sub.add_parser("eval", help="compare predictors on held-out archs of a table")
+    q.add_argument("--table", default="nb201-cifar10")
+    q.add_argument("--train-sizes", default="20,50,100,1000")
+    q.add_argument("--seeds", type=int, default=5)
+    q.add_argument("--test-size", type=int, default=1000)
+    q.add_argument("--predictors", default=None, help="comma-separated subset")
+    q.add_argument(
+        "--zc-archs", type=int, default=100, help="test archs scored by zero-cost proxies"
+    )
+    q.add_argument("--pretrain-on", default=None, help="transfer: comma-separated source tables")
+    q.add_argument("--finetune-on", default=None, help="transfer: target table")
+    q.add_argument("--finetune-size", type=int, default=50)
+    q.add_argument("--per-table", type=int, default=500, help="transfer: archs per source table")
+    q.add_argument("--plot", default=None, help="write a predicted-vs-true scatter PNG here")
+    model_flags(q)
+    add_json_flag(q)
+    q.set_defaults(handler=_cmd_eval)
+
+    q = sub.add_parser("rank", help="rank candidates of a space without training them")
+    q.add_argument("--space", required=True)
+    q.add_argument("--candidates", type=int, default=1000)
+    q.add_argument("--top", type=int, default=10)
+    q.add_argument("--model", default=None, help="fitted model directory (default: rank by params)")
+    q.add_argument("--enumerate", action="store_true", help="enumerate instead of sampling")
+    q.add_argument("--seed", type=int, default=0)
+    add_json_flag(q)
+    q.set_defaults(handler=_cmd_rank)

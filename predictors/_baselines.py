@@ -1,0 +1,184 @@
+"""Baselines in the predictor harness: size counts, zero-cost proxies, an encoding regressor.
+
+Zero-cost proxies run on the compiled torch module with one real batch. CIFAR images are not
+available offline, so NB-201 proxies use a CIFAR-shaped random-normal batch (and random
+labels); proxies that only look at weights or activation patterns (synflow, NWOT) are barely
+affected, gradient-based ones (snip, grad_norm) see a different loss landscape than the paper's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from nas.graph import Graph
+
+__all__ = ["ZC_PROXIES", "EncodingRegressor", "random_batch", "zero_cost_scores"]
+
+ZC_PROXIES = ("synflow", "nwot", "jacov", "snip", "grad_norm")
+
+
+def random_batch(
+    input_shape: Sequence[int], num_classes: int, *, batch_size: int = 32, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random-normal batch ``(batch, *input_shape)`` with random labels (no data download)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch_size, *input_shape, generator=g)
+    y = torch.randint(0, num_classes, (batch_size,), generator=g)
+    return x, y
+
+
+def _relu_codes(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Binary ReLU activation codes ``(batch, units)``; relu is an fx call, so interpret it."""
+    import torch.fx
+
+    codes: list[torch.Tensor] = []
+
+    class _Recorder(torch.fx.Interpreter):
+        def run_node(self, n):  # type: ignore[no-untyped-def]
+            out = super().run_node(n)
+            name = getattr(n.target, "__name__", str(n.target))
+            if "relu" in name and isinstance(out, torch.Tensor):
+                codes.append((out.detach() > 0).flatten(1).float())
+            return out
+
+    if not isinstance(module, torch.fx.GraphModule):
+        module = torch.fx.symbolic_trace(module)
+    _Recorder(module).run(x)
+    return torch.cat(codes, dim=1) if codes else x.new_zeros(len(x), 1)
+
+
+def _nwot(module: nn.Module, x: torch.Tensor) -> float:
+    c = _relu_codes(module, x).double()
+    k = c @ c.T + (1 - c) @ (1 - c).T  # (batch, batch) Hamming-similarity kernel
+    return float(torch.linalg.slogdet(k)[1])
+
+
+def _jacov(module: nn.Module, x: torch.Tensor) -> float:
+    x = x.clone().requires_grad_(True)
+    module.zero_grad()
+    module(x).sum().backward()
+    jac = x.grad.flatten(1).double()  # (batch, inputs)
+    corr = torch.corrcoef(jac)
+    eig = torch.linalg.eigvalsh(torch.nan_to_num(corr))
+    return float(-torch.sum(torch.log(eig.clamp_min(0) + 1e-5) + 1.0 / (eig.clamp_min(0) + 1e-5)))
+
+
+def _synflow(module: nn.Module, x: torch.Tensor) -> float:
+    module = module.double()
+    signs = {}
+    with torch.no_grad():
+        for name, p in module.state_dict().items():
+            signs[name] = torch.sign(p)
+            p.abs_()
+    module.zero_grad()
+    module(torch.ones_like(x[:1], dtype=torch.float64)).sum().backward()
+    score = sum(float((p * p.grad).sum()) for p in module.parameters() if p.grad is not None)
+    with torch.no_grad():
+        for name, p in module.state_dict().items():
+            p.mul_(signs[name])
+    module.float()
+    return score
+
+
+def _grad_scores(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    module.zero_grad()
+    nn.functional.cross_entropy(module(x), y).backward()
+    snip = grad_norm = 0.0
+    for p in module.parameters():
+        if p.grad is not None:
+            snip += float((p.grad * p).detach().abs().sum())
+            grad_norm += float(p.grad.norm())
+    return snip, grad_norm
+
+
+def zero_cost_scores(
+    module: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], proxies: Sequence[str] = ZC_PROXIES
+) -> dict[str, float]:
+    """Zero-cost proxy scores of one freshly initialized module (higher = predicted better).
+
+    Example:
+        >>> from nas.space import get_space
+        >>> import numpy as np
+        >>> space = get_space("mlp")
+        >>> m = space.to_torch(space.sample(np.random.default_rng(0)))
+        >>> s = zero_cost_scores(m, random_batch(space.input_shape, 10, batch_size=8))
+        >>> sorted(s) == sorted(ZC_PROXIES)
+        True
+    """
+    x, y = batch
+    module.train()  # BN in batch-statistics mode, as the proxies' papers do
+    out: dict[str, float] = {}
+    if "nwot" in proxies:
+        with torch.no_grad():
+            out["nwot"] = _nwot(module, x)
+    if "jacov" in proxies:
+        out["jacov"] = _jacov(module, x)
+    if "snip" in proxies or "grad_norm" in proxies:
+        snip, gn = _grad_scores(module, x, y)
+        if "snip" in proxies:
+            out["snip"] = snip
+        if "grad_norm" in proxies:
+            out["grad_norm"] = gn
+    if "synflow" in proxies:
+        module.eval()  # synflow is data-free; BN must not normalize the all-ones input away
+        out["synflow"] = _synflow(module, x)
+    return out
+
+
+def size_scores(graphs: Sequence[Graph]) -> dict[str, np.ndarray]:
+    """The trivial baselines: params and FLOPs of each graph."""
+    return {
+        "params": np.array([g.params for g in graphs], dtype=float),
+        "flops": np.array([g.flops for g in graphs], dtype=float),
+    }
+
+
+@dataclass
+class EncodingRegressor:
+    """A regressor on the DSL's one-hot arch encoding (``space.encode(arch, onehot=True)``).
+
+    Args:
+        kind: ``"gbr"`` (gradient boosting), ``"rf"`` (random forest) or ``"mlp"``.
+        seed: Random state of the sklearn model.
+
+    Example:
+        >>> import numpy as np
+        >>> r = EncodingRegressor("rf").fit(np.eye(4), np.arange(4.0))
+        >>> r.predict(np.eye(4)).shape
+        (4,)
+    """
+
+    kind: str = "gbr"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+        from sklearn.neural_network import MLPRegressor
+
+        makers = {
+            "gbr": lambda: GradientBoostingRegressor(
+                n_estimators=200, max_depth=3, random_state=self.seed
+            ),
+            "rf": lambda: RandomForestRegressor(n_estimators=200, random_state=self.seed),
+            "mlp": lambda: MLPRegressor((64, 64), max_iter=2000, random_state=self.seed),
+        }
+        if self.kind not in makers:
+            from nas.predictors._errors import PredictorError
+
+            raise PredictorError(
+                f"Unknown encoding regressor {self.kind!r}; expected one of {sorted(makers)}."
+            )
+        self.model = makers[self.kind]()
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> EncodingRegressor:
+        self._mean, self._std = float(np.mean(y)), float(np.std(y) or 1.0)
+        self.model.fit(np.asarray(x, float), (np.asarray(y, float) - self._mean) / self._std)
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict(np.asarray(x, float)) * self._std + self._mean

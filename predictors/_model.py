@@ -1,0 +1,342 @@
+"""The GENNAPE-style predictor: graph encoder -> fuzzy c-means -> K heads mixed by membership."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from nas.predictors._encoder import EncoderConfig, GraphEncoder
+from nas.predictors._errors import PredictorError
+from nas.predictors._fcm import fuzzy_cmeans, memberships
+from nas.predictors._features import FeatureSpec, GraphFeatures, batch_graphs, featurize
+from nas.predictors._io import load_dir, save_dir
+from torch import nn
+
+from nas.graph import Graph
+
+__all__ = ["GennapePredictor", "Prediction", "PredictorConfig"]
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    """Hyper-parameters of :class:`GennapePredictor`.
+
+    Attributes:
+        hidden, layers, emb_dim: Encoder size (ignored when a pretrained encoder is given).
+        n_clusters: K, the number of fuzzy clusters and heads (1 = the single-head ablation).
+        fuzzifier: FCM's m > 1 (larger = softer memberships).
+        head_hidden: Hidden width of each head MLP.
+        epochs: Supervised epochs (the first ``warmup`` share trains with uniform memberships,
+            then FCM runs on the embeddings and the heads specialize).
+        warmup: Share of the epochs before clustering.
+        lr: Adam learning rate of the heads; the encoder uses ``lr * encoder_lr_scale``.
+        rank_weight: Weight of the pairwise logistic ranking loss next to the MSE.
+        head_weight: Weight of each head's own membership-weighted MSE (makes heads specialize,
+            which is what gives the uncertainty its meaning).
+        batch_size: Graphs per step.
+        seed: Seeds torch and the FCM initialization.
+    """
+
+    hidden: int = 64
+    layers: int = 3
+    emb_dim: int = 64
+    n_clusters: int = 4
+    fuzzifier: float = 2.0
+    head_hidden: int = 32
+    epochs: int = 120
+    warmup: float = 0.5
+    lr: float = 2e-3
+    encoder_lr_scale: float = 1.0
+    weight_decay: float = 1e-4
+    rank_weight: float = 0.5
+    head_weight: float = 0.2
+    batch_size: int = 64
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predictions in target units: ``mean`` (n,), ``std`` (n,) = membership-weighted head spread."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+
+class _Heads(nn.Module):
+    """K independent 2-layer MLP heads evaluated in one batched matmul."""
+
+    def __init__(self, k: int, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.w1 = nn.Parameter(torch.randn(k, dim, hidden) * dim**-0.5)
+        self.b1 = nn.Parameter(torch.zeros(k, 1, hidden))
+        self.w2 = nn.Parameter(torch.randn(k, hidden, 1) * hidden**-0.5)
+        self.b2 = nn.Parameter(torch.zeros(k, 1, 1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(torch.matmul(z.unsqueeze(0), self.w1) + self.b1)  # (K, graphs, hidden)
+        return (torch.matmul(h, self.w2) + self.b2).squeeze(-1).T  # (graphs, K)
+
+
+class _Net(nn.Module):
+    def __init__(self, enc: EncoderConfig, k: int, head_hidden: int) -> None:
+        super().__init__()
+        self.encoder = GraphEncoder(enc)
+        self.heads = _Heads(k, enc.emb_dim, head_hidden)
+        self.register_buffer("centers", torch.zeros(k, enc.emb_dim))
+        self.register_buffer("clustered", torch.zeros((), dtype=torch.bool))
+
+
+def _pairwise_rank_loss(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean logistic loss over ordered pairs: pushes pred_i > pred_j whenever y_i > y_j."""
+    diff_y = y.unsqueeze(1) - y.unsqueeze(0)  # (n, n)
+    mask = diff_y > 1e-6
+    if not bool(mask.any()):
+        return pred.sum() * 0.0
+    diff_p = pred.unsqueeze(1) - pred.unsqueeze(0)
+    return nn.functional.softplus(-diff_p[mask]).mean()
+
+
+class GennapePredictor:
+    """Predict a metric (e.g. validation accuracy) of any IR graph, with an uncertainty.
+
+    Example:
+        >>> import numpy as np
+        >>> from nas.space import get_space
+        >>> space = get_space("nb_macro"); rng = np.random.default_rng(0)
+        >>> graphs = [space.compile(space.sample(rng)) for _ in range(12)]
+        >>> y = np.array([g.params for g in graphs], dtype=float)
+        >>> cfg = PredictorConfig(hidden=16, layers=1, emb_dim=8, n_clusters=2, epochs=2)
+        >>> p = GennapePredictor(cfg).fit(graphs, y).predict(graphs)
+        >>> p.mean.shape, bool((p.std >= 0).all())
+        ((12,), True)
+    """
+
+    def __init__(
+        self,
+        config: PredictorConfig | None = None,
+        *,
+        encoder: tuple[EncoderConfig, FeatureSpec, dict[str, torch.Tensor]] | None = None,
+        feature_spec: FeatureSpec | None = None,
+    ) -> None:
+        self.config = config or PredictorConfig()
+        if encoder is not None:
+            enc_cfg, self.spec, enc_state = encoder
+        else:
+            self.spec = feature_spec or FeatureSpec.default()
+            c = self.config
+            enc_cfg = EncoderConfig(self.spec.dim, c.hidden, c.layers, c.emb_dim)
+            enc_state = None
+        torch.manual_seed(self.config.seed)
+        self.net = _Net(enc_cfg, self.config.n_clusters, self.config.head_hidden)
+        if enc_state is not None:
+            self.net.encoder.load_state_dict(enc_state)
+        self.target_mean, self.target_std = 0.0, 1.0
+        self.fitted = False
+
+    # ------------------------------------------------------------------ helpers
+    def featurize(self, graphs: Sequence[Graph | GraphFeatures]) -> list[GraphFeatures]:
+        return [g if isinstance(g, GraphFeatures) else featurize(g, self.spec) for g in graphs]
+
+    def _embed(self, feats: Sequence[GraphFeatures]) -> torch.Tensor:
+        x, ei, b, n = batch_graphs(feats).to_torch()
+        return self.net.encoder(x, ei, b, n)  # (graphs, emb_dim)
+
+    def _forward(self, feats: Sequence[GraphFeatures]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-head predictions (graphs, K) and memberships (graphs, K), normalized units."""
+        z = self._embed(feats)
+        heads = self.net.heads(z)
+        k = heads.shape[1]
+        if bool(self.net.clustered):
+            u = memberships(z, self.net.centers, self.config.fuzzifier)
+        else:
+            u = torch.full_like(heads, 1.0 / k)
+        return heads, u
+
+    def _train(
+        self, feats: list[GraphFeatures], y: np.ndarray, epochs: int, params: list[dict]
+    ) -> None:
+        c = self.config
+        opt = torch.optim.AdamW(params, weight_decay=c.weight_decay)
+        rng = np.random.default_rng(c.seed)
+        target = torch.as_tensor(y, dtype=torch.float32)
+        self.net.train()
+        for _ in range(epochs):
+            order = rng.permutation(len(feats))
+            for start in range(0, len(order), c.batch_size):
+                idx = order[start : start + c.batch_size]
+                heads, u = self._forward([feats[i] for i in idx])
+                t = target[idx]
+                mix = (heads * u).sum(1)
+                loss = nn.functional.mse_loss(mix, t)
+                loss = loss + c.head_weight * (u * (heads - t.unsqueeze(1)) ** 2).sum(1).mean()
+                loss = loss + c.rank_weight * _pairwise_rank_loss(mix, t)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        self.net.eval()
+
+    def _cluster(self, feats: list[GraphFeatures]) -> None:
+        with torch.no_grad():
+            z = self._embed_batched(feats).numpy()
+        rng = np.random.default_rng(self.config.seed)
+        centers, _ = fuzzy_cmeans(z, self.config.n_clusters, m=self.config.fuzzifier, rng=rng)
+        full = np.zeros(tuple(self.net.centers.shape), dtype=np.float32)
+        full[: len(centers)] = centers
+        if len(centers) < len(full):  # fewer graphs than clusters: spare centers far away
+            full[len(centers) :] = 1e6
+        self.net.centers.copy_(torch.from_numpy(full))
+        self.net.clustered.fill_(True)
+
+    def _embed_batched(self, feats: Sequence[GraphFeatures], chunk: int = 256) -> torch.Tensor:
+        return torch.cat([self._embed(feats[i : i + chunk]) for i in range(0, len(feats), chunk)])
+
+    def _normalize(self, y: np.ndarray, groups: Sequence[Any] | None) -> np.ndarray:
+        y = np.asarray(y, dtype=np.float64)
+        if not np.isfinite(y).all() or len(y) < 2:
+            raise PredictorError(
+                f"Expected at least 2 finite targets, got {len(y)} "
+                f"({int((~np.isfinite(y)).sum())} not finite); drop failed results first."
+            )
+        self.target_mean, self.target_std = float(y.mean()), float(y.std() or 1.0)
+        if groups is None:
+            return (y - self.target_mean) / self.target_std
+        # z-score each table on its own so tables with different scales can train one model
+        groups = np.asarray(groups)
+        out = np.empty_like(y)
+        for g in np.unique(groups):
+            sel = groups == g
+            out[sel] = (y[sel] - y[sel].mean()) / (y[sel].std() or 1.0)
+        return out
+
+    # ------------------------------------------------------------------ public API
+    def fit(
+        self,
+        graphs: Sequence[Graph | GraphFeatures],
+        targets: Sequence[float] | np.ndarray,
+        *,
+        groups: Sequence[Any] | None = None,
+        unlabeled: Sequence[Graph | GraphFeatures] = (),
+    ) -> GennapePredictor:
+        """Train encoder and heads on labelled graphs.
+
+        Args:
+            graphs: Graphs (or precomputed features).
+            targets: One target per graph (e.g. validation accuracy in %).
+            groups: Optional table id per graph: targets are z-scored per group.
+            unlabeled: Extra graphs used only for fuzzy clustering.
+
+        Returns:
+            ``self``.
+        """
+        c = self.config
+        feats = self.featurize(graphs)
+        y = self._normalize(targets, groups)
+        torch.manual_seed(c.seed)
+        enc_params = {"params": self.net.encoder.parameters(), "lr": c.lr * c.encoder_lr_scale}
+        warm = max(1, round(c.epochs * c.warmup)) if c.n_clusters > 1 else c.epochs
+        self._train(feats, y, warm, [enc_params, {"params": self.net.heads.parameters()}])
+        if c.n_clusters > 1:
+            self._cluster(feats + self.featurize(unlabeled))
+            # heads specialize; the encoder moves slower so memberships stay meaningful
+            enc_slow = {
+                "params": self.net.encoder.parameters(),
+                "lr": c.lr * c.encoder_lr_scale / 3,
+            }
+            self._train(
+                feats,
+                y,
+                c.epochs - warm,
+                [enc_slow, {"params": self.net.heads.parameters(), "lr": c.lr}],
+            )
+        self.fitted = True
+        return self
+
+    def finetune(
+        self,
+        graphs: Sequence[Graph | GraphFeatures],
+        targets: Sequence[float] | np.ndarray,
+        *,
+        epochs: int = 60,
+        lr: float | None = None,
+        freeze_encoder: bool = False,
+    ) -> GennapePredictor:
+        """Adapt a fitted model to a few labels of a new table (targets re-normalized to them).
+
+        The encoder trains at a tenth of the head learning rate unless ``freeze_encoder``.
+        """
+        feats = self.featurize(graphs)
+        y = self._normalize(targets, None)
+        lr = lr if lr is not None else self.config.lr
+        groups = [{"params": self.net.heads.parameters(), "lr": lr}]
+        if not freeze_encoder:
+            groups.append({"params": self.net.encoder.parameters(), "lr": lr / 10})
+        self._train(feats, y, epochs, groups)
+        self.fitted = True
+        return self
+
+    @torch.no_grad()
+    def predict(self, graphs: Sequence[Graph | GraphFeatures], *, chunk: int = 256) -> Prediction:
+        """Predict ``mean`` and ``std`` (target units) for graphs or precomputed features."""
+        if not self.fitted:
+            raise PredictorError("Predictor is not fitted; call fit() or load() first.")
+        self.net.eval()
+        means, stds = [], []
+        for i in range(0, len(graphs), chunk):
+            heads, u = self._forward(self.featurize(graphs[i : i + chunk]))
+            mix = (heads * u).sum(1)
+            var = (u * (heads - mix.unsqueeze(1)) ** 2).sum(1)
+            means.append(mix.numpy() * self.target_std + self.target_mean)
+            stds.append(var.sqrt().numpy() * self.target_std)
+        if not means:
+            return Prediction(np.zeros(0), np.zeros(0))
+        return Prediction(np.concatenate(means), np.concatenate(stds))
+
+    @torch.no_grad()
+    def memberships(self, graphs: Sequence[Graph | GraphFeatures]) -> np.ndarray:
+        """Fuzzy memberships ``(graphs, K)`` of each graph's embedding (rows sum to 1)."""
+        return self._forward(self.featurize(graphs))[1].numpy()
+
+    @torch.no_grad()
+    def embed(self, graphs: Sequence[Graph | GraphFeatures]) -> np.ndarray:
+        """Graph embeddings ``(graphs, emb_dim)``."""
+        self.net.eval()
+        return self._embed_batched(self.featurize(graphs)).numpy()
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``config.json`` + ``weights.pt`` (a plain state_dict) into directory ``path``."""
+        config = {
+            "kind": "gennape",
+            "format": 1,
+            "predictor": asdict(self.config),
+            "encoder": self.net.encoder.config.to_dict(),
+            "feature_ops": list(self.spec.ops),
+            "simplify": self.spec.simplify,
+            "target_mean": self.target_mean,
+            "target_std": self.target_std,
+            "fitted": self.fitted,
+        }
+        return save_dir(path, config, self.net.state_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> GennapePredictor:
+        """Load a model saved by :meth:`save`; refuses weight files carrying pickled code."""
+        config, state = load_dir(path, kind="gennape")
+        try:
+            pcfg = replace(PredictorConfig(), **config["predictor"])
+            ecfg = EncoderConfig(**config["encoder"])
+            spec = FeatureSpec(tuple(config["feature_ops"]), bool(config.get("simplify", True)))
+            model = cls(pcfg, encoder=(ecfg, spec, None))  # type: ignore[arg-type]
+            model.net.load_state_dict(state, strict=True)
+        except (KeyError, TypeError, RuntimeError) as exc:
+            raise PredictorError(
+                f"Model at {str(path)!r} does not match this version ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:200]}); re-fit and re-save it."
+            ) from None
+        model.target_mean = float(config["target_mean"])
+        model.target_std = float(config["target_std"])
+        model.fitted = bool(config.get("fitted", True))
+        return model

@@ -1,0 +1,230 @@
+"""Labelled benchmark tables for the predictor harness: archs (or IR graphs) + one target.
+
+Uses ``nas.bench.load_table`` when that package is installed; until then it reads the public
+Parquet files in the shared benchmark folder directly (``$NAS_SHARED_BENCHMARKS`` or
+``<repo>/../shared/benchmarks``). NAS-Bench-101 rows (NAS-Bench-Suite-Zero subset) are turned into
+IR graphs by :func:`nb101_graph`. NB-301 (DARTS genotypes in NASLib's index convention) and
+TransNAS-Bench-101 are not converted: their encodings need NASLib's decoding tables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from nas.predictors._errors import PredictorError
+
+from nas.graph import Graph
+
+__all__ = ["TABLES", "LabeledTable", "load_labeled", "nb101_graph"]
+
+TABLES = ("nb201-cifar10", "nb201-cifar100", "nb-macro", "nb101")
+
+
+@dataclass
+class LabeledTable:
+    """Rows of one benchmark table: a target per row and a way to get each row's IR graph.
+
+    Attributes:
+        name: Table name.
+        targets: ``(rows,)`` target values (accuracy in %).
+        keys: A stable key per row (arch_id, or the benchmark's own encoding).
+        archs: The row's :class:`~nas.space.Arch` when the table lives in a registered space.
+        space: The space name (``None`` for NB-101, which has no DSL space here).
+        signal: Which column the targets come from.
+    """
+
+    name: str
+    targets: np.ndarray
+    keys: list[str]
+    archs: list | None
+    space: str | None
+    signal: str
+    _build: Callable[[int], Graph] = field(repr=False, default=None)  # type: ignore[assignment]
+    _cache: dict[int, Graph] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def graph(self, i: int) -> Graph:
+        """The IR graph of row ``i`` (compiled once, then cached)."""
+        g = self._cache.get(i)
+        if g is None:
+            g = self._cache[i] = self._build(int(i))
+        return g
+
+    def graphs(self, rows: Sequence[int]) -> list[Graph]:
+        return [self.graph(i) for i in rows]
+
+
+def shared_benchmarks() -> Path:
+    env = os.environ.get("NAS_SHARED_BENCHMARKS")
+    path = (
+        Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks"
+    )
+    if not path.is_dir():
+        raise PredictorError(
+            f"Benchmark tables not found at {str(path)!r}; set NAS_SHARED_BENCHMARKS to the folder."
+        )
+    return path
+
+
+def _read(rel: str):
+    import pyarrow.parquet as pq
+
+    return pq.read_table(shared_benchmarks() / rel).to_pandas()
+
+
+def _space_table(name: str, space_name: str, archs: list, targets, signal: str) -> LabeledTable:
+    from nas.space import get_space
+
+    space = get_space(space_name)
+    return LabeledTable(
+        name,
+        np.asarray(targets, dtype=np.float64),
+        [a.arch_id for a in archs],
+        archs,
+        space_name,
+        signal,
+        _build=lambda i: space.compile(archs[i], check=False),
+    )
+
+
+def _from_bench(name: str, signal: str) -> LabeledTable | None:
+    try:
+        from nas.bench import load_table  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    from nas.errors import NasError
+    from nas.space import Arch
+
+    try:
+        rows = load_table(name).to_pydict()
+    except NasError:  # the table is not built in this checkout: read the public file
+        return None
+    ok = [i for i, s in enumerate(rows["status"]) if s == "ok" and rows[signal][i] is not None]
+    archs = [Arch.from_json(rows["arch"][i]) for i in ok]
+    return _space_table(name, rows["space"][ok[0]], archs, [rows[signal][i] for i in ok], signal)
+
+
+def load_labeled(name: str, *, signal: str = "val_accuracy") -> LabeledTable:
+    """Load table ``name`` (one of :data:`TABLES`) with its target column.
+
+    For the raw-Parquet fallback, ``val_accuracy`` maps to: NB-201 CIFAR-10 12-epoch
+    ``cifar10-valid`` validation accuracy, NB-201 CIFAR-100 12-epoch validation accuracy,
+    NAS-Bench-Macro mean test accuracy of 3 runs (it has no validation split), NB-101 the
+    validation accuracy stored by NAS-Bench-Suite-Zero.
+
+    Example:
+        >>> t = load_labeled("nb-macro")  # doctest: +SKIP
+        >>> len(t), t.space
+        (6561, 'nb_macro')
+    """
+    if name not in TABLES:
+        import difflib
+
+        close = difflib.get_close_matches(name, TABLES, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise PredictorError(f"Unknown predictor table {name!r}{hint} (known: {', '.join(TABLES)})")
+    if name != "nb101":
+        table = _from_bench(name, signal)
+        if table is not None:
+            return table
+    if name.startswith("nb201"):
+        from nas.search_spaces.nb201 import parse_arch_str
+
+        from nas.space import get_space
+
+        space_name = "nb201" if name == "nb201-cifar10" else "nb201_c100"
+        col = "cifar10valid_val_acc_12ep" if name == "nb201-cifar10" else "cifar100_val_acc_12ep"
+        df = _read("nasbench201/nb201_acc_12ep.parquet")
+        space = get_space(space_name)
+        archs = [parse_arch_str(s, space) for s in df["arch_str"]]
+        return _space_table(name, space_name, archs, df[col].to_numpy(), col)
+    if name == "nb-macro":
+        from nas.search_spaces.nb_macro import parse_arch_str
+
+        df = _read("nas_bench_macro/nas_bench_macro_cifar10.parquet")
+        archs = [parse_arch_str(s) for s in df["arch"]]
+        return _space_table(name, "nb_macro", archs, df["mean_acc"].to_numpy(), "mean_acc")
+    df = _read("nasbench_suite_zero_subsets/zc_subsets.parquet")
+    df = df[df["search_space"] == "nasbench101"].reset_index(drop=True)
+    keys = [str(k) for k in df["arch_key"]]
+    specs = [_parse_nb101(k) for k in keys]
+    return LabeledTable(
+        name,
+        df["val_accuracy"].to_numpy(dtype=np.float64),
+        keys,
+        None,
+        None,
+        "val_accuracy",
+        _build=lambda i: nb101_graph(*specs[i]),
+    )
+
+
+def _parse_nb101(key: str) -> tuple[np.ndarray, list[int]]:
+    values = [int(v) for v in key.strip("()[] ").split(",")]
+    if len(values) != 56:
+        raise PredictorError(f"Expected a 56-value NB-101 key (7x7 adjacency + 7 ops), got {key!r}")
+    return np.array(values[:49]).reshape(7, 7), values[49:]
+
+
+_NB101_OPS = {2: "maxpool3x3", 3: "conv1x1-bn-relu", 4: "conv3x3-bn-relu"}
+
+
+def _conv_bn_relu(g: Graph, x: str, channels: int, kernel: int) -> str:
+    y = g.add("conv2d", x, out_channels=channels, kernel_size=kernel, padding=kernel // 2)
+    return g.add("relu", g.add("batch_norm", y))
+
+
+def nb101_graph(adjacency: np.ndarray, ops: Sequence[int], *, stem: int = 128) -> Graph:
+    """An IR graph of a NAS-Bench-101 network (3 stacks x 3 cells, 128/256/512 channels).
+
+    Simplification: NB-101 concatenates the vertices feeding the output and splits channels
+    among them; here they are summed at the full stack width, so the op types, topology and
+    sizes are kept but interior widths are not exact.
+
+    Args:
+        adjacency: ``(7, 7)`` upper-triangular 0/1 matrix (vertex 0 = input, 6 = output).
+        ops: 7 op codes (0 input, 1 output, 2 maxpool3x3, 3 conv1x1, 4 conv3x3).
+    """
+    adj = np.asarray(adjacency)
+    n = adj.shape[0]
+    g = Graph("nb101")
+    h = _conv_bn_relu(g, g.add_input((3, 32, 32)), stem, 3)
+    for stack in range(3):
+        channels = stem * 2**stack
+        if stack:
+            h = g.add("max_pool", h, kernel_size=2, stride=2)
+        for _ in range(3):
+            h = _nb101_cell(g, h, adj, ops, channels, n)
+    h = g.add("global_avg_pool", h)
+    g.set_outputs(g.add("linear", h, out_features=10))
+    return g
+
+
+def _nb101_cell(g: Graph, h: str, adj: np.ndarray, ops: Sequence[int], ch: int, n: int) -> str:
+    out: dict[int, str] = {}
+
+    def source(u: int) -> str | None:
+        if u == 0:
+            return _conv_bn_relu(g, h, ch, 1)  # NB-101's input projection
+        return out.get(u)
+
+    for v in range(1, n - 1):
+        ins = [s for u in range(v) if adj[u, v] and (s := source(u)) is not None]
+        if not ins:
+            continue  # a pruned vertex
+        x = ins[0] if len(ins) == 1 else g.add("add", ins)
+        op = _NB101_OPS.get(int(ops[v]))
+        if op == "maxpool3x3":
+            out[v] = g.add("max_pool", x, kernel_size=3, stride=1, padding=1)
+        elif op is not None:
+            out[v] = _conv_bn_relu(g, x, ch, 3 if op.startswith("conv3") else 1)
+    ins = [s for u in range(n - 1) if adj[u, n - 1] and (s := source(u)) is not None]
+    if not ins:
+        raise PredictorError("NB-101 cell has no path to its output vertex; check the arch key.")
+    return ins[0] if len(ins) == 1 else g.add("add", ins)
