@@ -1,0 +1,294 @@
+"""`TrainingEvaluator`: compile an arch, train it with its recipe, return a store `Result`."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from nas.errors import NasError
+from nas.store import Result
+
+if TYPE_CHECKING:
+    from nas.space import Arch, Space
+    from nas.train import EpochMetrics, TrainResult
+
+__all__ = ["EpochCallback", "TrainingEvaluator", "describe_error", "node_identity"]
+
+#: Called after every epoch with the partial `Result` so far (status "ok", curves up to the
+#: epoch, ``fidelity`` = epochs done). Ray trials forward it to ``tune.report`` so schedulers
+#: see every epoch and the driver can store what was trained even if the trial is cut short.
+EpochCallback = Callable[[Result], None]
+
+# Trainer statuses that have a store status of their own; "stopped" (a scheduler's early
+# stop) is a finished result at a lower fidelity, hence "ok".
+_STATUS = {"ok": "ok", "stopped": "ok", "diverged": "diverged", "timeout": "timeout"}
+
+
+_FLOAT_KEYS = frozenset({"augment", "label_smoothing", "warmup_epochs", "lr", "weight_decay"})
+
+
+def describe_error(err: BaseException, limit: int = 500) -> str:
+    """One line ``Type: message`` (stored errors are one line), cut to ``limit`` characters."""
+    text = " ".join(str(err).split())
+    line = f"{type(err).__name__}: {text}" if text else type(err).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def node_identity() -> tuple[str, str | None]:
+    """``(host name, Ray node id)`` of this process; the node id is None outside Ray."""
+    node_id = None
+    try:
+        import ray
+
+        if ray.is_initialized():
+            node_id = ray.get_runtime_context().get_node_id()
+    except Exception:  # Ray missing or half shut down: the host name still says where
+        node_id = None
+    return socket.gethostname(), node_id
+
+
+class TrainingEvaluator:
+    """Evaluate an arch by training it: compile, train with its recipe, report a `Result`.
+
+    Implements the ``nas.search.loop.Evaluator`` protocol, so the same object runs in-process
+    (``run_search``) or inside Ray trials (``run_ray_search``). It is cheap to pickle: the
+    space travels by name (or by value for an unregistered one) and the dataset is loaded, and
+    cached, in the process that trains.
+
+    Faults never raise out of :meth:`evaluate`: a model that does not build or train, a bad
+    recipe or a dataset that fails to load all come back as ``status="failed"`` with the
+    reason in ``error``; a NaN/inf loss is ``"diverged"``, the time limit ``"timeout"``.
+
+    Args:
+        space: the search space (a `Space` or a registered space name).
+        dataset: a registered dataset name (see ``nas.data.list_datasets``).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        time_limit_s: wall-clock budget per training run, or None.
+        recipe_overrides: recipe keys that replace the arch's own (e.g. ``{"epochs": 1}``).
+        dataset_kwargs: keyword arguments for the dataset loader.
+        threads: torch CPU threads while training (None leaves torch's setting alone).
+
+    Example:
+        >>> import numpy as np
+        >>> from nas.space import get_space
+        >>> space = get_space("mlp")
+        >>> ev = TrainingEvaluator(space, "synthetic", device="cpu",
+        ...                        recipe_overrides={"epochs": 1},
+        ...                        dataset_kwargs={"num_classes": 10, "length": 40})
+        >>> result = ev.evaluate(space.sample(np.random.default_rng(0)), seed=0)
+        >>> result.status, result.fidelity, len(result.val_accuracy_curve)
+        ('ok', 1, 1)
+    """
+
+    def __init__(
+        self,
+        space: Space | str,
+        dataset: str,
+        *,
+        device: str = "auto",
+        time_limit_s: float | None = None,
+        recipe_overrides: Mapping[str, Any] | None = None,
+        dataset_kwargs: Mapping[str, Any] | None = None,
+        threads: int | None = None,
+    ) -> None:
+        from nas.space import get_space
+
+        self.space: Space = get_space(space) if isinstance(space, str) else space
+        if not isinstance(dataset, str) or not dataset:
+            raise NasError(f"TrainingEvaluator needs a dataset name (got {dataset!r}).")
+        if time_limit_s is not None and not time_limit_s > 0:
+            raise NasError(f"Expected time_limit_s > 0 or None (got {time_limit_s!r}).")
+        self.dataset = dataset
+        self.device = device
+        self.time_limit_s = time_limit_s
+        self.recipe_overrides = dict(recipe_overrides or {})
+        self.dataset_kwargs = dict(dataset_kwargs or {})
+        self.threads = threads
+
+    def __repr__(self) -> str:
+        return f"TrainingEvaluator({self.space.name!r}, {self.dataset!r}, device={self.device!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A registered space travels by name: its tree may hold closures that do not pickle,
+        # and the worker rebuilds it from the same registry.
+        state = dict(self.__dict__)
+        from nas.space import get_space
+
+        try:
+            if get_space(self.space.name).to_json() == self.space.to_json():
+                state["space"] = self.space.name
+        except NasError:
+            pass
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state["space"], str):
+            from nas.space import get_space
+
+            state["space"] = get_space(state["space"])
+        self.__dict__.update(state)
+
+    def prepare(self) -> None:
+        """Load the dataset once (filling the loader's caches); raises if it cannot load."""
+        from nas.data import get_dataset
+
+        get_dataset(self.dataset, **self.dataset_kwargs)
+
+    def recipe(self, arch: Arch) -> dict[str, Any]:
+        """The recipe ``arch`` is trained with: its own, then the overrides."""
+        recipe = {**self.space.recipe(arch), **self.recipe_overrides}
+        # Spaces may search an on/off switch (``augment=Choice([False, True])``) for a key the
+        # trainer takes as a strength in [0, 1]: on means full strength.
+        return {
+            k: float(v) if isinstance(v, bool) and k in _FLOAT_KEYS else v
+            for k, v in recipe.items()
+        }
+
+    def evaluate(
+        self,
+        arch: Arch,
+        *,
+        seed: int,
+        trial_id: str | None = None,
+        on_epoch: EpochCallback | None = None,
+    ) -> Result:
+        """Train ``arch`` once with ``seed`` and return its result (never raises for faults).
+
+        Args:
+            arch: an arch of this evaluator's space.
+            seed: the training seed.
+            trial_id: stored with the result.
+            on_epoch: called after every epoch with the partial result; an exception it raises
+                (e.g. Ray stopping the trial) propagates.
+        """
+        host, node_id = node_identity()
+        base: dict[str, Any] = {
+            "space": self.space.name,
+            "space_version": self.space.version,
+            "arch": arch.json_values(),
+            "arch_id": arch.arch_id,
+            "dataset": self.dataset,
+            "seed": int(seed),
+            "trial_id": trial_id,
+            "host": host,
+            "node_id": node_id,
+        }
+        start = time.perf_counter()
+        try:
+            from nas.train import Recipe
+
+            # The full recipe, defaults filled in, so every row of one trial has the same key.
+            recipe = Recipe.from_mapping(self.recipe(arch)).to_dict()
+            base["recipe"] = recipe
+            graph = self.space.compile(arch)
+            base.update(graph_hash=graph.graph_hash(), flops=int(graph.flops))
+            base["params"] = int(graph.params)
+            from nas.data import get_dataset
+
+            data = get_dataset(self.dataset, **self.dataset_kwargs)
+        except Exception as err:
+            return Result(
+                **base,
+                status="failed",
+                fidelity=0,
+                error=f"Preparing the trial failed: {describe_error(err)}",
+                train_seconds=time.perf_counter() - start,
+            )
+        return self._train(arch, data, recipe, base, seed, on_epoch)
+
+    def _train(
+        self,
+        arch: Arch,
+        data: Any,
+        recipe: dict[str, Any],
+        base: dict[str, Any],
+        seed: int,
+        on_epoch: EpochCallback | None,
+    ) -> Result:
+        import torch
+
+        from nas.train import train
+
+        history: list[EpochMetrics] = []
+
+        def report(metrics: EpochMetrics) -> None:
+            history.append(metrics)
+            if on_epoch is not None:
+                on_epoch(self._partial(base, history))
+
+        previous_threads = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        start = time.perf_counter()
+        try:
+            outcome = train(
+                lambda: self.space.to_torch(arch),
+                data,
+                recipe,
+                seed=int(seed),
+                device=self.device,
+                time_limit_s=self.time_limit_s,
+                report=report,
+            )
+        except NasError as err:  # a bad recipe or device: this trial's fault, not the search's
+            return Result(
+                **base,
+                status="failed",
+                fidelity=len(history),
+                error=describe_error(err),
+                train_seconds=time.perf_counter() - start,
+            )
+        finally:
+            torch.set_num_threads(previous_threads)
+        return self._final(base, outcome)
+
+    @staticmethod
+    def _curves(history: list[EpochMetrics]) -> dict[str, Any]:
+        return {
+            "train_loss_curve": [m.train_loss for m in history],
+            "val_accuracy_curve": [m.val_accuracy for m in history],
+            "test_accuracy_curve": [m.test_accuracy for m in history],
+            "epoch_seconds": [m.epoch_seconds for m in history],
+        }
+
+    def _partial(self, base: dict[str, Any], history: list[EpochMetrics]) -> Result:
+        last = history[-1]
+        return Result(
+            **base,
+            status="ok",
+            fidelity=len(history),
+            val_accuracy=last.val_accuracy,
+            test_accuracy=last.test_accuracy,
+            val_loss=last.val_loss,
+            train_seconds=sum(m.epoch_seconds for m in history),
+            **self._curves(history),
+        )
+
+    def _final(self, base: dict[str, Any], outcome: TrainResult) -> Result:
+        history = outcome.history
+        last = history[-1] if history else None
+        status = _STATUS.get(outcome.status, "failed")
+        extra = {"train_status": outcome.status, "device": outcome.device}
+        if outcome.best_epoch is not None:
+            extra.update(best_epoch=outcome.best_epoch, best_val_accuracy=outcome.best_val_accuracy)
+        return Result(
+            **base,
+            status=status,
+            error=outcome.error if status != "ok" else None,
+            fidelity=len(history),
+            val_accuracy=None if last is None else last.val_accuracy,
+            test_accuracy=None if last is None else last.test_accuracy,
+            val_loss=None if last is None else last.val_loss,
+            train_seconds=outcome.train_seconds,
+            extra=extra,
+            **self._curves(history),
+        )
+
+
+def result_with(result: Result, **changes: Any) -> Result:
+    """A copy of ``result`` with some fields replaced (Result is frozen and keyword-only)."""
+    import dataclasses
+
+    return dataclasses.replace(result, **changes)
