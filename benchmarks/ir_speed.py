@@ -1,0 +1,170 @@
+"""IR compile throughput and compiled-module speed against a hand-written NB-201 network.
+
+Reports (one core: torch and BLAS threads pinned to 1):
+  * archs/s for sample + compile-to-IR on nb201 and mobilenet (no torch module built);
+  * time to build the torch module from the IR vs constructing a hand-written nn.Module;
+  * forward+backward step time of the compiled module vs the hand-written one.
+
+Run: python benchmarks/ir_speed.py [--archs 2000] [--steps 30] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+import torch
+from nas.search_spaces.nb201 import EDGES, format_arch_str
+from torch import nn
+
+from nas.graph import to_torch
+from nas.space import get_space
+
+
+# --------------------------------------------------------------------------- hand-written NB-201
+class ReLUConvBN(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, k: int, stride: int = 1) -> None:
+        super().__init__(
+            nn.ReLU(), nn.Conv2d(c_in, c_out, k, stride, k // 2, bias=False), nn.BatchNorm2d(c_out)
+        )
+
+
+class Zero(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mul(0.0)
+
+
+def make_op(name: str, c: int) -> nn.Module:
+    if name == "none":
+        return Zero()
+    if name == "skip_connect":
+        return nn.Identity()
+    if name == "avg_pool_3x3":
+        return nn.AvgPool2d(3, 1, 1, count_include_pad=False)
+    return ReLUConvBN(c, c, 1 if name == "nor_conv_1x1" else 3)
+
+
+class Cell(nn.Module):
+    def __init__(self, ops: list[str], c: int) -> None:
+        super().__init__()
+        self.edges = nn.ModuleList(make_op(op, c) for op in ops)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        k = 0
+        for i in range(1, 4):
+            total = None
+            for j in range(i):
+                y = self.edges[k](nodes[j])
+                total = y if total is None else total + y
+                k += 1
+            nodes.append(total)
+        return nodes[-1]
+
+
+class Reduction(nn.Module):
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.a = ReLUConvBN(c_in, c_out, 3, 2)
+        self.b = ReLUConvBN(c_out, c_out, 3)
+        self.down = nn.Sequential(nn.AvgPool2d(2, 2), nn.Conv2d(c_in, c_out, 1, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(self.a(x)) + self.down(x)
+
+
+class NB201Net(nn.Module):
+    def __init__(self, ops: list[str], num_classes: int = 10) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16)]
+        for stage, c in enumerate((16, 32, 64)):
+            if stage:
+                layers.append(Reduction(c // 2, c))
+            layers.extend(Cell(ops, c) for _ in range(5))
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.BatchNorm2d(64), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.head(self.features(x)).flatten(1))
+
+
+# --------------------------------------------------------------------------- measurements
+def compile_rate(space_name: str, n: int) -> float:
+    space = get_space(space_name)
+    rng = np.random.default_rng(0)
+    for _ in range(20):  # warm the rule cache as a long search would
+        space.compile(space.sample(rng))
+    start = time.perf_counter()
+    for _ in range(n):
+        space.compile(space.sample(rng))
+    return n / (time.perf_counter() - start)
+
+
+def step_time(model: nn.Module, steps: int, batch: int = 64) -> float:
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x = torch.randn(batch, 3, 32, 32)
+    y = torch.randint(0, 10, (batch,))
+    times = []
+    for i in range(steps + 3):
+        start = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        if i >= 3:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archs", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    out: dict[str, float] = {
+        "nb201_archs_per_s": compile_rate("nb201", args.archs),
+        "mobilenet_archs_per_s": compile_rate("mobilenet", max(200, args.archs // 4)),
+    }
+    space = get_space("nb201")
+    arch = space.sample(np.random.default_rng(3))
+    ops = [arch[f"cell.n{i}_from{j}"] for i, j in EDGES]
+    reps = 20
+    start = time.perf_counter()
+    for _ in range(reps):
+        compiled = to_torch(space.compile(arch))
+    out["build_compiled_ms"] = (time.perf_counter() - start) / reps * 1e3
+    start = time.perf_counter()
+    for _ in range(reps):
+        hand = NB201Net(ops)
+    out["build_handwritten_ms"] = (time.perf_counter() - start) / reps * 1e3
+    out["build_ratio"] = out["build_compiled_ms"] / out["build_handwritten_ms"]
+    assert sum(p.numel() for p in compiled.parameters()) == sum(
+        p.numel() for p in hand.parameters()
+    )
+    # interleave the two models so drift in machine load hits both alike
+    compiled_times, hand_times = [], []
+    for _ in range(3):
+        compiled_times.append(step_time(compiled.train(), args.steps // 3))
+        hand_times.append(step_time(hand.train(), args.steps // 3))
+    out["step_compiled_ms"] = statistics.median(compiled_times) * 1e3
+    out["step_handwritten_ms"] = statistics.median(hand_times) * 1e3
+    out["step_ratio"] = out["step_compiled_ms"] / out["step_handwritten_ms"]
+    out["arch"] = format_arch_str(arch)  # type: ignore[assignment]
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for k, v in out.items():
+            print(f"{k:24s} {v:.3f}" if isinstance(v, float) else f"{k:24s} {v}")
+
+
+if __name__ == "__main__":
+    main()
