@@ -150,3 +150,19 @@ def test_candidates_are_frozen_and_ids_unique() -> None:
     assert len({c.candidate_id for c in batch}) == 5
     with pytest.raises(AttributeError):
         batch[0].candidate_id = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", ["tpe", "nsga2"])
+def test_optuna_falls_back_to_an_enqueued_random_arch(name: str) -> None:
+    # One retry only: a repeat proposal goes straight to a random unseen arch, which is
+    # enqueued so Optuna still learns from it (tuple-valued choices travel as indices).
+    space = space_named("tiny_conditional")
+    strategy = make(name, space, seed=0, max_retries=1)
+    archs = drive(strategy, 20, synthetic_score(space))
+    assert len(archs) == space.size() == len({a.arch_id for a in archs})
+    trials = json_round_trip(strategy.state_dict())["extra"]["trials"]
+    enqueued = [t for t in trials if "fixed_params" in t["system_attrs"]]
+    assert enqueued
+    assert all(t["params"]["recipe.betas"] in (0, 1) for t in enqueued)
+    proposed = {t["user_attrs"].get("candidate_id") for t in trials} - {None}
+    assert len(proposed) == space.size()
