@@ -172,7 +172,7 @@ def pretrain(
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         history.append(float(np.mean(losses)) if losses else float("nan"))
         if report is not None:
             report(epoch, history[-1])

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import numpy as np
+import torch
+from nas.predictors import FeatureSpec, batch_graphs, featurize
+from nas.predictors._encoder import EncoderConfig, GraphEncoder
+
+from nas.graph import Graph
+
+
+def _relabelled(graph: Graph, rng: np.random.Generator) -> Graph:
+    """The same computation with new node names and another valid topological order."""
+    names = graph.nodes()
+    new = {n: f"v{int(i)}" for n, i in zip(names, rng.permutation(len(names)))}
+    consumers = graph.consumers()
+    indeg = {n: len(graph.node(n).inputs) for n in names}
+    ready = [n for n in names if indeg[n] == 0]
+    order = []
+    while ready:  # random topological order (Kahn with random picks)
+        n = ready.pop(int(rng.integers(len(ready))))
+        order.append(n)
+        for c in consumers[n]:
+            indeg[c] -= 1
+            if indeg[c] == 0:
+                ready.append(c)
+    g = Graph("relabelled")
+    for n in order:
+        node = graph.node(n)
+        if node.op == "input":
+            g.add_input(node.shape, name=new[n])
+        else:
+            g.add(node.op, [new[i] for i in node.inputs], name=new[n], **dict(node.attrs))
+    g.set_outputs(*[new[o] for o in graph.outputs])
+    return g
+
+
+def _sorted_rows(x: np.ndarray) -> np.ndarray:
+    return x[np.lexsort(x.T[::-1])]
+
+
+def test_featurization_is_invariant_under_node_relabelling():
+    from nas.space import get_space
+
+    torch.manual_seed(0)
+    space = get_space("nb201")
+    rng = np.random.default_rng(3)
+    graph = space.compile(space.sample(rng))
+    other = _relabelled(graph, rng)
+    assert other.nodes() != graph.nodes()
+    spec = FeatureSpec.default()
+    fa, fb = featurize(graph, spec), featurize(other, spec)
+    # same multiset of node feature rows
+    np.testing.assert_array_equal(_sorted_rows(fa.x), _sorted_rows(fb.x))
+    # and the same embedding from the (permutation-invariant) encoder
+    enc = GraphEncoder(EncoderConfig(spec.dim, hidden=16, layers=3, emb_dim=8)).eval()
+    with torch.no_grad():
+        za = enc(*batch_graphs([fa]).to_torch())
+        zb = enc(*batch_graphs([fb]).to_torch())
+    torch.testing.assert_close(za, zb, rtol=1e-4, atol=1e-5)
+
+
+def test_features_see_shapes_and_drop_zero_ops():
+    from nas.predictors._features import NUMERIC_FEATURES
+
+    g = Graph()
+    x = g.add_input((3, 8, 8))
+    a = g.add("conv2d", x, out_channels=4, kernel_size=3, stride=2, padding=1)
+    z = g.add("zero", a)
+    s = g.add("identity", a)
+    g.set_outputs(g.add("add", [s, g.add("avg_pool", z, kernel_size=3, stride=1, padding=1)]))
+    spec = FeatureSpec.default()
+    f = featurize(g, spec)
+    # zero and identity are gone: input, conv, avg_pool (fed by nothing live), add
+    assert f.num_nodes == 4
+    conv = next(i for i in range(f.num_nodes) if f.x[i, spec.vocab.index("conv2d")] == 1)
+    numeric = dict(zip(NUMERIC_FEATURES, f.x[conv, len(spec.vocab) :].tolist()))
+    assert numeric["kernel"] == 3 and numeric["stride"] == 2
+    assert numeric["flops_share"] == 1.0
+    assert numeric["log_out_spatial"] == np.float32(np.log1p(16))
+    assert numeric["log_out_degree"] == np.float32(np.log1p(1))  # only the add reads it now
+    full = featurize(g, FeatureSpec(spec.ops, simplify=False))
+    assert full.num_nodes == len(g)
+
+
+def test_unknown_op_maps_to_other_slot():
+    spec = FeatureSpec(("relu",))
+    g = Graph()
+    g.set_outputs(g.add("tanh", g.add("relu", g.add_input((4,)))))
+    f = featurize(g, spec)
+    assert f.x[:, spec.vocab.index("other")].sum() == 1
+    assert f.x[:, spec.vocab.index("input")].sum() == 1
+
+
+def test_batch_is_block_diagonal(macro_graphs):
+    graphs, _ = macro_graphs
+    feats = [featurize(g) for g in graphs[:3]]
+    b = batch_graphs(feats)
+    assert b.num_graphs == 3 and len(b.x) == sum(f.num_nodes for f in feats)
+    # every edge stays inside its own graph
+    assert (b.batch[b.edge_index[0]] == b.batch[b.edge_index[1]]).all()
+
+
+def test_foreign_onnx_model_featurizes(tmp_path):
+    from nas.graph import export_onnx, import_onnx
+    from nas.space import get_space
+
+    space = get_space("nb_macro")
+    graph = space.compile(space.sample(np.random.default_rng(1)))
+    path = tmp_path / "m.onnx"
+    export_onnx(graph, path)
+    imported = import_onnx(path)
+    f = featurize(imported)
+    assert f.num_nodes > 5 and np.isfinite(f.x).all()

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from nas.predictors import (
+    GennapePredictor,
+    PredictorError,
+    fuzzy_cmeans,
+    memberships,
+    ndcg_at_k,
+    score_predictions,
+)
+
+from .conftest import TINY
+
+
+def test_fuzzy_memberships_sum_to_one_and_lie_in_unit_interval():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 1, (30, 4)), rng.normal(6, 1, (30, 4))])
+    centers, u = fuzzy_cmeans(x, 3, m=2.0, rng=rng)
+    assert u.shape == (60, 3) and centers.shape == (3, 4)
+    np.testing.assert_allclose(u.sum(1), 1.0, rtol=1e-9)
+    assert (u >= 0).all() and (u <= 1).all()
+    # the two blobs land in different dominant clusters
+    assert np.argmax(u[:30].mean(0)) != np.argmax(u[30:].mean(0))
+    ut = memberships(
+        torch.tensor(x, dtype=torch.float32), torch.tensor(centers, dtype=torch.float32), 2.0
+    )
+    np.testing.assert_allclose(ut.numpy(), u, atol=1e-4)
+
+
+def test_fuzzifier_must_exceed_one():
+    with pytest.raises(ValueError, match="m must be > 1"):
+        fuzzy_cmeans(np.zeros((3, 2)), 2, m=1.0, rng=np.random.default_rng(0))
+
+
+def test_model_memberships_are_normalized(macro_graphs):
+    graphs, y = macro_graphs
+    model = GennapePredictor(TINY).fit(graphs, y)
+    u = model.memberships(graphs)
+    np.testing.assert_allclose(u.sum(1), 1.0, rtol=1e-5)
+    assert (u >= 0).all() and (u <= 1).all()
+    pred = model.predict(graphs)
+    assert (pred.std >= 0).all() and pred.std.max() > 0  # the heads disagree somewhere
+
+
+def test_save_load_round_trip_gives_identical_predictions(tmp_path, macro_graphs):
+    graphs, y = macro_graphs
+    model = GennapePredictor(TINY).fit(graphs[:30], y[:30])
+    before = model.predict(graphs[30:])
+    model.save(tmp_path / "m")
+    loaded = GennapePredictor.load(tmp_path / "m")
+    after = loaded.predict(graphs[30:])
+    np.testing.assert_array_equal(before.mean, after.mean)
+    np.testing.assert_array_equal(before.std, after.std)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_foreign_pickle_payload_is_refused(tmp_path, macro_graphs):
+    graphs, y = macro_graphs
+    GennapePredictor(TINY).fit(graphs[:10], y[:10]).save(tmp_path / "m")
+    weights = tmp_path / "m" / "weights.pt"
+    state = torch.load(weights, weights_only=True)
+    state["evil"] = _Payload()
+    torch.save(state, weights)  # a zip whose data.pkl calls os.system when unpickled
+    with pytest.raises(PredictorError, match="Refused to load"):
+        GennapePredictor.load(tmp_path / "m")
+    # a raw pickle (not even a torch zip) is refused too
+    weights.write_bytes(pickle.dumps(_Payload()))
+    with pytest.raises(PredictorError, match="Refused to load"):
+        GennapePredictor.load(tmp_path / "m")
+
+
+def test_load_rejects_missing_or_wrong_kind(tmp_path):
+    with pytest.raises(PredictorError, match=r"config\.json"):
+        GennapePredictor.load(tmp_path)
+    (tmp_path / "config.json").write_text('{"kind": "encoder"}')
+    (tmp_path / "weights.pt").write_bytes(b"")
+    with pytest.raises(PredictorError, match="'gennape'"):
+        GennapePredictor.load(tmp_path)
+
+
+def test_predict_before_fit_raises(macro_graphs):
+    with pytest.raises(PredictorError, match="not fitted"):
+        GennapePredictor(TINY).predict(macro_graphs[0][:2])
+
+
+def test_metrics():
+    y = np.array([90.0, 80.0, 70.0, 60.0])
+    assert ndcg_at_k(y, np.array([4, 3, 2, 1.0]), k=2) == 1.0
+    assert ndcg_at_k(y, np.array([1, 2, 3, 4.0]), k=2) < 1.0
+    s = score_predictions(y, np.full(4, 5.0))
+    assert s["spearman"] == 0.0 and s["kendall"] == 0.0
+    s = score_predictions(y, -y, with_mae=False)
+    assert s["spearman"] == -1.0 and s["mae"] is None

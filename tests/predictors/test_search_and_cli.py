@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import json
+
+import nas.predictors  # noqa: F401  (registers the "predictor" strategy)
+import numpy as np
+
+from nas.cli import main
+from nas.search import get_strategy, list_strategies
+
+MODEL = {"hidden": 8, "layers": 1, "emb_dim": 8, "epochs": 3, "n_clusters": 2}
+
+
+def _objective(arch) -> float:
+    return float(sum(int(v) for v in arch.values.values()))  # nb_macro digits: more = bigger
+
+
+def test_predictor_strategy_registers_and_proposes_unseen_archs():
+    assert "predictor" in list_strategies()
+    model = {**MODEL, "hidden": 16, "layers": 2, "epochs": 15}
+    s = get_strategy(
+        "predictor", "nb_macro", seed=0, n_initial=6, pool_size=60, refit_every=3, model=model
+    )
+    seen = set()
+    for _ in range(6):
+        for c in s.ask(3):
+            assert c.arch.arch_id not in seen
+            seen.add(c.arch.arch_id)
+            s.tell(c.candidate_id, {"val_accuracy": _objective(c.arch)})
+    assert len(seen) == 18
+    # guided proposals after the random start lean towards the objective (max is 16)
+    results = [m["val_accuracy"] for _, _, m in s.results()]
+    assert np.mean(results[6:]) > np.mean(results[:6]) + 1
+
+
+def test_predictor_strategy_state_round_trip_repeats_proposals():
+    kw = dict(seed=1, n_initial=3, pool_size=20, refit_every=2, model=MODEL)
+    a = get_strategy("predictor", "nb_macro", **kw)
+    for c in a.ask(5):
+        a.tell(c.candidate_id, {"val_accuracy": _objective(c.arch)})
+    state = json.loads(json.dumps(a.state_dict()))
+    b = get_strategy("predictor", "nb_macro", **kw)
+    b.load_state_dict(state)
+    assert [c.arch.arch_id for c in a.ask(3)] == [c.arch.arch_id for c in b.ask(3)]
+
+
+def test_cli_fit_then_rank_with_model(tmp_path, capsys, benchmarks_dir, monkeypatch):
+    monkeypatch.setenv("NAS_SHARED_BENCHMARKS", str(benchmarks_dir))
+    out = tmp_path / "model"
+    rc = main(
+        [
+            "predictor",
+            "fit",
+            "--table",
+            "nb-macro",
+            "--train-size",
+            "30",
+            "--epochs",
+            "3",
+            "--hidden",
+            "8",
+            "--layers",
+            "1",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
+    assert rc == 0 and (out / "weights.pt").is_file()
+    capsys.readouterr()
+    rc = main(
+        [
+            "predictor",
+            "rank",
+            "--space",
+            "nb_macro",
+            "--candidates",
+            "60",
+            "--top",
+            "5",
+            "--model",
+            str(out),
+            "--json",
+        ]
+    )
+    assert rc == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["scorer"] == "gennape" and len(got["top"]) == 5
+    scores = [t["score"] for t in got["top"]]
+    assert scores == sorted(scores, reverse=True)
+    assert got["unique"] <= got["candidates"] == 60
+
+
+def test_cli_eval_json_reports_every_metric(capsys, benchmarks_dir, monkeypatch):
+    monkeypatch.setenv("NAS_SHARED_BENCHMARKS", str(benchmarks_dir))
+    rc = main(
+        [
+            "predictor",
+            "eval",
+            "--table",
+            "nb-macro",
+            "--train-sizes",
+            "20",
+            "--seeds",
+            "1",
+            "--test-size",
+            "100",
+            "--predictors",
+            "rf,params,single_head",
+            "--epochs",
+            "2",
+            "--hidden",
+            "8",
+            "--layers",
+            "1",
+            "--json",
+        ]
+    )
+    assert rc == 0
+    got = json.loads(capsys.readouterr().out)
+    names = {s["predictor"] for s in got["summary"]}
+    assert names == {"rf", "params", "single_head"}
+    for s in got["summary"]:
+        assert {"spearman", "kendall", "ndcg@10"} <= set(s)
+        assert -1 <= s["spearman"] <= 1
+
+
+def test_cli_bad_model_dir_is_one_line_exit_2(tmp_path, capsys):
+    rc = main(["predictor", "rank", "--space", "nb_macro", "--model", str(tmp_path)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nas: error:") and err.count("\n") == 1
+
+
+def test_pretrain_then_fit_from_encoder(tmp_path):
+    from nas.predictors import (
+        GennapePredictor,
+        PredictorConfig,
+        PretrainConfig,
+        PretrainedEncoder,
+        pretrain,
+        sample_graphs,
+    )
+
+    graphs = sample_graphs(["nb_macro", "resnet"], 16, np.random.default_rng(0))
+    enc = pretrain(graphs, PretrainConfig(hidden=8, layers=1, emb_dim=8, epochs=2, batch_size=8))
+    assert len(enc.history) == 2 and np.isfinite(enc.history).all()
+    enc.save(tmp_path / "enc")
+    loaded = PretrainedEncoder.load(tmp_path / "enc")
+    model = GennapePredictor(PredictorConfig(epochs=2, n_clusters=2), encoder=loaded.as_init())
+    y = np.log([g.params for g in graphs])
+    pred = model.fit(graphs, y).predict(graphs)
+    assert pred.mean.shape == (16,)
