@@ -211,18 +211,23 @@ def count_decision(path: str, decision: Decision, states: dict[State, int]) -> d
     size = decision.size()
     if size is None:
         raise _Infinite(path)
+    # A structural choice whose options hold no decisions counts like a value choice: which
+    # option a shared one is bound to cannot change the count downstream.
+    structural = decision.structural and not all(
+        t.is_static() for t in decision.subtrees.values()  # type: ignore[union-attr]
+    )
     out: dict[State, int] = {}
     for state, n in states.items():
         bound = dict(state)
         if decision.name is not None and decision.name in bound:
-            if decision.structural:  # shared structural choice: follow the bound option
+            if structural:  # shared structural choice: follow the bound option
                 label = bound[decision.name]
                 sub = _subtree(decision, label).count(join(path, str(label)), {state: n})
                 _merge(out, sub)
             else:
                 out[state] = out.get(state, 0) + n
             continue
-        if not decision.structural:
+        if not structural:
             new_state = state | {(decision.name, None)} if decision.name else state
             out[new_state] = out.get(new_state, 0) + n * size
             continue
