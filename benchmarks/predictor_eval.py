@@ -1,0 +1,96 @@
+"""Predictor figures: in-space quality, transfer to NB-201, ranking throughput.
+
+Usage (numbers in the report came from these commands):
+    python benchmarks/predictor_eval.py inspace --train-size 100 --seeds 2 --test-size 1000
+    python benchmarks/predictor_eval.py transfer --finetune-size 50
+    python benchmarks/predictor_eval.py rank --candidates 100000 --model DIR
+Prints one JSON object per figure; ``--plot`` writes a predicted-vs-true PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+
+def inspace(args: argparse.Namespace) -> dict:
+    from nas.predictors import PredictorConfig, evaluate_table, summarize
+
+    cfg = PredictorConfig(epochs=args.epochs)
+    t = time.perf_counter()
+    rows = evaluate_table(
+        "nb201-cifar10",
+        train_sizes=[args.train_size],
+        seeds=args.seeds,
+        test_size=args.test_size,
+        predictors=args.predictors.split(","),
+        config=cfg,
+        zc_archs=args.zc_archs,
+    )
+    return {
+        "figure": "nb201-cifar10 in-space",
+        "summary": summarize(rows),
+        "seconds": time.perf_counter() - t,
+    }
+
+
+def transfer(args: argparse.Namespace) -> dict:
+    from nas.predictors import PredictorConfig, evaluate_transfer, summarize
+
+    rows = evaluate_transfer(
+        args.pretrain_on.split(","),
+        "nb201-cifar10",
+        finetune_size=args.finetune_size,
+        per_table=args.per_table,
+        seeds=args.seeds,
+        test_size=args.test_size,
+        config=PredictorConfig(epochs=args.epochs),
+    )
+    return {"figure": "transfer to nb201-cifar10", "summary": summarize(rows, keys=("mode",))}
+
+
+def rank(args: argparse.Namespace) -> dict:
+    from nas.predictors import GennapePredictor, rank_candidates
+
+    from nas.space import get_space
+
+    model = GennapePredictor.load(args.model) if args.model else None
+    r = rank_candidates(
+        get_space("nb201"), args.candidates, 10, model=model, rng=np.random.default_rng(0)
+    )
+    return {
+        "figure": "rank throughput",
+        "candidates": r.candidates,
+        "unique": r.unique,
+        "graphs_per_s": r.graphs_per_s,
+        "seconds": r.seconds,
+        "scorer": r.scorer,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("figure", choices=["inspace", "transfer", "rank"])
+    p.add_argument("--train-size", type=int, default=100)
+    p.add_argument("--seeds", type=int, default=2)
+    p.add_argument("--test-size", type=int, default=1000)
+    p.add_argument("--epochs", type=int, default=120)
+    p.add_argument("--zc-archs", type=int, default=50)
+    p.add_argument("--predictors", default="gennape,single_head,gbr,rf,params,flops,zc")
+    p.add_argument("--pretrain-on", default="nb-macro,nb101")
+    p.add_argument("--per-table", type=int, default=500)
+    p.add_argument("--finetune-size", type=int, default=50)
+    p.add_argument("--candidates", type=int, default=100_000)
+    p.add_argument("--model", default=None)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    print(json.dumps({"inspace": inspace, "transfer": transfer, "rank": rank}[args.figure](args)))
+
+
+if __name__ == "__main__":
+    main()
