@@ -1,0 +1,190 @@
+"""The catalogue of shipped benchmark tables and how to find and load them.
+
+Tables are Parquet files in the store schema (:data:`nas.store.SCHEMA`) under the
+repository's ``datasets/`` folder (data only, never a Python package), one card
+``NAME.md`` beside each. ``$NAS_DATASETS_DIR`` points elsewhere (a wheel install, a
+mirror); a table is read once per process and then served from memory.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nas._registry import Registry
+from nas.errors import StoreError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["TableInfo", "datasets_dir", "list_tables", "load_table", "table_info", "table_path"]
+
+DATASETS_ENV = "NAS_DATASETS_DIR"
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """What one shipped table holds and where it came from.
+
+    Attributes:
+        name: table name (``nb201-cifar10``), also the file stem under ``datasets/``.
+        spaces: the ``space`` values of its rows (built-in spaces where one exists).
+        datasets: the ``dataset`` values of its rows.
+        source_folder: folder under ``shared/benchmarks`` that ``nas bench import`` reads.
+        source: one line of provenance (benchmark, paper, license).
+        signal: what ``val_accuracy`` holds (the search signal).
+        reported: what ``test_accuracy`` holds (the metric a search is judged by).
+    """
+
+    name: str
+    spaces: tuple[str, ...]
+    datasets: tuple[str, ...]
+    source_folder: str
+    source: str
+    signal: str
+    reported: str
+
+    @property
+    def space(self) -> str:
+        """The table's space, or the comma-joined spaces of a multi-space table."""
+        return ",".join(self.spaces)
+
+
+_TABLES: Registry[TableInfo] = Registry("benchmark table")
+
+for _info in (
+    TableInfo(
+        name="nb201-cifar10",
+        spaces=("nb201",),
+        datasets=("cifar10",),
+        source_folder="nasbench201",
+        source="NAS-Bench-201 / NATS-Bench TSS (Dong & Yang, ICLR 2020; TPAMI 2021), CIFAR-10",
+        signal="12-epoch accuracy on the cifar10-valid validation split",
+        reported="200-epoch test accuracy (trained on train+valid), mean over seeds",
+    ),
+    TableInfo(
+        name="nb201-cifar100",
+        spaces=("nb201_c100",),
+        datasets=("cifar100",),
+        source_folder="nasbench201",
+        source="NAS-Bench-201 / NATS-Bench TSS (Dong & Yang, ICLR 2020; TPAMI 2021), CIFAR-100",
+        signal="12-epoch accuracy on the x-valid split",
+        reported="200-epoch accuracy on the x-test split, mean over seeds",
+    ),
+    TableInfo(
+        name="nb-macro",
+        spaces=("nb_macro",),
+        datasets=("cifar10",),
+        source_folder="nas_bench_macro",
+        source="NAS-Bench-Macro (Su et al., CVPR 2021; Apache-2.0), CIFAR-10",
+        signal="mean test accuracy of 3 runs (the benchmark has no validation split)",
+        reported="mean test accuracy of 3 runs",
+    ),
+    TableInfo(
+        name="suite-zero",
+        spaces=(
+            "nasbench101",
+            "nb201",
+            "nb201_c100",
+            "nasbench301",
+            "transbench101_micro",
+            "transbench101_macro",
+        ),
+        datasets=(
+            "cifar10",
+            "cifar100",
+            "class_scene",
+            "class_object",
+            "autoencoder",
+            "normal",
+            "jigsaw",
+            "room_layout",
+            "segmentsemantic",
+        ),
+        source_folder="nasbench_suite_zero_subsets",
+        source="NAS-Bench-Suite-Zero subsets from NASLib (Krishnakumar et al., NeurIPS 2022; "
+        "Apache-2.0)",
+        signal="each benchmark's validation metric as NASLib stores it (accuracy % or task score)",
+        reported="none (test_accuracy is null); zero-cost proxies are in 'extra'",
+    ),
+):
+    _TABLES.register(_info.name, _info)
+
+
+def list_tables() -> list[str]:
+    """Names of the shipped benchmark tables.
+
+    Example:
+        >>> "nb201-cifar10" in list_tables()
+        True
+    """
+    return _TABLES.names()
+
+
+def table_info(name: str) -> TableInfo:
+    """The :class:`TableInfo` of table ``name`` (a ``RegistryError`` names close matches)."""
+    return _TABLES.get(name)
+
+
+def datasets_dir() -> Path:
+    """``$NAS_DATASETS_DIR``, else the ``datasets/`` folder of the source checkout."""
+    env = os.environ.get(DATASETS_ENV)
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "datasets"
+
+
+def table_path(name: str) -> Path:
+    """Where table ``name`` lives (whether or not it exists yet)."""
+    return datasets_dir() / f"{table_info(name).name}.parquet"
+
+
+_CACHE: dict[Path, tuple[float, pa.Table]] = {}
+_LOCK = threading.Lock()
+
+
+def load_table(name: str) -> pa.Table:
+    """Read table ``name`` (rows in the ``nas.store`` schema); cached per process.
+
+    The cache is keyed by path and modification time, so a table rebuilt by
+    ``nas bench import`` is read again.
+
+    Example:
+        >>> load_table("nb201-cifar10").num_rows
+        15625
+    """
+    import pyarrow.parquet as pq
+
+    path = table_path(name)
+    try:
+        mtime = path.stat().st_mtime
+    except FileNotFoundError:
+        raise StoreError(
+            f"Benchmark table {name!r} not found at {path}; rebuild it with "
+            f"`nas bench import {name} --source DIR` or set ${DATASETS_ENV}."
+        ) from None
+    with _LOCK:
+        hit = _CACHE.get(path)
+        if hit is not None and hit[0] == mtime:
+            return hit[1]
+    try:
+        table = pq.read_table(path)
+    except OSError as exc:
+        raise StoreError(
+            f"Benchmark table {name!r} at {path} is unreadable ({exc}); rebuild it with "
+            f"`nas bench import {name} --source DIR`."
+        ) from None
+    with _LOCK:
+        _CACHE[path] = (mtime, table)
+    return table
+
+
+def table_rows(name: str) -> int | None:
+    """Row count from the Parquet footer (no data read); None when the file is missing."""
+    import pyarrow.parquet as pq
+
+    path = table_path(name)
+    if not path.is_file():
+        return None
+    return int(pq.ParquetFile(path).metadata.num_rows)
