@@ -1,0 +1,249 @@
+"""``nas bench`` (the shipped benchmark tables) and ``nas benchmark search`` (strategy races)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from nas.cli._common import CliInputError, add_json_flag, emit
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    _register_bench(subparsers)
+    _register_benchmark(subparsers)
+
+
+# --------------------------------------------------------------------------- nas bench
+def _register_bench(subparsers: Any) -> None:
+    bench = subparsers.add_parser(
+        "bench",
+        help="list, show and rebuild the shipped benchmark tables",
+        description="Benchmark tables in the result-store schema (datasets/NAME.parquet).",
+    )
+    sub = bench.add_subparsers(dest="bench_command", metavar="COMMAND")
+    bench.set_defaults(handler=lambda args: _help(bench))
+
+    ls = sub.add_parser("list", help="name, rows, space and source of every table")
+    add_json_flag(ls)
+    ls.set_defaults(handler=_list)
+
+    show = sub.add_parser("show", help="a table's card summary and top rows")
+    show.add_argument("name", help="table name (see `nas bench list`)")
+    show.add_argument("--limit", type=int, default=5, help="top rows by val_accuracy (default 5)")
+    add_json_flag(show)
+    show.set_defaults(handler=_show)
+
+    imp = sub.add_parser(
+        "import",
+        help="rebuild a table from the public benchmark files",
+        description="Rebuild datasets/NAME.parquet from the public files under "
+        "shared/benchmarks/<folder> (every NB-201/NB-Macro row is compiled through our IR).",
+    )
+    imp.add_argument("name", help="table name (see `nas bench list`)")
+    imp.add_argument(
+        "--source", required=True, metavar="DIR", help="shared/benchmarks or its <folder>"
+    )
+    imp.add_argument("--out", metavar="DIR", help="write here instead of datasets/")
+    imp.add_argument("--processes", type=int, help="compile workers (default: up to 2)")
+    add_json_flag(imp)
+    imp.set_defaults(handler=_import)
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _list(args: argparse.Namespace) -> int:
+    from nas.bench import list_tables, table_info, table_rows
+
+    rows = []
+    for name in list_tables():
+        info = table_info(name)
+        rows.append(
+            {"name": name, "rows": table_rows(name), "space": info.space, "source": info.source}
+        )
+    text = "\n".join(
+        f"{r['name']:<16} {r['rows'] if r['rows'] is not None else 'missing':>8}  "
+        f"{r['space']:<28} {r['source']}"
+        for r in rows
+    )
+    emit(rows, as_json=args.json, text=f"{'name':<16} {'rows':>8}  {'space':<28} source\n{text}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    import pyarrow.compute as pc
+
+    from nas.bench import load_table, table_info, table_path
+
+    info = table_info(args.name)
+    table = load_table(args.name)
+    ok = table.filter(pc.is_valid(table["val_accuracy"]))
+    order = pc.sort_indices(ok, sort_keys=[("val_accuracy", "descending")])
+    top = ok.take(order[: max(0, args.limit)]).to_pylist()
+    stats: dict[str, Any] = {}
+    for column in ("val_accuracy", "test_accuracy", "params", "flops"):
+        mm = pc.min_max(table[column]).as_py()
+        stats[column] = {"min": mm["min"], "max": mm["max"], "nulls": table[column].null_count}
+    card = table_path(args.name).with_suffix(".md")
+    payload = {
+        "name": info.name,
+        "rows": table.num_rows,
+        "spaces": list(info.spaces),
+        "datasets": sorted(set(table["dataset"].to_pylist())),
+        "source": info.source,
+        "signal": info.signal,
+        "reported": info.reported,
+        "card": str(card) if card.is_file() else None,
+        "stats": stats,
+        "top": [
+            {
+                k: r[k]
+                for k in (
+                    "arch_id",
+                    "space",
+                    "dataset",
+                    "val_accuracy",
+                    "test_accuracy",
+                    "params",
+                    "flops",
+                    "extra",
+                )
+            }
+            for r in top
+        ],
+    }
+    lines = [
+        f"{info.name}: {table.num_rows} rows, space {info.space}",
+        f"source    {info.source}",
+        f"signal    val_accuracy = {info.signal}",
+        f"reported  test_accuracy = {info.reported}",
+    ]
+    for column, s in stats.items():
+        lines.append(f"{column:<14} min {s['min']}  max {s['max']}  nulls {s['nulls']}")
+    lines.append(f"top {len(top)} by val_accuracy:")
+    for r in payload["top"]:
+        lines.append(
+            f"  {r['arch_id']}  val {r['val_accuracy']}  test {r['test_accuracy']}  "
+            f"params {r['params']}"
+        )
+    if payload["card"]:
+        lines.append(f"card      {payload['card']}")
+    emit(payload, as_json=args.json, text="\n".join(lines))
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from nas.bench import import_table
+
+    path = import_table(
+        args.name,
+        args.source,
+        out_dir=args.out,
+        processes=args.processes,
+        progress=not args.json,
+    )
+    import pyarrow.parquet as pq
+
+    rows = pq.ParquetFile(path).metadata.num_rows
+    payload = {"name": args.name, "path": str(path), "rows": rows, "bytes": path.stat().st_size}
+    emit(payload, as_json=args.json, text=f"wrote {rows} rows to {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------- nas benchmark
+def _register_benchmark(subparsers: Any) -> None:
+    bm = subparsers.add_parser(
+        "benchmark",
+        help="compare search strategies on benchmark tables",
+        description="Reproducible experiments on the shipped benchmark tables.",
+    )
+    sub = bm.add_subparsers(dest="benchmark_command", metavar="COMMAND")
+    bm.set_defaults(handler=lambda args: _help(bm))
+
+    s = sub.add_parser(
+        "search",
+        help="race strategies over seeds; report incumbent test accuracy and regret",
+        description="Run every strategy over every seed with the tabular evaluator. At each "
+        "checkpoint reports mean and std (over seeds) of the test accuracy of the arch with "
+        "the best search signal so far, and its regret to the table's best test accuracy.",
+    )
+    s.add_argument("--table", required=True, help="nb201-cifar10, nb201-cifar100 or nb-macro")
+    s.add_argument("--strategies", default="random,rea,ls,tpe", help="comma-separated names")
+    s.add_argument("--queries", type=int, default=150, help="evaluations per run (default 150)")
+    s.add_argument("--seeds", type=int, default=20, help="runs per strategy (seeds 0..N-1)")
+    s.add_argument("--checkpoints", help="comma-separated query counts (default 10,25,50,...)")
+    s.add_argument("--plot", metavar="PATH.png", help="write the regret curves here")
+    s.add_argument("--store", metavar="DIR", help="also append every evaluation to this store")
+    s.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
+    add_json_flag(s)
+    s.set_defaults(handler=_benchmark_search)
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise CliInputError(f"{flag}: expected comma-separated positive ints, got {text!r}.")
+    return values
+
+
+def _benchmark_search(args: argparse.Namespace) -> int:
+    from nas.bench import compare_strategies, table_info
+    from nas.search import list_strategies
+
+    table_info(args.table)  # unknown names fail here, with close matches
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    known = set(list_strategies())
+    unknown = [s for s in strategies if s not in known]
+    if not strategies or unknown:
+        raise CliInputError(
+            f"--strategies: unknown {unknown or strategies!r}; use some of "
+            f"{', '.join(sorted(known))}."
+        )
+    if args.queries < 1 or args.seeds < 1 or args.processes < 1:
+        raise CliInputError("--queries, --seeds and --processes must be positive ints.")
+    checkpoints = _ints(args.checkpoints, "--checkpoints") if args.checkpoints else None
+    if args.plot and Path(args.plot).suffix.lower() != ".png":
+        raise CliInputError(f"--plot: expected a .png path, got {args.plot!r}.")
+    result = compare_strategies(
+        args.table,
+        strategies,
+        queries=args.queries,
+        seeds=args.seeds,
+        checkpoints=checkpoints,
+        store=args.store,
+        processes=args.processes,
+        progress=not args.json or sys.stderr.isatty(),
+    )
+    payload = result.to_dict()
+    if args.plot:
+        payload["plot"] = str(result.plot(args.plot))
+    emit(payload, as_json=args.json, text=_table_text(result, payload.get("plot")))
+    return 0
+
+
+def _table_text(result: Any, plot: str | None) -> str:
+    head = (
+        f"{result.table}: optimum test accuracy {result.optimum_test_accuracy:.2f}%, "
+        f"{len(result.seeds)} seeds, mean ± std of the incumbent's test accuracy (regret)"
+    )
+    width = max(8, *(len(n) for n in result.curves))
+    lines = [head, f"{'queries':<{width}} " + " ".join(f"{c:>22}" for c in result.checkpoints)]
+    for name, c in result.curves.items():
+        cells = [
+            f"{m:6.2f}±{s:4.2f} ({r:5.2f})"
+            for m, s, r in zip(c.test_accuracy_mean, c.test_accuracy_std, c.regret_mean)
+        ]
+        lines.append(f"{name:<{width}} " + " ".join(f"{x:>22}" for x in cells))
+    lines.append(f"({result.wall_seconds:.1f}s)")
+    if plot:
+        lines.append(f"plot: {plot}")
+    return "\n".join(lines)

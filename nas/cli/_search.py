@@ -1,0 +1,311 @@
+"""``nas search``: run a search strategy against a benchmark table or real training."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from typing import Any
+
+from nas.cli._common import CliInputError, add_json_flag, emit
+
+__all__ = ["parse_budget", "parse_constraint", "parse_objectives", "register"]
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h)$")
+_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0}
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "search",
+        help="search a space with a strategy (tabular benchmark or real training)",
+        description="Search SPACE with a strategy. `--evaluator tabular:TABLE` answers every "
+        "arch from a shipped benchmark table (in-process, thousands of queries a second); "
+        "`--dataset NAME` trains every arch (through nas.run; `--executor ray` for Ray Tune "
+        "trials). Prints the best arch and the Pareto front.",
+    )
+    p.add_argument("--space", required=True, help="a registered space (see `nas spaces list`)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--evaluator", metavar="tabular:TABLE", help="e.g. tabular:nb201-cifar10")
+    what.add_argument("--dataset", help="train every candidate on this dataset (e.g. digits)")
+    p.add_argument("--strategy", default="random", help="random, rea, ls, tpe, nsga2, ...")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a strategy option (VALUE is JSON, else a string), e.g. population_size=20",
+    )
+    p.add_argument(
+        "--budget",
+        required=True,
+        help="evaluations (500) or wall-clock time (90s, 15m, 2h)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="strategy and evaluation seed")
+    p.add_argument("--store", metavar="DIR", help="result store directory (or URI)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument("--address", help="Ray cluster address (default: start Ray here)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument("--gpus-per-trial", type=float, default=0.0)
+    p.add_argument("--max-concurrent", type=int, default=2)
+    p.add_argument("--scheduler", choices=("fifo", "asha", "hyperband"), default="fifo")
+    p.add_argument("--run-dir", help="Ray run directory (default: STORE/_runs/RUN_ID)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the Ray search saved in RUN_DIR")
+    p.add_argument("--device", default="auto", help="training device: auto, cpu, cuda, cuda:N")
+    p.add_argument("--epochs", type=int, help="override every candidate's training epochs")
+    p.add_argument(
+        "--objectives",
+        default="val_accuracy:max",
+        help="comma-separated METRIC:max|min, e.g. val_accuracy:max,params:min",
+    )
+    p.add_argument(
+        "--constraint",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="a hard bound, METRIC<=V or METRIC>=V (repeatable), e.g. params<=1e6",
+    )
+    p.add_argument("--top", type=int, default=10, help="Pareto members to print (default 10)")
+    add_json_flag(p)
+    p.set_defaults(handler=_search)
+
+
+def parse_budget(text: str) -> tuple[int | None, float | None]:
+    """``"500"`` -> (500, None); ``"90s"``/``"15m"``/``"2h"`` -> (None, seconds).
+
+    Example:
+        >>> parse_budget("15m")
+        (None, 900.0)
+    """
+    text = str(text).strip()
+    if text.isdigit() and int(text) > 0:
+        return int(text), None
+    m = _DURATION.match(text)
+    if m and float(m.group(1)) > 0:
+        return None, float(m.group(1)) * _UNIT_S[m.group(2)]
+    raise CliInputError(
+        f"--budget: expected a positive number of evaluations (500) or a duration "
+        f"(90s, 15m, 2h), got {text!r}."
+    )
+
+
+def parse_objectives(text: str) -> list[Any]:
+    """``"val_accuracy:max,params:min"`` -> ``[Objective(...), Objective(...)]``."""
+    from nas.search import Objective
+
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        metric, _, direction = part.partition(":")
+        direction = direction or "max"
+        if not metric or direction not in ("max", "min"):
+            raise CliInputError(
+                f"--objectives: expected METRIC:max or METRIC:min items, got {part!r} "
+                f"(e.g. val_accuracy:max,params:min)."
+            )
+        out.append(Objective(metric, direction))  # type: ignore[arg-type]
+    if not out:
+        raise CliInputError("--objectives: give at least one METRIC:max|min.")
+    return out
+
+
+def parse_constraint(text: str) -> Any:
+    """``"params<=1e6"`` -> ``Constraint("params", max=1e6)`` (bounds inclusive)."""
+    from nas.search import Constraint
+
+    m = _CONSTRAINT.match(text)
+    try:
+        value = float(m.group(3)) if m else None
+    except ValueError:
+        value = None
+    if m is None or value is None:
+        raise CliInputError(
+            f"--constraint: expected METRIC<=VALUE or METRIC>=VALUE, got {text!r} "
+            f"(e.g. params<=1e6)."
+        )
+    if m.group(2) == "<=":
+        return Constraint(m.group(1), max=value)
+    return Constraint(m.group(1), min=value)
+
+
+def _options(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise CliInputError(f"--option: expected KEY=VALUE, got {item!r}.")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def _tabular(spec: str, space: Any) -> Any:
+    from nas.bench import TabularEvaluator, table_info
+
+    kind, _, table = spec.partition(":")
+    if kind != "tabular" or not table:
+        raise CliInputError(
+            f"--evaluator: expected tabular:TABLE (e.g. tabular:nb201-cifar10), got {spec!r}; "
+            f"to train candidates use --dataset."
+        )
+    info = table_info(table)
+    if space.name not in info.spaces:
+        raise CliInputError(
+            f"Table {table!r} holds space(s) {info.space}, not {space.name!r}; pass "
+            f"--space {info.spaces[0]}."
+        )
+    dataset = None
+    if len(info.datasets) > 1:  # a multi-task table: the space picks its rows
+        dataset = {"nb201": "cifar10", "nb201_c100": "cifar100"}.get(space.name)
+    return TabularEvaluator(table, dataset=dataset)
+
+
+def _training(args: argparse.Namespace, space: Any) -> tuple[Any, Any]:
+    try:
+        from nas.run import TrainingEvaluator, run_ray_search
+    except ImportError as exc:
+        raise CliInputError(
+            f"Training searches need nas.run, which failed to import ({exc}); use "
+            f"--evaluator tabular:TABLE, or reinstall nas-engine with its dependencies."
+        ) from None
+    evaluator = None
+    if args.dataset is not None:
+        overrides = {"epochs": args.epochs} if args.epochs else None
+        evaluator = TrainingEvaluator(
+            space, args.dataset, device=args.device, recipe_overrides=overrides
+        )
+    return evaluator, run_ray_search
+
+
+def _search(args: argparse.Namespace) -> int:
+    from nas.search import get_strategy
+    from nas.space import get_space
+    from nas.store import ResultStore
+
+    budget, time_budget_s = parse_budget(args.budget)
+    objectives = parse_objectives(args.objectives)
+    constraints = [parse_constraint(c) for c in args.constraint]
+    space = get_space(args.space)
+    if args.resume and args.executor != "ray":
+        raise CliInputError("--resume RUN_DIR continues a Ray search; add --executor ray.")
+    if args.executor == "ray" and not (args.store or args.resume):
+        raise CliInputError("--executor ray needs --store DIR (where every trial's result lands).")
+    strategy = get_strategy(
+        args.strategy,
+        space,
+        objectives=objectives,
+        constraints=constraints,
+        seed=args.seed,
+        **_options(args.option),
+    )
+    store = ResultStore(args.store) if args.store else None
+    progress = not args.json or sys.stderr.isatty()
+    evaluator = _tabular(args.evaluator, space) if args.evaluator is not None else None
+    if args.executor == "ray" or evaluator is None:
+        training, run_ray_search = _training(args, space)
+        evaluator = evaluator or training
+    if args.executor == "ray":
+        if store is None:
+            raise CliInputError("--executor ray needs --store DIR.")
+        from pathlib import Path
+
+        from nas.search.loop import new_run_id
+
+        run_id = new_run_id()
+        run_dir = args.resume or args.run_dir or str(Path(args.store) / "_runs" / run_id)
+        out = run_ray_search(
+            space,
+            strategy,
+            evaluator,
+            budget=budget,
+            time_budget_s=time_budget_s,
+            store=store,
+            seed=args.seed,
+            run_dir=run_dir,
+            resume=bool(args.resume),
+            address=args.address,
+            cpus_per_trial=args.cpus_per_trial,
+            gpus_per_trial=args.gpus_per_trial,
+            max_concurrent=args.max_concurrent,
+            scheduler=args.scheduler,
+            progress=progress,
+        )
+    else:
+        from nas.search.loop import run_search
+
+        out = run_search(
+            space,
+            strategy,
+            evaluator,
+            budget=budget,
+            time_budget_s=time_budget_s,
+            store=store,
+            seed=args.seed,
+            progress=progress,
+        )
+    _report(args, out, objectives, constraints)
+    return 0
+
+
+def _summary(result: Any, metrics: list[str]) -> dict[str, Any]:
+    return {
+        "arch_id": result.arch_id,
+        "arch": result.arch_dict(),
+        "graph_hash": result.graph_hash,
+        "trial_id": result.trial_id,
+        "metrics": {m: getattr(result, m, None) for m in metrics},
+    }
+
+
+def _report(
+    args: argparse.Namespace, out: Any, objectives: list[Any], constraints: list[Any]
+) -> None:
+    shown = ["val_accuracy", "test_accuracy", "params", "flops", "latency_ms", "train_seconds"]
+    shown += [o.metric for o in objectives if o.metric not in shown]
+    statuses: dict[str, int] = {}
+    for r in out.results:
+        statuses[r.status] = statuses.get(r.status, 0) + 1
+    payload = {
+        "run_id": out.run_id,
+        "space": args.space,
+        "strategy": args.strategy,
+        "seed": args.seed,
+        "evaluations": len(out.results),
+        "statuses": statuses,
+        "wall_seconds": round(out.wall_seconds, 3),
+        "store": args.store,
+        "objectives": [[o.metric, o.direction] for o in objectives],
+        "constraints": [[c.metric, c.min, c.max] for c in constraints],
+        "best": None if out.best is None else _summary(out.best, shown),
+        "pareto": [_summary(r, shown) for r in out.pareto],
+    }
+    if args.json:
+        emit(payload, as_json=True)
+        return
+    lines = [
+        f"run {out.run_id}: {len(out.results)} evaluations in {out.wall_seconds:.2f}s "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(statuses.items()))})"
+    ]
+    if out.best is None:
+        lines.append("no feasible result")
+    else:
+        best = payload["best"]
+        lines.append(f"best arch_id {best['arch_id']}")
+        lines.append(f"  arch    {json.dumps(best['arch'], sort_keys=True)}")
+        lines.append("  metrics " + _fmt(best["metrics"]))
+    if len(objectives) > 1 or len(out.pareto) > 1:
+        lines.append(f"Pareto front ({len(out.pareto)} archs over {payload['objectives']}):")
+        for item in payload["pareto"][: args.top]:
+            lines.append(f"  {item['arch_id']}  {_fmt(item['metrics'])}")
+    emit(payload, as_json=False, text="\n".join(lines))
+
+
+def _fmt(metrics: dict[str, Any]) -> str:
+    return "  ".join(
+        f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in metrics.items()
+        if v is not None
+    )
