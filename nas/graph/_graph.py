@@ -113,18 +113,21 @@ class Graph:
             GraphError: Unknown input, wrong arity, bad attribute or shape mismatch; the message
                 names the node, the op and the input shapes.
         """
-        get_op(op)  # unknown op -> RegistryError with close matches, before anything else
+        nodes = self._nodes
         ins = (inputs,) if isinstance(inputs, str) else tuple(inputs)
-        node_name = self._unique(str(name) if name is not None else op)
-        for i in ins:
-            if i not in self._nodes:
-                raise GraphError(
-                    f"Node {node_name!r} ({op}): input {i!r} is not in graph {self.name!r}; "
-                    f"add it first (nodes are added in dataflow order)"
-                )
-        in_shapes = tuple(self._nodes[i].shape for i in ins)
+        base = str(name) if name is not None else op
+        node_name = base if base not in nodes else self._unique(base)
+        try:
+            in_shapes = tuple(nodes[i].shape for i in ins)
+        except (KeyError, TypeError):
+            get_op(op)  # an unknown op is reported first, with close matches
+            missing = next(i for i in ins if not isinstance(i, str) or i not in nodes)
+            raise GraphError(
+                f"Node {node_name!r} ({op}): input {missing!r} is not in graph {self.name!r}; "
+                f"add it first (nodes are added in dataflow order)"
+            ) from None
         node = self._make_node(node_name, op, ins, in_shapes, attrs)
-        self._nodes[node_name] = node
+        nodes[node_name] = node
         return node_name
 
     def _make_node(

@@ -378,7 +378,13 @@ class _Sequential(Node):
     items: tuple[Node, ...]
 
     def _paths(self, path: str) -> list[tuple[str, Node]]:
-        return [(join(path, _child_key(c, i)), c) for i, c in enumerate(self.items)]
+        keyed = self.__dict__.get("_keyed")
+        if keyed is None:  # child keys never change: compute them once
+            keyed = tuple((_child_key(c, i), c) for i, c in enumerate(self.items))
+            self.__dict__["_keyed"] = keyed
+        if not path:
+            return list(keyed)
+        return [(f"{path}.{k}", c) for k, c in keyed]
 
     def declare(self, path: str, out: dict[str, Decision]) -> None:
         for p, c in self._paths(path):
