@@ -169,6 +169,8 @@ class OpSpec:
 
     def check_arity(self, n: int) -> str | None:
         """Return an error message if ``n`` inputs do not fit this op, else ``None``."""
+        lo: int
+        hi: int | None
         if isinstance(self.arity, int):
             lo, hi = self.arity, self.arity
         else:

@@ -133,9 +133,11 @@ def _function_table() -> dict[Any, tuple[str, Any]]:
     table[F.adaptive_avg_pool2d] = ("global_avg_pool", None)
     table[F.adaptive_avg_pool1d] = ("global_avg_pool", None)
     table[F.dropout] = ("dropout", None)
-    for fn in (F.avg_pool1d, F.avg_pool2d):
+    pools: tuple[Any, ...] = (F.avg_pool1d, F.avg_pool2d)
+    for fn in pools:
         table[fn] = ("avg_pool", None)
-    for fn in (F.max_pool1d, F.max_pool2d):
+    pools = (F.max_pool1d, F.max_pool2d)
+    for fn in pools:
         table[fn] = ("max_pool", None)
     for m in ("view", "reshape"):
         table[m] = ("flatten", None)

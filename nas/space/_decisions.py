@@ -259,7 +259,7 @@ class IntRange(Decision):
     def contains(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, int | np.integer):
             return False
-        return self.low <= value <= self.high and (value - self.low) % self.step == 0
+        return bool(self.low <= value <= self.high and (value - self.low) % self.step == 0)
 
     def sample(self, rng: np.random.Generator) -> int:
         n = (self.high - self.low) // self.step + 1

@@ -214,7 +214,8 @@ def count_decision(path: str, decision: Decision, states: dict[State, int]) -> d
     # A structural choice whose options hold no decisions counts like a value choice: which
     # option a shared one is bound to cannot change the count downstream.
     structural = decision.structural and not all(
-        t.is_static() for t in decision.subtrees.values()  # type: ignore[union-attr]
+        t.is_static()
+        for t in decision.subtrees.values()  # type: ignore[attr-defined]
     )
     out: dict[State, int] = {}
     for state, n in states.items():
@@ -312,7 +313,7 @@ class Op(Node):
             attrs = _resolve_attrs(ctx, path, self.attrs, in_shape)
         if graph is None:
             return None
-        return graph.add(op, x, name=path or op, **attrs)
+        return graph.add(op, x, name=path or op, **attrs)  # type: ignore[arg-type]
 
     def is_plain(self) -> bool:
         """True when every attribute is a plain value (no decision, no expression)."""
@@ -540,7 +541,7 @@ class Branches(Node):
         outs = [build_child(c, ctx, p, x) for p, c in self._paths(path)]
         if ctx.graph is None:
             return None
-        return ctx.graph.add(self.merge, outs, name=join(path, self.merge))
+        return ctx.graph.add(self.merge, outs, name=join(path, self.merge))  # type: ignore[arg-type]
 
     def declare(self, path: str, out: dict[str, Decision]) -> None:
         for p, c in self._paths(path):
@@ -673,12 +674,12 @@ class EdgeCell(Node):
                 elif len(incoming) == 1:
                     states.append(incoming[0])
                 else:
-                    states.append(graph.add("add", incoming, name=join(path, f"n{i}")))
+                    states.append(graph.add("add", incoming, name=join(path, f"n{i}")))  # type: ignore[arg-type]
                 incoming = []
         if graph is None:
             return None
         if self.output == "concat" and self.nodes > 2:
-            return graph.add("concat", states[1:], name=join(path, "out"))
+            return graph.add("concat", states[1:], name=join(path, "out"))  # type: ignore[arg-type]
         return states[-1]
 
     def declare(self, path: str, out: dict[str, Decision]) -> None:
@@ -741,7 +742,7 @@ class InputCell(Node):
         loose = [states[i] for i in range(1, self.nodes - 1) if i not in used]
         if len(loose) == 1:
             return loose[0]
-        return graph.add("add", loose, name=join(path, "out"))
+        return graph.add("add", loose, name=join(path, "out"))  # type: ignore[arg-type]
 
     def declare(self, path: str, out: dict[str, Decision]) -> None:
         for i, op, inputs in self._decisions:
