@@ -189,7 +189,9 @@ class Driver:
         extra["candidate_id"] = cid
         changes: dict[str, Any] = {"run_id": self.state.run_id, "trial_id": trial.trial_id}
         if error:
-            changes.update(status="failed", error=_trial_error(trial))
+            reason = last.get("nas_error")
+            reason = f"The trial raised {reason}" if reason else _trial_error(trial)
+            changes.update(status="failed", error=reason)
         elif partial is None:
             changes.update(
                 status="failed",
@@ -197,9 +199,11 @@ class Driver:
                 "time budget or by a scheduler before its first epoch).",
             )
         elif not last.get("nas_final"):
-            # Cut short by a scheduler (ASHA/Hyperband) or the search's end: a result at
-            # the fidelity it reached, which is what the store's ``fidelity`` column says.
-            extra["stopped_early"] = True
+            # Ended by a scheduler (ASHA/Hyperband, which also stops a trial at its last
+            # epoch, max_t) or by the search's end: a result at the fidelity it reached.
+            planned = (partial.recipe_dict() or {}).get("epochs")
+            if planned is None or (partial.fidelity or 0) < planned:
+                extra["stopped_early"] = True
         if partial is None:
             partial = self._empty_result(cid)
         return dataclasses.replace(partial, extra=extra, **changes)

@@ -21,22 +21,25 @@ METRIC = "val_accuracy"
 TIME_ATTR = "epoch"
 
 
-def _report(result: Result, *, final: bool) -> None:
+def _report(result: Result | None, *, final: bool, error: str | None = None) -> None:
     # Every report carries the whole (partial) result, so the driver can store what the trial
     # trained even when a scheduler or a failure ends it before it returns.
-    value = result.val_accuracy
-    tune.report(
-        {
-            METRIC: float("nan") if value is None or not math.isfinite(value) else value,
-            TIME_ATTR: int(result.fidelity or 0),
-            "nas_result": result_to_json(result),
-            "nas_final": final,
-        }
-    )
+    value = None if result is None else result.val_accuracy
+    metrics: dict[str, Any] = {
+        METRIC: float("nan") if value is None or not math.isfinite(value) else value,
+        TIME_ATTR: 0 if result is None else int(result.fidelity or 0),
+        "nas_final": final,
+    }
+    if result is not None:
+        metrics["nas_result"] = result_to_json(result)
+    if error is not None:
+        metrics["nas_error"] = error
+    tune.report(metrics)
 
 
 def run_trial(config: dict[str, Any], evaluator: Any = None, threads: int | None = None) -> None:
     """The Tune function trainable: evaluate one arch and report per epoch and at the end."""
+    from nas.run._evaluator import describe_error
     from nas.space import Arch
 
     if threads is not None:
@@ -47,9 +50,21 @@ def run_trial(config: dict[str, Any], evaluator: Any = None, threads: int | None
     arch = Arch.from_json(arch_json)
     trial_id = tune.get_context().get_trial_id()
     kwargs: dict[str, Any] = {"seed": seed, "trial_id": trial_id}
+    last: list[Result] = []
+
+    def on_epoch(partial: Result) -> None:
+        last[:] = [partial]
+        _report(partial, final=False)
+
     if _takes_on_epoch(evaluator):
-        kwargs["on_epoch"] = lambda partial: _report(partial, final=False)
-    result = evaluator.evaluate(arch, **kwargs)
+        kwargs["on_epoch"] = on_epoch
+    try:
+        result = evaluator.evaluate(arch, **kwargs)
+    except Exception as err:
+        # Say why before Tune sees the exception (and retries or records the trial): the
+        # driver stores this line; Tune's own error files may live on another node.
+        _report(last[0] if last else None, final=False, error=describe_error(err))
+        raise
     _report(result, final=True)
 
 

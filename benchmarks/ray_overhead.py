@@ -1,0 +1,179 @@
+"""How much wall time Ray Tune adds to a search of short trials: plain Tune vs ``nas.run``.
+
+Both executors train the same 20 cnn1d archs on mnist1d (the first 20 a seeded random
+strategy proposes; epochs sized so a trial trains ~5 s on one core), 2 at a time, one CPU
+each, in a fresh Ray started for the occasion (each executor in its own subprocess, so
+neither inherits the other's Ray or environment). For each it reports the sum of the trials'
+training time, the ideal wall time (that sum / 2), the measured wall time of the search
+(Ray start-up excluded, reported apart) and their ratio.
+
+- plain: ``tune.Tuner`` with Ray Tune's defaults: a function trainable, ``grid_search`` over
+  the archs, ``max_concurrent_trials=2``, default loggers, checkpointing and output.
+- ours: ``nas.run.run_ray_search`` with the random strategy over the same space and seed.
+
+Run: ``python benchmarks/ray_overhead.py [--trials 20] [--epochs 3] [--json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SPACE = "cnn1d"
+DATASET = "mnist1d"
+CONCURRENCY = 2
+
+
+def _archs(n: int, seed: int) -> list[Any]:
+    from nas.search import get_strategy
+    from nas.space import get_space
+
+    return [c.arch for c in get_strategy("random", get_space(SPACE), seed=seed).ask(n)]
+
+
+def _evaluator(epochs: int) -> Any:
+    from nas.run import TrainingEvaluator
+
+    return TrainingEvaluator(SPACE, DATASET, device="cpu", recipe_overrides={"epochs": epochs})
+
+
+def _plain(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    import ray
+    from ray import tune
+
+    start = time.perf_counter()
+    ray.init()
+    ray_start = time.perf_counter() - start
+    evaluator = _evaluator(args.epochs)
+
+    def trainable(config: dict[str, Any]) -> None:
+        import torch
+
+        from nas.space import Arch
+
+        torch.set_num_threads(1)
+        result = evaluator.evaluate(Arch.from_json(config["arch"]), seed=0)
+        tune.report({"val_accuracy": result.val_accuracy, "train_seconds": result.train_seconds})
+
+    archs = [a.to_json() for a in _archs(args.trials, args.seed)]
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, {"cpu": 1}),
+        param_space={"arch": tune.grid_search(archs)},
+        tune_config=tune.TuneConfig(max_concurrent_trials=CONCURRENCY),
+        run_config=tune.RunConfig(storage_path=str(workdir / "plain")),
+    )
+    start = time.perf_counter()
+    grid = tuner.fit()
+    wall = time.perf_counter() - start
+    seconds = [r.metrics["train_seconds"] for r in grid]
+    ray.shutdown()
+    return {"ray_start_s": ray_start, "wall_s": wall, "train_seconds": seconds}
+
+
+def _ours(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    from nas.run import init_ray, run_ray_search
+    from nas.search import get_strategy
+    from nas.space import get_space
+
+    space = get_space(SPACE)
+    start = time.perf_counter()
+    # The same start-up run_ray_search would do itself, timed apart as for plain Tune.
+    init_ray(None, env_vars={"NAS_CACHE_DIR": os.environ["NAS_CACHE_DIR"]})
+    ray_start = time.perf_counter() - start
+    start = time.perf_counter()
+    result = run_ray_search(
+        space,
+        get_strategy("random", space, seed=args.seed),
+        _evaluator(args.epochs),
+        budget=args.trials,
+        store=workdir / "ours" / "store",
+        run_dir=workdir / "ours",
+        max_concurrent=CONCURRENCY,
+        progress=False,
+        export_best=False,
+    )
+    wall = time.perf_counter() - start
+    import ray
+
+    ray.shutdown()
+    statuses = sorted({r.status for r in result.results})
+    return {
+        "ray_start_s": ray_start,
+        "wall_s": wall,
+        "train_seconds": [r.train_seconds for r in result.results],
+        "statuses": statuses,
+    }
+
+
+def _child(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = (_plain if args.child == "plain" else _ours)(args, Path(tmp))
+    print("RESULT " + json.dumps(out))
+
+
+def _run_child(mode: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", mode, "--trials", str(args.trials)]
+    cmd += ["--epochs", str(args.epochs), "--seed", str(args.seed)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+        raise SystemExit(f"the {mode} run failed (exit {proc.returncode})")
+    out = json.loads(lines[-1][len("RESULT ") :])
+    total = sum(out["train_seconds"])
+    out.update(
+        trials=len(out["train_seconds"]),
+        sum_train_s=total,
+        ideal_wall_s=total / CONCURRENCY,
+        ratio=out["wall_s"] / (total / CONCURRENCY),
+    )
+    del out["train_seconds"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per trial (~5 s total)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--child", choices=("plain", "ours"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args)
+        return
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NAS_CACHE_DIR": cache}
+        # Generate the dataset once, into the on-disk cache both executors read, so neither
+        # pays for it inside the measured search.
+        subprocess.run(
+            [sys.executable, "-c", f"from nas.data import get_dataset; get_dataset({DATASET!r})"],
+            env=env,
+            check=True,
+        )
+        rows = {mode: _run_child(mode, args, env) for mode in ("plain", "ours")}
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    print(
+        f"{args.trials} trials of {SPACE} on {DATASET} ({args.epochs} epochs), {CONCURRENCY} at a time"
+    )
+    print(
+        f"{'executor':<8} {'sum train s':>11} {'ideal wall s':>12} {'wall s':>7} {'ratio':>6} {'ray start s':>11}"
+    )
+    for mode, r in rows.items():
+        print(
+            f"{mode:<8} {r['sum_train_s']:>11.1f} {r['ideal_wall_s']:>12.1f} {r['wall_s']:>7.1f} "
+            f"{r['ratio']:>6.2f} {r['ray_start_s']:>11.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
