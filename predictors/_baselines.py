@@ -77,7 +77,9 @@ def _synflow(module: nn.Module, x: torch.Tensor) -> float:
             p.abs_()
     module.zero_grad()
     module(torch.ones_like(x[:1], dtype=torch.float64)).sum().backward()
-    score = sum(float((p * p.grad).sum()) for p in module.parameters() if p.grad is not None)
+    score = sum(
+        float((p * p.grad).detach().sum()) for p in module.parameters() if p.grad is not None
+    )
     with torch.no_grad():
         for name, p in module.state_dict().items():
             p.mul_(signs[name])
