@@ -15,6 +15,23 @@ S = TypeVar("S", bound=type[Strategy])
 
 _STRATEGIES: Registry[type[Strategy]] = Registry("search strategy")
 
+# Packages announce strategies in this entry-point group (``name = "module"``: importing the
+# module registers them); nas-engine's own predictor-guided strategy is announced there too.
+ENTRY_POINT_GROUP = "nas.strategies"
+_entry_points_loaded = False
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in _STRATEGIES:
+            ep.load()
+
 
 def register_strategy(name: str, *, replace: bool = False) -> Callable[[S], S]:
     """Class decorator that registers a :class:`Strategy` subclass under ``name``.
@@ -49,10 +66,13 @@ def get_strategy(name: str, space: Space | str, **kwargs: Any) -> Strategy:
         >>> len(s.ask(3))
         3
     """
+    if name not in _STRATEGIES:
+        _load_entry_points()
     cls = _STRATEGIES.get(name)
     return cls(get_space(space) if isinstance(space, str) else space, **kwargs)
 
 
 def list_strategies() -> list[str]:
-    """Registered strategy names, sorted."""
+    """Registered strategy names, sorted (entry-point strategies included)."""
+    _load_entry_points()
     return _STRATEGIES.names()
