@@ -662,6 +662,13 @@ class EdgeCell(Node):
 
     def build(self, ctx: BuildContext, path: str, x: str | None) -> str | None:
         graph = ctx.graph
+        if graph is None and self._static_ops():
+            # Only the edge decisions matter; a shared cell met again is already decided.
+            bound = ctx.bound
+            for i, j, choice in self._edges:
+                if choice.name is None or choice.name not in bound:
+                    ctx.decide(join(path, f"n{i}_from{j}"), choice)
+            return None
         states: list[str | None] = [x]
         incoming: list[str | None] = []
         for i, j, choice in self._edges:
@@ -681,6 +688,13 @@ class EdgeCell(Node):
         if self.output == "concat" and self.nodes > 2:
             return graph.add("concat", states[1:], name=join(path, "out"))  # type: ignore[arg-type]
         return states[-1]
+
+    def _static_ops(self) -> bool:
+        static = self.__dict__.get("_ops_static")
+        if static is None:
+            static = all(op.is_static() for op in self.ops.values())
+            self.__dict__["_ops_static"] = static
+        return static
 
     def declare(self, path: str, out: dict[str, Decision]) -> None:
         for i, j, choice in self._edges:
