@@ -1,8 +1,8 @@
-"""A search driver run as its own process, so a test can SIGKILL it mid-search."""
+"""A search driver run as its own process (a test can SIGKILL it, or give it its own env)."""
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 from nas.run import TrainingEvaluator, run_ray_search
@@ -10,14 +10,26 @@ from nas.search import get_strategy
 from nas.space import get_space
 
 
-def main(work: Path, budget: int) -> None:
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("work", type=Path)
+    p.add_argument("budget", type=int)
+    p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--address")
+    p.add_argument("--max-concurrent", type=int, default=1)
+    p.add_argument("--max-failures", type=int, default=0)
+    args = p.parse_args()
     space = get_space("cnn1d")
-    evaluator = TrainingEvaluator(space, "mnist1d", device="cpu", recipe_overrides={"epochs": 1})
+    evaluator = TrainingEvaluator(
+        space, "mnist1d", device="cpu", recipe_overrides={"epochs": args.epochs}
+    )
     run_ray_search(
-        space, get_strategy("random", space, seed=3), evaluator, budget=budget,
-        store=work / "store", run_dir=work / "run", max_concurrent=1, progress=False,
+        space, get_strategy("random", space, seed=args.seed), evaluator, budget=args.budget,
+        store=args.work / "store", run_dir=args.work / "run", address=args.address,
+        max_concurrent=args.max_concurrent, max_failures=args.max_failures, progress=False,
     )  # fmt: skip
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), int(sys.argv[2]))
+    main()

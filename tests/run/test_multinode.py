@@ -12,15 +12,15 @@ import subprocess
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from nas.run import TrainingEvaluator, run_ray_search
-from nas.search import get_strategy
-from nas.space import get_space
 from nas.store import ResultStore
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
 
 RAY = shutil.which("ray") or os.path.join(os.path.dirname(os.sys.executable), "ray")
 
@@ -31,11 +31,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _node_ip() -> str:
+    # The address Ray itself picks for this machine: a driver given "127.0.0.1:port" swaps
+    # in this address, so the nodes must listen on it.
+    import ray.util
+
+    return ray.util.get_node_ip_address()
+
+
 def _start_node(args: list[str], env: dict[str, str]) -> subprocess.Popen:
     # `--block` keeps the node's processes in this child's session, so the test can stop
     # exactly this node (and only it) by its process group.
     return subprocess.Popen(
-        [RAY, "start", "--block", "--node-ip-address=127.0.0.1", "--num-cpus=1",
+        [RAY, "start", "--block", f"--node-ip-address={_node_ip()}", "--num-cpus=1",
          "--disable-usage-stats", *args],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
@@ -61,19 +69,17 @@ def _wait_for_nodes(address: str, env: dict[str, str], count: int) -> None:
     raise AssertionError(f"the cluster did not reach {count} nodes:\n{out}")
 
 
-def test_search_on_two_nodes_survives_losing_one(tmp_path, monkeypatch) -> None:
+def test_search_on_two_nodes_survives_losing_one(tmp_path) -> None:
     import ray
 
     if ray.is_initialized():
         ray.shutdown()
     port = _free_port()
-    address = f"127.0.0.1:{port}"
+    address = f"{_node_ip()}:{port}"
     token = secrets.token_hex(16)
     # Ray starts clusters with token authentication: every node and the client share one.
     auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
     env = {**os.environ, **auth}
-    for key, value in auth.items():
-        monkeypatch.setenv(key, value)
     temp = tempfile.mkdtemp(prefix="/tmp/nasray")  # short: Ray's socket paths have a limit
     head = worker = None
     try:
@@ -83,8 +89,7 @@ def test_search_on_two_nodes_survives_losing_one(tmp_path, monkeypatch) -> None:
         worker = _start_node([f"--address={address}", '--resources={"worker_node": 1}'], env)
         _wait_for_nodes(address, env, 2)
 
-        space = get_space("cnn1d")
-        store_dir = tmp_path / "store"
+        store_dir = tmp_path / "store"  # where _search_driver puts it
         budget = 8
         killed: list[set[str]] = []
 
@@ -101,17 +106,20 @@ def test_search_on_two_nodes_survives_losing_one(tmp_path, monkeypatch) -> None:
 
         watcher = threading.Thread(target=stop_worker_once_both_nodes_ran, daemon=True)
         watcher.start()
-        ev = TrainingEvaluator(space, "mnist1d", device="cpu", recipe_overrides={"epochs": 2})
-        out = run_ray_search(
-            space, get_strategy("random", space, seed=4), ev, budget=budget, store=store_dir,
-            run_dir=tmp_path / "run", address=address, max_concurrent=2, max_failures=3,
-            progress=False,
+        # The driver runs in its own process: Ray reads RAY_AUTH_MODE when it is imported.
+        driver = subprocess.run(
+            [os.sys.executable, "-m", "tests.run._search_driver", str(tmp_path), str(budget),
+             "--seed", "4", "--epochs", "2", "--address", address, "--max-concurrent", "2",
+             "--max-failures", "3"],
+            cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+            timeout=500, check=False,
         )  # fmt: skip
+        assert driver.returncode == 0, driver.stderr[-3000:]
         watcher.join(timeout=5)
         rows = ResultStore(store_dir).results()
         assert killed, "trials never ran on both nodes"
         assert len(killed[0]) == 2  # stored rows came from two distinct Ray nodes
-        assert len(rows) == budget == len({r.key for r in rows}) == len(out.results)
+        assert len(rows) == budget == len({r.key for r in rows}) == budget
         # Trials cut off by the lost node were retried on the other one.
         assert all(r.status == "ok" for r in rows), [r.error for r in rows]
         assert {r.host for r in rows} == {socket.gethostname()}
