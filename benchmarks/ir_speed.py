@@ -3,7 +3,10 @@
 Reports (one core: torch and BLAS threads pinned to 1):
   * archs/s for sample + compile-to-IR on nb201 and mobilenet (no torch module built);
   * time to build the torch module from the IR vs constructing a hand-written nn.Module;
-  * forward+backward step time of the compiled module vs the hand-written one.
+  * forward+backward step time of the compiled module vs the hand-written one, for a sampled
+    arch and for the all-conv3x3 cell. The hand-written net writes ``none`` as ``x.mul(0)``
+    like the benchmark's reference code; the IR lowers ``zero`` to ``zeros_like``, which
+    skips the backward pass through dead branches.
 
 Run: python benchmarks/ir_speed.py [--archs 2000] [--steps 30] [--json]
 """
@@ -15,12 +18,13 @@ import json
 import os
 import statistics
 import time
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 import torch
-from nas.search_spaces.nb201 import EDGES, format_arch_str
+from nas.search_spaces.nb201 import EDGES, format_arch_str, parse_arch_str
 from torch import nn
 
 from nas.graph import to_torch
@@ -122,21 +126,9 @@ def step_time(model: nn.Module, steps: int, batch: int = 64) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", type=int, default=2000)
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-
-    out: dict[str, float] = {
-        "nb201_archs_per_s": compile_rate("nb201", args.archs),
-        "mobilenet_archs_per_s": compile_rate("mobilenet", max(200, args.archs // 4)),
-    }
-    space = get_space("nb201")
-    arch = space.sample(np.random.default_rng(3))
+def compare_with_handwritten(space: Any, arch: Any, steps: int) -> dict[str, Any]:
     ops = [arch[f"cell.n{i}_from{j}"] for i, j in EDGES]
+    out: dict[str, Any] = {"arch": format_arch_str(arch)}
     reps = 20
     start = time.perf_counter()
     for _ in range(reps):
@@ -153,12 +145,36 @@ def main() -> None:
     # interleave the two models so drift in machine load hits both alike
     compiled_times, hand_times = [], []
     for _ in range(3):
-        compiled_times.append(step_time(compiled.train(), args.steps // 3))
-        hand_times.append(step_time(hand.train(), args.steps // 3))
+        compiled_times.append(step_time(compiled.train(), max(1, steps // 3)))
+        hand_times.append(step_time(hand.train(), max(1, steps // 3)))
     out["step_compiled_ms"] = statistics.median(compiled_times) * 1e3
     out["step_handwritten_ms"] = statistics.median(hand_times) * 1e3
     out["step_ratio"] = out["step_compiled_ms"] / out["step_handwritten_ms"]
-    out["arch"] = format_arch_str(arch)  # type: ignore[assignment]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archs", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    out: dict[str, Any] = {
+        "nb201_archs_per_s": compile_rate("nb201", args.archs),
+        "mobilenet_archs_per_s": compile_rate("mobilenet", max(200, args.archs // 4)),
+    }
+    space = get_space("nb201")
+    dense = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    cases = {"sampled": space.sample(np.random.default_rng(3)), "dense": parse_arch_str(dense)}
+    for label, arch in cases.items():
+        out.update(
+            {
+                f"{label}_{k}": v
+                for k, v in compare_with_handwritten(space, arch, args.steps).items()
+            }
+        )
     if args.json:
         print(json.dumps(out))
     else:
