@@ -49,6 +49,23 @@ class Node:
     flops: int = 0
 
 
+def _new_node(
+    name: str,
+    op: str,
+    attrs: Mapping[str, Any],
+    inputs: tuple[str, ...],
+    shape: Shape,
+    params: int,
+    flops: int,
+) -> Node:
+    """``Node(...)`` without the frozen dataclass's per-field ``object.__setattr__`` (hot path)."""
+    node = object.__new__(Node)
+    node.__dict__.update(
+        name=name, op=op, attrs=attrs, inputs=inputs, shape=shape, params=params, flops=flops
+    )
+    return node
+
+
 def _attr_text(value: Any) -> str:
     return repr(value) if not isinstance(value, float) else f"{value:g}"
 
@@ -118,7 +135,9 @@ class Graph:
         base = str(name) if name is not None else op
         node_name = base if base not in nodes else self._unique(base)
         try:
-            in_shapes = tuple(nodes[i].shape for i in ins)
+            in_shapes = (
+                (nodes[ins[0]].shape,) if len(ins) == 1 else tuple(nodes[i].shape for i in ins)
+            )
         except (KeyError, TypeError):
             get_op(op)  # an unknown op is reported first, with close matches
             missing = next(i for i in ins if not isinstance(i, str) or i not in nodes)
@@ -148,7 +167,7 @@ class Graph:
             key, hit = None, None
         if hit is not None and hit[0] is spec:
             _, resolved, shape, params, flops = hit
-            return Node(name, op, resolved, ins, shape, params, flops)
+            return _new_node(name, op, resolved, ins, shape, params, flops)
         shapes_text = " and ".join(str(s) for s in in_shapes) or "()"
         try:
             bad = spec.check_arity(len(ins))
