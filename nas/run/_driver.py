@@ -215,7 +215,7 @@ class Driver:
         return Result(
             space=self.space.name,
             space_version=self.space.version,
-            arch=arch.json_values(),
+            arch=arch.to_json(),
             arch_id=arch.arch_id,
             dataset=self.dataset,
             seed=self.state.seed,

@@ -167,7 +167,7 @@ class TrainingEvaluator:
         base: dict[str, Any] = {
             "space": self.space.name,
             "space_version": self.space.version,
-            "arch": arch.json_values(),
+            "arch": arch.to_json(),
             "arch_id": arch.arch_id,
             "dataset": self.dataset,
             "seed": int(seed),

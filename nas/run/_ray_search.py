@@ -62,6 +62,11 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+# The address this driver's Ray node uses; set it to the --node-ip-address the cluster's nodes
+# were started with when that is not the address Ray would detect (e.g. 127.0.0.1).
+NODE_IP_ENV = "NAS_RAY_NODE_IP"
+
+
 def init_ray(address: str | None = None, *, env_vars: Mapping[str, str] | None = None) -> bool:
     """Start Ray embedded (``address=None``) or join a cluster; False if Ray was running.
 
@@ -90,9 +95,13 @@ def init_ray(address: str | None = None, *, env_vars: Mapping[str, str] | None =
     if address is None:
         # "local" always starts a new Ray here, even when RAY_ADDRESS or a `ray start`
         # cluster exists: address=None must never run trials somewhere else by accident.
+        # An embedded Ray serves this machine only, so it listens on loopback.
         kwargs.update(address="local", object_store_memory=_OBJECT_STORE_BYTES)
+        kwargs["_node_ip_address"] = os.environ.get(NODE_IP_ENV, "127.0.0.1")
     else:
         kwargs["address"] = address
+        if os.environ.get(NODE_IP_ENV):  # e.g. a cluster whose nodes were started on loopback
+            kwargs["_node_ip_address"] = os.environ[NODE_IP_ENV]
     try:
         ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:

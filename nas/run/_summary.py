@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from nas.space import Arch
 from nas.store import Result, ResultStore
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def export_best_onnx(space: Space, best: Result, store: ResultStore, run_dir: Pa
     path = _onnx_path(store, run_dir, best.arch_id)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return Path(export_onnx(space.compile(best.arch_dict()), path))
+        return Path(export_onnx(space.compile(Arch.from_json(best.arch).values), path))
     except Exception as exc:  # the search's results are stored; an export failure is a note
         _log.warning("Could not export the best arch to ONNX (%s): %s", path, exc)
         return None
@@ -78,7 +79,7 @@ def write_summary(
         if best is None
         else {
             "arch_id": best.arch_id,
-            "arch": best.arch_dict(),
+            "arch": Arch.from_json(best.arch).json_values(),
             "val_accuracy": best.val_accuracy,
             "test_accuracy": best.test_accuracy,
             "params": best.params,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nas.run import TrainingEvaluator
-from nas.space import get_space
+from nas.space import Arch, get_space
 
 SYNTH = {"num_classes": 10, "length": 40}
 
@@ -35,7 +35,7 @@ def test_ok_result_has_curves_metrics_and_identity(space, arch) -> None:
     assert r.val_accuracy == r.val_accuracy_curve[-1] and 0 <= r.val_accuracy <= 100
     assert r.test_accuracy == r.test_accuracy_curve[-1]
     assert (r.params, r.flops, r.graph_hash) == (graph.params, graph.flops, graph.graph_hash())
-    assert r.arch_id == arch.arch_id and r.arch_dict() == arch.json_values()
+    assert r.arch_id == arch.arch_id and Arch.from_json(r.arch) == arch
     assert r.recipe_dict()["epochs"] == 2 and r.seed == 5 and r.trial_id == "t1"
     assert r.host and r.node_id is None  # outside Ray there is no node id
     assert r.train_seconds > 0 and len(r.epoch_seconds) == 2

@@ -32,11 +32,8 @@ def _free_port() -> int:
 
 
 def _node_ip() -> str:
-    # The address Ray itself picks for this machine: a driver given "127.0.0.1:port" swaps
-    # in this address, so the nodes must listen on it.
-    import ray.util
-
-    return ray.util.get_node_ip_address()
+    # Every node and the driver stay on loopback; the driver learns it from NAS_RAY_NODE_IP.
+    return "127.0.0.1"
 
 
 def _start_node(args: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -78,7 +75,7 @@ def test_search_on_two_nodes_survives_losing_one(tmp_path) -> None:
     address = f"{_node_ip()}:{port}"
     token = secrets.token_hex(16)
     # Ray starts clusters with token authentication: every node and the client share one.
-    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token, "NAS_RAY_NODE_IP": _node_ip()}
     env = {**os.environ, **auth}
     temp = tempfile.mkdtemp(prefix="/tmp/nasray")  # short: Ray's socket paths have a limit
     head = worker = None

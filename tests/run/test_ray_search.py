@@ -16,7 +16,7 @@ import pytest
 
 from nas.run import TrainingEvaluator, init_ray, run_ray_search
 from nas.search import get_strategy
-from nas.space import get_space
+from nas.space import Arch, get_space
 from nas.store import ResultStore
 
 from . import _faulty
@@ -62,6 +62,8 @@ def test_search_stores_every_trial_with_curves_and_ids(ray_local, space, tmp_pat
         assert r.fidelity in (1, 2) and len(r.val_accuracy_curve) == r.fidelity
         assert len(r.train_loss_curve) == len(r.epoch_seconds) == r.fidelity
         assert r.params > 0 and r.flops > 0 and r.graph_hash
+        # the stored arch is the canonical arch JSON every reader of the store understands
+        assert Arch.from_json(r.arch).arch_id == r.arch_id
         assert (r.extra_dict() or {}).get("stopped_early", False) == (r.fidelity < 2)
     assert out.best is not None
     assert out.best.val_accuracy == max(r.val_accuracy for r in rows)
