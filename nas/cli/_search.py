@@ -45,7 +45,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="strategy and evaluation seed")
     p.add_argument("--store", metavar="DIR", help="result store directory (or URI)")
-    p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default=None,
+        help="where evaluations run: ray (Ray Tune trials; the default with --dataset) or "
+        "local (in-process; the default with a tabular evaluator)",
+    )
     p.add_argument("--address", help="Ray cluster address (default: start Ray here)")
     p.add_argument("--cpus-per-trial", type=float, default=1.0)
     p.add_argument("--gpus-per-trial", type=float, default=0.0)
@@ -189,6 +195,8 @@ def _search(args: argparse.Namespace) -> int:
     objectives = parse_objectives(args.objectives)
     constraints = [parse_constraint(c) for c in args.constraint]
     space = get_space(args.space)
+    if args.executor is None:  # training runs as Ray trials, tabular look-ups in-process
+        args.executor = "local" if args.evaluator is not None else "ray"
     if args.resume and args.executor != "ray":
         raise CliInputError("--resume RUN_DIR continues a Ray search; add --executor ray.")
     if args.executor == "ray" and not (args.store or args.resume):
