@@ -52,7 +52,11 @@ class Registry(Generic[T]):
     def unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(str(name), list(self._items), n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        known = ", ".join(sorted(self._items)) if len(self._items) <= 30 else f"{len(self._items)} names"
+        known = (
+            ", ".join(sorted(self._items))
+            if len(self._items) <= 30
+            else f"{len(self._items)} names"
+        )
         return f"Unknown {self.kind} {name!r}{hint} (known: {known})"
 
     def __contains__(self, name: object) -> bool:

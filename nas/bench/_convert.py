@@ -257,7 +257,7 @@ def _suite_zero(source: Path, name: str, *, processes: int | None, progress: boo
             a = Arch(space, "naslib", {"arch_key": _naslib_key(r["arch_key"])})
             arch, arch_id, version, ghash = a.to_json(), a.arch_id, "naslib", None
             p = _finite(r["params"])
-            params, flops = (None if p is None else round(p * 1e6)), None
+            params, flops = (None if p is None else round(p * 1e6)), None  # type: ignore[assignment]
         rows.append(
             dict(
                 space=space,

@@ -220,4 +220,4 @@ def _is_number(value: Any) -> bool:
 
 def _value(row: Mapping[str, Any], metric: str) -> float | None:
     value = row.get(metric) if metric in _NUMERIC_COLUMNS else _extra(row).get(metric)
-    return float(value) if _is_number(value) else None
+    return float(value) if _is_number(value) else None  # type: ignore[arg-type]

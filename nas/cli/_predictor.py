@@ -109,7 +109,10 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         tune_config=tune.TuneConfig(metric="final_loss", mode="min"),
     )
     grid = tuner.fit()
-    rows = [{"seed": r.config["seed"], **(r.metrics or {})} for r in grid]
+    rows = [
+        {"seed": (r.config or {}).get("seed"), **(r.metrics or {})}
+        for r in (grid[i] for i in range(len(grid)))
+    ]
     rows = [{k: r.get(k) for k in ("seed", "final_loss", "out")} for r in rows]
     best = min(rows, key=lambda r: r["final_loss"] if r["final_loss"] is not None else 1e9)
     emit(

@@ -270,9 +270,11 @@ class TrainingEvaluator:
         history = outcome.history
         last = history[-1] if history else None
         status = _STATUS.get(outcome.status, "failed")
-        extra = {"train_status": outcome.status, "device": outcome.device}
+        extra: dict[str, Any] = {"train_status": outcome.status, "device": outcome.device}
         if outcome.best_epoch is not None:
-            extra.update(best_epoch=outcome.best_epoch, best_val_accuracy=outcome.best_val_accuracy)
+            extra.update(
+                {"best_epoch": outcome.best_epoch, "best_val_accuracy": outcome.best_val_accuracy}
+            )
         return Result(
             **base,
             status=status,

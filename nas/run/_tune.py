@@ -90,7 +90,7 @@ class StrategySearcher(Searcher):
         super().__init__(metric=METRIC, mode="max")
         self._driver: Driver | None = driver
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
         if self._driver is None:
             return FINISHED
         return self._driver.next_config(trial_id)

@@ -334,7 +334,7 @@ class Strategy:
         if not isinstance(state, Mapping) or state.get("format") != STATE_FORMAT:
             raise SearchError(
                 f"Not a strategy state of format {STATE_FORMAT} (got "
-                f"{type(state).__name__} with format {getattr(state, 'get', dict().get)('format')!r})."
+                f"{type(state).__name__} with format {getattr(state, 'get', dict().get)('format')!r})."  # type: ignore[call-overload]
             )
         for key, value in expected.items():
             got = _jsonable(state.get(key))
@@ -413,9 +413,9 @@ class Strategy:
                 self._exhausted = True
                 return None
             return unseen[int(self.rng.integers(len(unseen)))]
-        arch = next((a for a in self.space.enumerate() if not self._seen(a)), None)
-        self._exhausted = arch is None
-        return arch
+        found = next((a for a in self.space.enumerate() if not self._seen(a)), None)
+        self._exhausted = found is None
+        return found
 
 
 def _clean_metrics(metrics: Mapping[str, float] | None, candidate_id: str) -> dict[str, float]:

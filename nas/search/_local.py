@@ -62,10 +62,10 @@ class LocalSearch(Strategy):
         if self._current is not None:  # neighbourhood exhausted: a local optimum
             self._current = None
             self._episode = []
-        arch = self._random_unseen()
-        if arch is not None:
+        fresh = self._random_unseen()
+        if fresh is not None:
             self._episode.append(candidate_id)
-        return arch
+        return fresh
 
     def _observe(self, candidate_id: str, told: Told) -> None:
         if not told.ok:

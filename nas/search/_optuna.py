@@ -68,7 +68,7 @@ class _ArchTrial:
     def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
         value = self.values[name]
         hit = [c for c in choices if c == value and type(c) is type(value)]
-        self.params[name] = hit[0] if hit else self.space.decisions[name].index(value)
+        self.params[name] = hit[0] if hit else self.space.decisions[name].index(value)  # type: ignore[attr-defined]
         return self.params[name]
 
 
@@ -103,7 +103,7 @@ class OptunaStrategy(Strategy):
 
         directions = ["maximize" if o.direction == "max" else "minimize" for o in self.objectives]
         with _quiet_optuna():
-            return optuna.create_study(directions=directions, sampler=self._make_sampler(self.seed))
+            return optuna.create_study(directions=directions, sampler=self._make_sampler(self.seed))  # type: ignore[arg-type]
 
     def _ask_trial(self, fixed: dict[str, Any] | None = None) -> Any:
         n_trials = len(self._study.get_trials(deepcopy=False))
@@ -131,21 +131,21 @@ class OptunaStrategy(Strategy):
                 self._finish(trial.number, self._told[original])
             else:
                 self._shadows.setdefault(original, []).append(trial.number)
-        arch = self._random_unseen()
-        if arch is None:
+        fallback = self._random_unseen()
+        if fallback is None:
             return None
-        recorder = _ArchTrial(self.space, arch)
+        recorder = _ArchTrial(self.space, fallback)
         self.space.suggest(recorder)
         trial = self._ask_trial(fixed=recorder.params)
         suggested = self.space.suggest(trial)
-        if suggested.arch_id != arch.arch_id:
+        if suggested.arch_id != fallback.arch_id:
             raise SearchError(
-                f"Optuna did not replay the enqueued arch {arch.arch_id} (got "
+                f"Optuna did not replay the enqueued arch {fallback.arch_id} (got "
                 f"{suggested.arch_id}); this is a bug in strategy {self.name!r}."
             )
         trial.set_user_attr("candidate_id", candidate_id)
         self._trial_of[candidate_id] = trial.number
-        return arch
+        return fallback
 
     def _observe(self, candidate_id: str, told: Told) -> None:
         self._finish(self._trial_of[candidate_id], told)

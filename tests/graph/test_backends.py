@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ._graph_cases import COMPOSITES, op_graph
 from torch.utils.flop_counter import FlopCounterMode
 
 from nas.graph import Graph, import_onnx, list_ops, onnx_check, to_torch
+
+from ._graph_cases import COMPOSITES, op_graph
 
 CASES = [pytest.param(lambda op=op: op_graph(op), id=f"op-{op}") for op in list_ops()] + [
     pytest.param(build, id=name) for name, build in COMPOSITES.items()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from ._graph_cases import SCALE
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from nas.errors import GraphError
 from nas.graph import Graph, from_torch, import_onnx, onnx_check, to_torch
+
+from ._graph_cases import SCALE
 
 
 class ResBlock(nn.Module):

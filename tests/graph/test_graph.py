@@ -7,10 +7,11 @@ import subprocess
 import sys
 
 import pytest
-from ._graph_cases import COMPOSITES, op_graph
 
 from nas.errors import GraphError, RegistryError
 from nas.graph import Graph, get_op, list_ops, squeeze_excite
+
+from ._graph_cases import COMPOSITES, op_graph
 
 
 def test_import_does_not_pull_heavy_backends() -> None:

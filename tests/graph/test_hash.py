@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from ._graph_cases import NB201_EDGES, NB201_OPS, nb201_cell
 
 from nas.graph import Graph
+
+from ._graph_cases import NB201_EDGES, NB201_OPS, nb201_cell
 
 
 def _block(order: str, names: dict[str, str] | None = None, out_channels: int = 8) -> Graph:
