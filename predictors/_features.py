@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nas.graph import Graph, list_ops
+from nas.graph import Graph, Node, list_ops
 
 __all__ = [
     "NUMERIC_FEATURES",
@@ -138,6 +138,11 @@ def _first(value: object, default: float) -> float:
 def featurize(graph: Graph, spec: FeatureSpec | None = None) -> GraphFeatures:
     """Featurize one IR graph.
 
+    The part of a row that depends only on the node (op, attributes, shapes) is computed once
+    per distinct node and kept in a table shared across graphs; one pass over the graph
+    gathers table rows and edges, and numpy fills in the graph-dependent columns (FLOPs and
+    params shares, degrees, input/output flags).
+
     Args:
         graph: Any IR graph (a compiled arch, or ``nas.graph.import_onnx`` of a foreign model).
         spec: The op vocabulary; defaults to every registered op.
@@ -154,76 +159,132 @@ def featurize(graph: Graph, spec: FeatureSpec | None = None) -> GraphFeatures:
         True
     """
     spec = spec or FeatureSpec.default()
-    slot = {op: i for i, op in enumerate(spec.vocab)}
-    other = slot["other"]
-    nodes, live_inputs = _live_nodes(graph, spec.simplify)
-    index = {node.name: i for i, node in enumerate(nodes)}
-    total_flops = max(float(graph.flops), 1.0)
-    total_params = max(float(graph.params), 1.0)
-    out_degree = dict.fromkeys(index, 0)
-    outputs = {live_inputs.get(o, (o,))[0] if o not in index else o for o in graph.outputs}
-    inputs = set(graph.inputs)
+    rows = _row_cache(spec)
+    simplify = spec.simplify
+    # every node name -> the row standing for it: its own, the producer a contracted
+    # identity-like node forwards, or None for a dropped zero node
+    at: dict[str, int | None] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    ids: list[int] = []
     src: list[int] = []
     dst: list[int] = []
-    for node in nodes:
-        for i in live_inputs[node.name]:
-            out_degree[i] += 1
-            src.append(index[i])
-            dst.append(index[node.name])
-    n_ops = len(spec.vocab)
-    x = np.zeros((len(nodes), spec.dim), dtype=np.float32)
-    for row, node in enumerate(nodes):
-        x[row, slot.get(node.op, other)] = 1.0
-        in_shape = graph.node(node.inputs[0]).shape if node.inputs else node.shape
+    total_flops = total_params = 0
+    node_of, row_index = graph.node, rows.index  # hot loop: one bound lookup each
+    for name in graph.nodes():
+        node = node_of(name)
+        shapes[name] = node.shape
+        total_flops += node.flops
+        total_params += node.params
+        ins = [r for i in node.inputs if (r := at[i]) is not None]
+        if simplify and node.op == "zero":
+            at[name] = None
+            continue
+        if simplify and node.op in _CONTRACT and len(ins) == 1:
+            at[name] = ins[0]
+            continue
+        j = at[name] = len(ids)
+        ids.append(row_index(node, shapes[node.inputs[0]] if node.inputs else node.shape))
+        src += ins
+        dst += [j] * len(ins)
+    n = len(ids)
+    rows_at = np.asarray(ids, dtype=np.int64)
+    x = rows.table[rows_at]  # (n, dim) fancy indexing copies, so the table stays untouched
+    sources = np.asarray(src, dtype=np.int64)
+    targets = np.asarray(dst, dtype=np.int64)
+    c = len(spec.vocab)  # first numeric column
+    # graph totals count every node (dropped ones included), like Graph.flops/params
+    x[:, c + _COL["flops_share"]] = rows.flops[rows_at] / max(float(total_flops), 1.0)
+    x[:, c + _COL["params_share"]] = rows.params[rows_at] / max(float(total_params), 1.0)
+    x[:, c + _COL["n_inputs"]] = np.bincount(targets, minlength=n)
+    x[:, c + _COL["log_out_degree"]] = np.log1p(np.bincount(sources, minlength=n))
+    flags = [(graph.inputs, "is_graph_input"), (graph.outputs, "is_graph_output")]
+    for names, column in flags:
+        hit = sorted({r for o in names if (r := at.get(o)) is not None})
+        x[hit, c + _COL[column]] = 1.0
+    if rows.size > _RowCache.MAX:  # after the gather: this graph's row ids were still valid
+        rows.reset()
+    return GraphFeatures(x, np.stack([sources, targets]).reshape(2, -1))
+
+
+_CONTRACT = frozenset({"identity", "dropout"})
+_COL = {name: i for i, name in enumerate(NUMERIC_FEATURES)}
+
+
+class _RowCache:
+    """Node-only feature rows, one per distinct (op, attrs, input shape, shape), in a table.
+
+    Compiled graphs share one attrs mapping per distinct node (the IR memoizes its rules), so
+    the key uses the mapping's identity; the entry keeps a reference to that mapping, which
+    both pins its id and lets a hit be confirmed with ``is``.
+    """
+
+    MAX = 50_000  # rows; a flood of foreign models restarts the table instead of growing it
+
+    def __init__(self, spec: FeatureSpec) -> None:
+        self.slot = {op: i for i, op in enumerate(spec.vocab)}
+        self.other = self.slot["other"]
+        self.numeric = len(spec.vocab)
+        self.dim = spec.dim
+        self.reset()
+
+    def reset(self) -> None:
+        self.keys: dict[tuple, tuple[object, int]] = {}
+        self.size = 0
+        self.table = np.zeros((256, self.dim), dtype=np.float32)  # (rows, dim)
+        self.flops = np.zeros(256)
+        self.params = np.zeros(256)
+
+    def index(self, node: Node, in_shape: tuple[int, ...]) -> int:
+        key = (node.op, id(node.attrs), in_shape, node.shape, node.flops, node.params)
+        hit = self.keys.get(key)
+        if hit is not None and hit[0] is node.attrs:
+            return hit[1]
+        if self.size == len(self.table):
+            grow = len(self.table)
+            self.table = np.concatenate([self.table, np.zeros_like(self.table)])
+            self.flops = np.concatenate([self.flops, np.zeros(grow)])
+            self.params = np.concatenate([self.params, np.zeros(grow)])
+        i = self.size
+        self.table[i] = self._row(node, in_shape)
+        self.flops[i], self.params[i] = node.flops, node.params
+        self.keys[key] = (node.attrs, i)
+        self.size += 1
+        return i
+
+    def _row(self, node: Node, in_shape: tuple[int, ...]) -> np.ndarray:
+        row = np.zeros(self.dim, dtype=np.float32)
+        row[self.slot.get(node.op, self.other)] = 1.0
         out_shape = node.shape
         attrs = node.attrs
         in_ch = float(in_shape[0]) if in_shape else 0.0
         groups = _first(attrs.get("groups"), 1.0)
-        x[row, n_ops:] = (
-            _log(in_ch),
-            _log(float(out_shape[0]) if out_shape else 0.0),
-            _log(_spatial(in_shape)),
-            _log(_spatial(out_shape)),
-            _first(attrs.get("kernel_size"), 0.0),
-            _first(attrs.get("stride"), 0.0),
-            _log(groups),
-            1.0 if groups > 1 and groups == in_ch else 0.0,
-            node.flops / total_flops,
-            node.params / total_params,
-            _log(node.flops) / 10.0,  # ~[0, 2] for realistic nodes; keeps the scale of the rest
-            _log(node.params) / 10.0,
-            float(len(live_inputs[node.name])),
-            _log(out_degree[node.name]),
-            1.0 if node.name in inputs else 0.0,
-            1.0 if node.name in outputs else 0.0,
-        )
-    edge_index = np.array([src, dst], dtype=np.int64).reshape(2, -1)
-    return GraphFeatures(x, edge_index)
+        values = {
+            "log_in_channels": _log(in_ch),
+            "log_out_channels": _log(float(out_shape[0]) if out_shape else 0.0),
+            "log_in_spatial": _log(_spatial(in_shape)),
+            "log_out_spatial": _log(_spatial(out_shape)),
+            "kernel": _first(attrs.get("kernel_size"), 0.0),
+            "stride": _first(attrs.get("stride"), 0.0),
+            "log_groups": _log(groups),
+            "depthwise": 1.0 if groups > 1 and groups == in_ch else 0.0,
+            "log_flops": _log(node.flops) / 10.0,  # ~[0, 2] for realistic nodes, like the rest
+            "log_params": _log(node.params) / 10.0,
+        }
+        for name, value in values.items():
+            row[self.numeric + _COL[name]] = value
+        return row
 
 
-_CONTRACT = frozenset({"identity", "dropout"})
+_ROW_CACHES: dict[FeatureSpec, _RowCache] = {}
 
 
-def _live_nodes(graph: Graph, simplify: bool) -> tuple[list, dict[str, tuple[str, ...]]]:
-    """Kept nodes and, per kept node, its kept producers (after dropping/contracting)."""
-    nodes = [graph.node(n) for n in graph.nodes()]
-    if not simplify:
-        return nodes, {n.name: n.inputs for n in nodes}
-    alias: dict[str, str | None] = {}  # removed node -> kept node standing in for it (or None)
-    kept, live = [], {}
-    for node in nodes:
-        ins = tuple(a for i in node.inputs if (a := alias.get(i, i)) is not None)
-        if node.op == "zero":
-            alias[node.name] = None
-        elif node.op in _CONTRACT and len(ins) == 1:
-            alias[node.name] = ins[0]
-        else:
-            kept.append(node)
-            live[node.name] = ins
-    for removed, target in alias.items():  # so outputs that were contracted still resolve
-        if target is not None:
-            live.setdefault(removed, (target,))
-    return kept, live
+def _row_cache(spec: FeatureSpec) -> _RowCache:
+    cache = _ROW_CACHES.get(spec)
+    if cache is None:
+        if len(_ROW_CACHES) > 16:  # specs are few; a stray loop of new ones must not leak
+            _ROW_CACHES.clear()
+        cache = _ROW_CACHES[spec] = _RowCache(spec)
+    return cache
 
 
 def batch_graphs(features: Sequence[GraphFeatures]) -> GraphBatch:

@@ -111,3 +111,94 @@ def test_foreign_onnx_model_featurizes(tmp_path):
     imported = import_onnx(path)
     f = featurize(imported)
     assert f.num_nodes > 5 and np.isfinite(f.x).all()
+
+
+def _reference_featurize(graph: Graph, spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The features written out node by node, in plain Python (the vectorized code's spec)."""
+    import math
+
+    def log(v: float) -> float:
+        return math.log1p(max(v, 0.0))
+
+    def spatial(shape) -> float:
+        return float(math.prod(shape[1:])) if len(shape) > 1 else 1.0
+
+    def first(value, default: float) -> float:
+        if isinstance(value, bool | int | float):
+            return float(value)
+        if isinstance(value, tuple) and value and all(isinstance(v, int) for v in value):
+            return float(max(value))
+        return default
+
+    alias: dict[str, str | None] = {}
+    kept, live = [], {}
+    for name in graph.nodes():
+        node = graph.node(name)
+        ins = tuple(a for i in node.inputs if (a := alias.get(i, i)) is not None)
+        if spec.simplify and node.op == "zero":
+            alias[name] = None
+        elif spec.simplify and node.op in ("identity", "dropout") and len(ins) == 1:
+            alias[name] = ins[0]
+        else:
+            kept.append(node)
+            live[name] = ins if spec.simplify else node.inputs
+    index = {n.name: i for i, n in enumerate(kept)}
+    edges = [(index[i], index[n.name]) for n in kept for i in live[n.name]]
+    out_degree = np.bincount([e[0] for e in edges], minlength=len(kept))
+    resolve = {k: v for k, v in alias.items() if v is not None}
+    outputs = {resolve.get(o, o) for o in graph.outputs}
+    x = np.zeros((len(kept), spec.dim), dtype=np.float32)
+    for r, node in enumerate(kept):
+        x[r, spec.vocab.index(node.op if node.op in spec.vocab else "other")] = 1
+        in_shape = graph.node(node.inputs[0]).shape if node.inputs else node.shape
+        in_ch = float(in_shape[0]) if in_shape else 0.0
+        groups = first(node.attrs.get("groups"), 1.0)
+        x[r, len(spec.vocab) :] = (
+            log(in_ch),
+            log(float(node.shape[0]) if node.shape else 0.0),
+            log(spatial(in_shape)),
+            log(spatial(node.shape)),
+            first(node.attrs.get("kernel_size"), 0.0),
+            first(node.attrs.get("stride"), 0.0),
+            log(groups),
+            1.0 if groups > 1 and groups == in_ch else 0.0,
+            node.flops / max(float(graph.flops), 1.0),
+            node.params / max(float(graph.params), 1.0),
+            log(node.flops) / 10.0,
+            log(node.params) / 10.0,
+            float(len(live[node.name])),
+            log(out_degree[r]),
+            1.0 if node.name in graph.inputs else 0.0,
+            1.0 if node.name in outputs else 0.0,
+        )
+    return x, np.array(edges, dtype=np.int64).T.reshape(2, -1)
+
+
+def test_vectorized_features_match_the_plain_python_definition():
+    from nas.space import get_space
+
+    for name in ("nb201", "nb_macro", "mobilenet", "resnet", "cnn1d", "mlp"):
+        space = get_space(name)
+        rng = np.random.default_rng(7)
+        for simplify in (True, False):
+            spec = FeatureSpec(FeatureSpec.default().ops, simplify=simplify)
+            for _ in range(4):
+                graph = space.compile(space.sample(rng))
+                got = featurize(graph, spec)
+                x, edge_index = _reference_featurize(graph, spec)
+                np.testing.assert_array_equal(got.edge_index, edge_index, err_msg=name)
+                np.testing.assert_allclose(got.x, x, rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+def test_row_table_restart_keeps_features_exact(monkeypatch):
+    from nas.predictors._features import _RowCache
+
+    from nas.space import get_space
+
+    space = get_space("nb_macro")
+    graphs = [space.compile(space.sample(np.random.default_rng(i))) for i in range(6)]
+    spec = FeatureSpec.default()
+    before = [featurize(g, spec).x for g in graphs]
+    monkeypatch.setattr(_RowCache, "MAX", 3)  # restart the shared table after every graph
+    for g, x in zip(graphs, before):
+        np.testing.assert_array_equal(featurize(g, spec).x, x)
