@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
         "`--dataset NAME` trains every arch (through nas.run; `--executor ray` for Ray Tune "
         "trials). Prints the best arch and the Pareto front.",
     )
-    p.add_argument("--space", required=True, help="a registered space (see `nas spaces list`)")
+    p.add_argument("--space", required=True, help="a registered space (see `nas spaces`)")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--evaluator", metavar="tabular:TABLE", help="e.g. tabular:nb201-cifar10")
     what.add_argument("--dataset", help="train every candidate on this dataset (e.g. digits)")
