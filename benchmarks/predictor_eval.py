@@ -3,7 +3,8 @@
 Usage (numbers in the report came from these commands):
     python benchmarks/predictor_eval.py inspace --train-size 100 --seeds 2 --test-size 1000
     python benchmarks/predictor_eval.py transfer --finetune-size 50
-    python benchmarks/predictor_eval.py rank --candidates 100000 --model DIR
+    python benchmarks/predictor_eval.py rank --candidates 100000 --model DIR \
+        --out benchmarks/results/predictor_rank.json
 Prints one JSON object per figure; ``--plot`` writes a predicted-vs-true PNG.
 """
 
@@ -62,13 +63,21 @@ def rank(args: argparse.Namespace) -> dict:
     r = rank_candidates(
         get_space("nb201"), args.candidates, 10, model=model, rng=np.random.default_rng(0)
     )
+    per_graph_ms = {
+        stage: round(1e3 * r.seconds[stage] / max(r.unique, 1), 4)
+        for stage in ("compile", "featurize", "forward")
+    }
     return {
         "figure": "rank throughput",
+        "space": "nb201",
         "candidates": r.candidates,
         "unique": r.unique,
-        "graphs_per_s": r.graphs_per_s,
-        "seconds": r.seconds,
+        "graphs_per_s": round(r.graphs_per_s, 1),
+        "unique_graphs_per_s": round(r.unique / max(r.seconds["total"], 1e-9), 1),
+        "seconds": {k: round(v, 3) for k, v in r.seconds.items()},
+        "ms_per_unique_graph": per_graph_ms,
         "scorer": r.scorer,
+        "model": args.model,
     }
 
 
@@ -87,9 +96,16 @@ def main() -> None:
     p.add_argument("--candidates", type=int, default=100_000)
     p.add_argument("--model", default=None)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=None, help="also write the JSON here")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    print(json.dumps({"inspace": inspace, "transfer": transfer, "rank": rank}[args.figure](args)))
+    result = {"inspace": inspace, "transfer": transfer, "rank": rank}[args.figure](args)
+    result["threads"] = args.threads
+    text = json.dumps(result, indent=1)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+    print(text)
 
 
 if __name__ == "__main__":

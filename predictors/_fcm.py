@@ -39,8 +39,12 @@ def fuzzy_cmeans(
     rng: np.random.Generator,
     max_iter: int = 200,
     tol: float = 1e-6,
+    init: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cluster ``x (n, d)`` into ``k`` fuzzy clusters with fuzzifier ``m > 1``.
+
+    ``init`` (k, d) starts from given centers instead of random memberships, so re-clustering
+    slowly moving embeddings keeps each cluster (and the head trained on it) in place.
 
     Returns:
         ``(centers (k, d), memberships (n, k))``.
@@ -55,7 +59,10 @@ def fuzzy_cmeans(
         raise ValueError(f"Fuzzifier m must be > 1 (got {m}); GENNAPE and Bezdek use m=2.")
     x = np.asarray(x, dtype=np.float64)
     k = max(1, min(int(k), len(x)))
-    u = rng.dirichlet(np.ones(k), size=len(x))  # (n, k), rows sum to 1
+    if init is not None and len(init) == k:
+        u = memberships(x, np.asarray(init, dtype=np.float64), m)
+    else:
+        u = rng.dirichlet(np.ones(k), size=len(x))  # (n, k), rows sum to 1
     centers = np.zeros((k, x.shape[1]))
     for _ in range(max_iter):
         w = u**m

@@ -10,7 +10,7 @@ invariant under node relabelling.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -306,31 +306,3 @@ def batch_graphs(features: Sequence[GraphFeatures]) -> GraphBatch:
     )
     batch = np.repeat(np.arange(len(features), dtype=np.int64), sizes)
     return GraphBatch(x, edge_index, batch, len(features))
-
-
-class FeatureCache:
-    """Featurize each distinct key once (ranking samples the same archs many times).
-
-    Example:
-        >>> cache = FeatureCache()
-        >>> len(cache)
-        0
-    """
-
-    def __init__(self, spec: FeatureSpec | None = None) -> None:
-        self.spec = spec or FeatureSpec.default()
-        self._store: dict[Hashable, GraphFeatures] = {}
-
-    def __len__(self) -> int:
-        return len(self._store)
-
-    def get(self, key: Hashable, graph: Graph | None = None, build=None) -> GraphFeatures:
-        """The features for ``key``; computes them from ``graph`` (or ``build()``) on a miss."""
-        hit = self._store.get(key)
-        if hit is None:
-            g = graph if graph is not None else build()
-            hit = self._store[key] = featurize(g, self.spec)
-        return hit
-
-    def many(self, items: Iterable[tuple[Hashable, Graph]]) -> list[GraphFeatures]:
-        return [self.get(k, g) for k, g in items]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from nas.predictors._features import FeatureCache
+from nas.predictors._features import featurize
 from nas.predictors._model import GennapePredictor
 
 from nas.space import Arch, Space
@@ -50,7 +50,9 @@ def rank_candidates(
 ) -> RankResult:
     """Score ``n`` sampled (or all enumerated) candidates and return the ``top`` ones.
 
-    Repeated archs (a small space sampled many times) are compiled, featurized and scored once.
+    Repeated archs (a small space sampled many times) are deduplicated by ``arch_id`` before
+    anything is compiled, so each distinct arch is compiled, featurized and scored once; work
+    goes in chunks, so memory stays flat however many candidates there are.
 
     Example:
         >>> from nas.space import get_space
@@ -68,7 +70,6 @@ def rank_candidates(
         unique.setdefault(a.arch_id, a)
     ids = list(unique)
     seconds = {"sample": time.perf_counter() - t0, "compile": 0.0, "featurize": 0.0, "forward": 0.0}
-    cache = FeatureCache(model.spec if model is not None else None)
     means = np.empty(len(ids))
     stds = np.zeros(len(ids))
     done = 0
@@ -83,7 +84,7 @@ def rank_candidates(
             seconds["forward"] += time.perf_counter() - t
         else:
             t = time.perf_counter()
-            feats = cache.many(zip(part, graphs))
+            feats = [featurize(g, model.spec) for g in graphs]  # ids are unique: no cache
             seconds["featurize"] += time.perf_counter() - t
             t = time.perf_counter()
             pred = model.predict(feats, chunk=chunk)

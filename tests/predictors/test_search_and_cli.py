@@ -151,3 +151,52 @@ def test_pretrain_then_fit_from_encoder(tmp_path):
     y = np.log([g.params for g in graphs])
     pred = model.fit(graphs, y).predict(graphs)
     assert pred.mean.shape == (16,)
+
+
+def _interleaved(strategy, rounds: int, per_round: int) -> list[str]:
+    ids = []
+    for _ in range(rounds):
+        for c in strategy.ask(per_round):
+            ids.append(c.arch.arch_id)
+            strategy.tell(c.candidate_id, {"val_accuracy": _objective(c.arch)})
+    return ids
+
+
+def test_warm_refits_replay_on_restore():
+    kw = dict(seed=2, n_initial=3, pool_size=30, refit_every=2, refit_epochs=2, model=MODEL)
+    a = get_strategy("predictor", "nb_macro", **kw)
+    _interleaved(a, 4, 2)
+    state = json.loads(json.dumps(a.state_dict()))
+    assert len(state["extra"]["fits"]) >= 2  # a first fit and at least one warm refit
+    b = get_strategy("predictor", "nb_macro", **kw)
+    b.load_state_dict(state)
+    assert _interleaved(a, 3, 2) == _interleaved(b, 3, 2)
+
+
+def test_each_arch_is_compiled_once_while_cached(monkeypatch):
+    from collections import Counter
+
+    s = get_strategy(
+        "predictor", "nb_macro", seed=0, n_initial=4, pool_size=40, refit_every=4, model=MODEL
+    )
+    compiled: Counter[str] = Counter()
+    real = type(s.space).compile
+
+    def counting(space, arch, **kw):  # counts, then compiles for real
+        compiled[arch.arch_id] += 1
+        return real(space, arch, **kw)
+
+    monkeypatch.setattr(type(s.space), "compile", counting)
+    _interleaved(s, 6, 4)
+    assert compiled and max(compiled.values()) == 1
+
+
+def test_warm_fuzzy_cmeans_keeps_cluster_order():
+    from nas.predictors import fuzzy_cmeans
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 0.1, (20, 2)), rng.normal(5, 0.1, (20, 2))])
+    for init in (np.array([[5.0, 5.0], [0.0, 0.0]]), np.array([[0.0, 0.0], [5.0, 5.0]])):
+        centers, u = fuzzy_cmeans(x, 2, rng=rng, init=init)
+        np.testing.assert_allclose(centers, init, atol=0.2)  # cluster k stays cluster k
+        assert (u.argmax(1)[:20] == np.argmin(np.abs(init[:, 0]))).all()
