@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.bench._progress import progress_bar
+from nas._progress import progress_bar
 from nas.bench._tables import table_info
 
 __all__ = ["Comparison", "StrategyCurve", "compare_strategies", "incumbent_trajectory"]

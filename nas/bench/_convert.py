@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nas.bench._progress import progress_bar
+from nas._progress import progress_bar
 from nas.bench._tables import table_info, table_path
 from nas.errors import StoreError
 

@@ -15,17 +15,12 @@ if TYPE_CHECKING:
     from nas.space import Arch
     from nas.store import Result
 
+from nas.search.loop import METRIC_COLUMNS
+
 __all__ = ["TabularEvaluator"]
 
-_NUMERIC_COLUMNS = (
-    "val_accuracy",
-    "test_accuracy",
-    "val_loss",
-    "params",
-    "flops",
-    "latency_ms",
-    "train_seconds",
-)
+# The result columns a strategy can be told (the rest are read from ``extra``).
+_NUMERIC_COLUMNS = METRIC_COLUMNS
 
 # One index per (table file, modification time, dataset): built once per process and shared
 # by every evaluator on the same table, so a strategy comparison over many seeds pays once.

@@ -14,11 +14,12 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from nas._progress import progress_bar
 
 if TYPE_CHECKING:
     from nas.space import Arch, Space
@@ -229,38 +230,6 @@ def _failed(arch: Arch, evaluator: Any, exc: BaseException, **fields: Any) -> Re
     )
 
 
-@contextmanager
-def _progress(total: int | None, enabled: bool) -> Iterator[Any]:
-    if not (enabled and sys.stderr.isatty()):
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[best]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    ) as bar:
-        task = bar.add_task("search", total=total, best="")
-
-        def update(done: int, best: str) -> None:
-            bar.update(task, completed=done, best=best)
-
-        yield update
-
-
 def run_search(
     space: Space,
     strategy: Any,
@@ -325,7 +294,8 @@ def run_search(
     start = time.perf_counter()
     deadline = None if time_budget_s is None else start + time_budget_s
     try:
-        with _progress(budget, progress) as update:
+        show = progress and sys.stderr.isatty()
+        with progress_bar(budget, "search", enabled=show) as advance:
             while budget is None or len(results) < budget:
                 if deadline is not None and time.perf_counter() >= deadline:
                     break
@@ -363,10 +333,12 @@ def run_search(
                 buffer.add(result)
                 if metrics is not None:
                     front.add(result, metrics)
-                if update is not None:
+                if show:  # the best is looked up only when someone watches
                     best = front.best()
                     value = None if best is None else getattr(best, first_metric, None)
-                    update(len(results), "" if value is None else f"best {value:.4g}")
+                    advance(
+                        completed=len(results), note="" if value is None else f"best {value:.4g}"
+                    )
     finally:
         buffer.flush()
     return SearchResult(
