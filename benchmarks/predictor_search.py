@@ -141,7 +141,18 @@ def main() -> None:
             "model": {
                 k: v
                 for k, v in vars(default.model_config).items()
-                if k in ("hidden", "layers", "emb_dim", "n_clusters", "head_hidden", "epochs")
+                if k
+                in (
+                    "hidden",
+                    "layers",
+                    "emb_dim",
+                    "n_clusters",
+                    "head_hidden",
+                    "epochs",
+                    "batch_size",
+                    "lr",
+                    "rank_weight",
+                )
             },
         },
         "rea_options": "defaults (population 50, tournament 10)",
