@@ -8,6 +8,7 @@ affected, gradient-based ones (snip, grad_norm) see a different loss landscape t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -62,6 +63,8 @@ def _jacov(module: nn.Module, x: torch.Tensor) -> float:
     x = x.clone().requires_grad_(True)
     module.zero_grad()
     module(x).sum().backward()
+    if x.grad is None:  # the output ignores the input (e.g. an all-"none" NB-201 cell)
+        return math.nan
     jac = x.grad.flatten(1).double()  # (batch, inputs)
     corr = torch.corrcoef(jac)
     eig = torch.linalg.eigvalsh(torch.nan_to_num(corr))
@@ -167,7 +170,9 @@ class EncodingRegressor:
                 n_estimators=200, max_depth=3, random_state=self.seed
             ),
             "rf": lambda: RandomForestRegressor(n_estimators=200, random_state=self.seed),
-            "mlp": lambda: MLPRegressor((64, 64), max_iter=2000, random_state=self.seed),
+            "mlp": lambda: MLPRegressor(
+                hidden_layer_sizes=(64, 64), max_iter=2000, random_state=self.seed
+            ),
         }
         if self.kind not in makers:
             from nas.predictors._errors import PredictorError

@@ -101,3 +101,28 @@ def test_metrics():
     assert s["spearman"] == 0.0 and s["kendall"] == 0.0
     s = score_predictions(y, -y, with_mae=False)
     assert s["spearman"] == -1.0 and s["mae"] is None
+
+
+@pytest.mark.parametrize("kind", ["gbr", "rf", "mlp"])
+def test_every_encoding_regressor_fits_a_learnable_target(kind):
+    from nas.predictors import EncodingRegressor
+
+    rng = np.random.default_rng(0)
+    x = rng.random((80, 6))
+    y = 3.0 * x[:, 0] - 2.0 * x[:, 1]
+    reg = EncodingRegressor(kind, seed=0).fit(x[:60], y[:60])
+    pred = reg.predict(x[60:])
+    assert pred.shape == (20,)
+    assert np.corrcoef(pred, y[60:])[0, 1] > 0.8
+
+
+def test_zero_cost_proxies_survive_an_arch_whose_output_ignores_its_input():
+    from nas.predictors import random_batch, zero_cost_scores
+    from nas.search_spaces.nb201 import parse_arch_str
+
+    from nas.space import get_space
+
+    arch = parse_arch_str("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    batch = random_batch((3, 32, 32), 10, batch_size=4, seed=0)
+    scores = zero_cost_scores(get_space("nb201").to_torch(arch), batch, proxies=("jacov",))
+    assert set(scores) == {"jacov"} and np.isnan(scores["jacov"])
