@@ -10,17 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from nas.bench._tables import load_table, table_info, table_path
 from nas.errors import EvaluationError
+from nas.search.loop import METRIC_COLUMNS  # the result columns a strategy can be told
 
 if TYPE_CHECKING:
     from nas.space import Arch
     from nas.store import Result
 
-from nas.search.loop import METRIC_COLUMNS
-
 __all__ = ["TabularEvaluator"]
 
-# The result columns a strategy can be told (the rest are read from ``extra``).
-_NUMERIC_COLUMNS = METRIC_COLUMNS
 
 # One index per (table file, modification time, dataset): built once per process and shared
 # by every evaluator on the same table, so a strategy comparison over many seeds pays once.
@@ -108,7 +105,7 @@ class TabularEvaluator:
             extras = sorted(k for k, v in _extra(first).items() if _is_number(v))
             raise EvaluationError(
                 f"Unknown signal {signal!r} for table {table_name!r}; use a numeric column "
-                f"({', '.join(_NUMERIC_COLUMNS)}) or an 'extra' key ({', '.join(extras)})."
+                f"({', '.join(METRIC_COLUMNS)}) or an 'extra' key ({', '.join(extras)})."
             )
 
     def __repr__(self) -> str:
@@ -214,5 +211,5 @@ def _is_number(value: Any) -> bool:
 
 
 def _value(row: Mapping[str, Any], metric: str) -> float | None:
-    value = row.get(metric) if metric in _NUMERIC_COLUMNS else _extra(row).get(metric)
+    value = row.get(metric) if metric in METRIC_COLUMNS else _extra(row).get(metric)
     return float(value) if _is_number(value) else None  # type: ignore[arg-type]
