@@ -77,7 +77,12 @@ class Location:
                 f"give the directory that holds the Parquet files."
             )
         selector = pafs.FileSelector(self.root, recursive=False, allow_not_found=True)
-        entries = self.fs.get_file_info(selector)
+        try:
+            entries = self.fs.get_file_info(selector)
+        except FileNotFoundError:
+            # Another process created the directory between pyarrow's failed listing
+            # and its existence check; the directory is there now, so list again.
+            entries = self.fs.get_file_info(selector)
         return sorted(
             (e for e in entries if e.type == pafs.FileType.File), key=lambda e: e.base_name
         )

@@ -16,6 +16,7 @@ import textwrap
 from pathlib import Path
 
 import duckdb
+import pyarrow.fs as pafs
 import pytest
 
 from nas.store import Result, ResultStore, _io
@@ -191,3 +192,32 @@ def test_stale_lock_of_a_dead_process_is_taken_over(store: ResultStore, results)
     lock.write_text(f"{os.uname().nodename} {dead.stdout.strip()} 0")
     assert store.compact().rows == 4
     assert not lock.exists()
+
+
+class _DirAppearsMidListing:
+    """A local filesystem whose first listing loses the race with a writer's ``mkdir``.
+
+    pyarrow lists, fails because the directory is missing, then checks whether it
+    exists; a writer creating it in between turns ``allow_not_found`` into an error.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self._fs = pafs.LocalFileSystem()
+        self._root = root
+        self.raced = False
+
+    def get_file_info(self, what: object) -> object:
+        if isinstance(what, pafs.FileSelector) and not self.raced:
+            self.raced = True
+            self._root.mkdir()
+            (self._root / "part-0.parquet").write_bytes(b"")
+            raise FileNotFoundError(f"Cannot list directory '{self._root}'")
+        return self._fs.get_file_info(what)
+
+
+def test_listing_survives_the_directory_appearing_while_it_lists(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    fs = _DirAppearsMidListing(root)
+    loc = _io.Location(fs=fs, root=str(root), display=str(root))  # type: ignore[arg-type]
+    assert [e.base_name for e in loc.listing()] == ["part-0.parquet"]
+    assert fs.raced
