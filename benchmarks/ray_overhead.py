@@ -11,7 +11,7 @@ training time, the ideal wall time (that sum / 2), the measured wall time of the
   the archs, ``max_concurrent_trials=2``, default loggers, checkpointing and output.
 - ours: ``nas.run.run_ray_search`` with the random strategy over the same space and seed.
 
-Run: ``python benchmarks/ray_overhead.py [--trials 20] [--epochs 3] [--json]``.
+Run: ``python benchmarks/ray_overhead.py [--trials 20] [--epochs 5] [--json]``.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def _run_child(mode: str, args: argparse.Namespace, env: dict[str, str]) -> dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per trial (~5 s total)")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs per trial (~5 s total)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", choices=("plain", "ours"), help=argparse.SUPPRESS)

@@ -57,7 +57,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--gpus-per-trial", type=float, default=0.0)
     p.add_argument("--max-concurrent", type=int, default=2)
     p.add_argument("--scheduler", choices=("fifo", "asha", "hyperband"), default="fifo")
-    p.add_argument("--run-dir", help="Ray run directory (default: STORE/_runs/RUN_ID)")
+    p.add_argument(
+        "--run-dir",
+        help="Ray run directory, where the search state lives (default: STORE/_runs/RUN_ID "
+        "for a local store, ./nas-runs/RUN_ID for an object-store URI such as s3://...)",
+    )
+    p.add_argument(
+        "--max-failures",
+        type=int,
+        default=0,
+        help="retries of a trial whose worker raised or died (-1: unlimited; default 0)",
+    )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the Ray search saved in RUN_DIR")
     p.add_argument("--device", default="auto", help="training device: auto, cpu, cuda, cuda:N")
     p.add_argument("--epochs", type=int, help="override every candidate's training epochs")
@@ -218,12 +228,10 @@ def _search(args: argparse.Namespace) -> int:
     if args.executor == "ray":
         if store is None:
             raise CliInputError("--executor ray needs --store DIR.")
-        from pathlib import Path
-
         from nas.search.loop import new_run_id
 
         run_id = new_run_id()
-        run_dir = args.resume or args.run_dir or str(Path(args.store) / "_runs" / run_id)
+        run_dir = args.resume or args.run_dir or _default_run_dir(args.store, run_id)
         out = run_ray_search(
             space,
             strategy,
@@ -239,6 +247,7 @@ def _search(args: argparse.Namespace) -> int:
             gpus_per_trial=args.gpus_per_trial,
             max_concurrent=args.max_concurrent,
             scheduler=args.scheduler,
+            max_failures=args.max_failures,
             progress=progress,
         )
     else:
@@ -256,6 +265,15 @@ def _search(args: argparse.Namespace) -> int:
         )
     _report(args, out, objectives, constraints)
     return 0
+
+
+def _default_run_dir(store: str, run_id: str) -> str:
+    """The search state lives next to a local store; with an object store, in ./nas-runs."""
+    from pathlib import Path
+
+    if "://" in store and not store.startswith("file://"):
+        return str(Path("nas-runs") / run_id)
+    return str(Path(store.removeprefix("file://")) / "_runs" / run_id)
 
 
 def _summary(result: Any, metrics: list[str]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -82,6 +83,15 @@ class Driver:
         self._archs: dict[str, Arch] = {}
         self.exhausted = False
         self.new_results: list[Result] = []
+        self._elapsed_before = state.elapsed_s  # wall time of earlier sessions
+        self._session_start = time.monotonic()
+
+    def _elapsed(self) -> float:
+        return self._elapsed_before + (time.monotonic() - self._session_start)
+
+    def _save(self) -> None:
+        self.state.elapsed_s = round(self._elapsed(), 3)
+        self.state.save(self.run_dir)
 
     # -- resume --------------------------------------------------------------------------
     @classmethod
@@ -154,7 +164,7 @@ class Driver:
             arch_json = candidate.arch.to_json()
             self.state.proposals[cid] = {"arch": arch_json, "arch_id": candidate.arch.arch_id}
             self.state.strategy = self.strategy.state_dict()
-            self.state.save(self.run_dir)
+            self._save()
         self._running[trial_id] = cid
         self.progress.set_running(len(self._running))
         return {"candidate_id": cid, "arch": arch_json, "seed": self.state.seed}
@@ -173,7 +183,7 @@ class Driver:
         self._told.add(cid)
         self.state.told.append(cid)
         self.state.strategy = self.strategy.state_dict()
-        self.state.save(self.run_dir)
+        self._save()
         self.new_results.append(result)
         self.progress.set_running(len(self._running))
         self.progress.record(result)

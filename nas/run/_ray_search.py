@@ -72,7 +72,9 @@ def init_ray(address: str | None = None, *, env_vars: Mapping[str, str] | None =
 
     Embedded Ray gets a small object store, no dashboard and no worker logs on the driver's
     console. Every worker of the job imports torch and the trainer when it starts (see
-    ``nas.run._worker``), so the first trial on a worker does not pay for it.
+    ``nas.run._worker``), so the first trial on a worker does not pay for it. (Tune gives
+    its trial actors a runtime environment of their own, so they always start new worker
+    processes rather than taking the idle ones ``ray.init`` starts.)
 
     Args:
         address: None for a new Ray on this machine; ``"auto"``, ``"host:port"`` or
@@ -136,6 +138,7 @@ def _check_arguments(
     gpus_per_trial: float,
     max_concurrent: int,
     max_failures: int,
+    resume: bool,
 ) -> None:
     if budget is not None and (
         isinstance(budget, bool) or not isinstance(budget, int) or budget < 1
@@ -143,7 +146,8 @@ def _check_arguments(
         raise NasError(f"Expected budget to be an int >= 1 or None (got {budget!r}).")
     if time_budget_s is not None and not time_budget_s > 0:
         raise NasError(f"Expected time_budget_s > 0 or None (got {time_budget_s!r}).")
-    if budget is None and time_budget_s is None and space.size() is None:
+    if budget is None and time_budget_s is None and space.size() is None and not resume:
+        # (a resumed search keeps the budgets it was saved with)
         raise NasError(
             f"Space {space.name!r} is infinite: give budget= (trials) or time_budget_s=."
         )
@@ -170,6 +174,7 @@ def _load_or_create_state(
     *,
     resume: bool,
     budget: int | None,
+    time_budget_s: float | None,
     seed: int,
     run_id: str | None,
 ) -> RunState:
@@ -179,6 +184,8 @@ def _load_or_create_state(
         if state is not None:
             if budget is not None:
                 state.budget = budget
+            if time_budget_s is not None:
+                state.time_budget_s = time_budget_s
             return state
         _log.info("No search state in %s; starting a new search there.", run_dir)
     elif RunState.load(run_dir) is not None:
@@ -193,6 +200,7 @@ def _load_or_create_state(
         budget=budget,
         seed=int(seed),
         strategy=strategy.state_dict(),
+        time_budget_s=time_budget_s,
     )
     state.save(run_dir)
     return state
@@ -257,7 +265,8 @@ def run_ray_search(
         evaluator: turns an arch into a `Result` (``TrainingEvaluator``, ``TabularEvaluator``);
             it is pickled to the workers.
         budget: total number of trials (resumed sessions included); None for no limit.
-        time_budget_s: wall-clock limit of this session.
+        time_budget_s: wall-clock limit of the search (resumed sessions included; on resume,
+            None keeps the saved limit).
         store: a `ResultStore` or its path/URI (shared storage on a cluster).
         seed: training seed of every trial.
         run_dir: local directory for the search state, Tune's files and the summary.
@@ -289,19 +298,23 @@ def run_ray_search(
 
     _check_arguments(
         space, budget, time_budget_s, scheduler, cpus_per_trial, gpus_per_trial,
-        max_concurrent, max_failures,
+        max_concurrent, max_failures, resume,
     )  # fmt: skip
     store = store if isinstance(store, ResultStore) else ResultStore(store)
     run_path = Path(run_dir).resolve()
     run_path.mkdir(parents=True, exist_ok=True)
     state = _load_or_create_state(
         space, strategy, evaluator, store, run_path,
-        resume=resume, budget=budget, seed=seed, run_id=run_id,
+        resume=resume, budget=budget, time_budget_s=time_budget_s, seed=seed, run_id=run_id,
     )  # fmt: skip
     before = Driver.stored_results(store, state.run_id)
+    # The time budget covers the whole search: earlier sessions of a resumed run count.
+    time_left = (
+        None if state.time_budget_s is None else max(0.0, state.time_budget_s - state.elapsed_s)
+    )
     live = SearchProgress(
         state.budget,
-        time_budget_s=time_budget_s,
+        time_budget_s=time_left,
         concurrency=max_concurrent,
         enabled=progress,
         done=len(state.told),
@@ -309,7 +322,7 @@ def run_ray_search(
     )
     driver = Driver(space, strategy, str(evaluator.dataset), store, run_path, state, live)
     start = time.perf_counter()
-    to_run = driver.trials_to_run()
+    to_run = 0 if time_left == 0 else driver.trials_to_run()
     if to_run != 0:
         env = {"NAS_CACHE_DIR": os.environ.get("NAS_CACHE_DIR", str(run_path / "cache"))}
         prepare = getattr(evaluator, "prepare", None)
@@ -321,7 +334,7 @@ def run_ray_search(
         started = init_ray(address, env_vars=env)
         live.start()
         try:
-            _fit(driver, evaluator, run_path, to_run, time_budget_s, cpus_per_trial,
+            _fit(driver, evaluator, run_path, to_run, time_left, cpus_per_trial,
                  gpus_per_trial, max_concurrent, _scheduler(scheduler, _max_epochs(
                      evaluator, space, max_epochs)), max_failures)  # fmt: skip
         finally:

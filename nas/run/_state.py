@@ -40,6 +40,8 @@ class RunState:
         strategy: the strategy's ``state_dict()`` as of the last ask or tell.
         proposals: candidate id -> ``{"arch": arch JSON, "arch_id": ...}``, in ask order.
         told: candidate ids whose result is stored and told, in tell order.
+        time_budget_s: wall-clock limit of the whole search, resumed sessions included.
+        elapsed_s: wall time the search has run so far, over all its sessions.
     """
 
     run_id: str
@@ -50,6 +52,8 @@ class RunState:
     strategy: dict[str, Any] = field(default_factory=dict)
     proposals: dict[str, dict[str, Any]] = field(default_factory=dict)
     told: list[str] = field(default_factory=list)
+    time_budget_s: float | None = None
+    elapsed_s: float = 0.0
 
     def pending(self) -> list[str]:
         """Candidates proposed but not yet told, in ask order."""

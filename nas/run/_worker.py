@@ -1,9 +1,9 @@
 """Runs once in every Ray worker process of a search, before it takes a trial.
 
 Ray calls :func:`setup` (``runtime_env={"worker_process_setup_hook": ...}``) when a worker
-process starts, and Ray starts its pool of idle workers with ``ray.init``, so the import of
-torch and of the trainer (seconds on a small machine) is paid while the driver is still
-setting up, not inside the first trial of every new worker.
+process starts, so the imports a trial needs (seconds on a small machine: torch, the
+torch.compile machinery torch's optimizers load on their first use, the trainer) are paid
+once per worker as it starts, not inside its first trial.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ __all__ = ["setup"]
 
 
 def setup() -> None:
-    import torch  # noqa: F401  # the import is the point: it warms the worker
+    import torch._dynamo  # imported by torch.optim on first use; seconds
+    import torch.optim  # noqa: F401  # the imports are the point: they warm the worker
 
     import nas.graph.torch_backend
     import nas.store
