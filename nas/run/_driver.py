@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,9 @@ class Driver:
         run_dir: where the state file lives.
         state: a fresh or a loaded `RunState`.
         progress: the live display.
+        cost: an estimate of an arch's training cost (any unit; only the order matters).
+        tail_window: with ``cost``, the last this-many trials of a trial budget are proposed
+            together and started longest first (0: off).
     """
 
     def __init__(
@@ -69,8 +73,13 @@ class Driver:
         run_dir: Path,
         state: RunState,
         progress: SearchProgress,
+        *,
+        cost: Callable[[Arch], float | None] | None = None,
+        tail_window: int = 0,
     ) -> None:
         self.space = space
+        self.cost = cost
+        self.tail_window = tail_window
         self.strategy = strategy
         self.dataset = dataset
         self.store = store
@@ -155,19 +164,44 @@ class Driver:
             arch_json = self.state.proposals[cid]["arch"]
         else:
             left = self.remaining_budget()
-            candidates = [] if left == 0 else self.strategy.ask(1)
+            # The last few trials of a budget are proposed at once and started longest first,
+            # so no slot sits idle at the end while one long trial finishes alone.
+            batch = left if self._in_tail(left) else 1
+            candidates = [] if left == 0 else self.strategy.ask(batch)
             if not candidates:
                 self.exhausted = left != 0
                 return FINISHED
-            candidate = candidates[0]
-            cid = candidate.candidate_id
-            arch_json = candidate.arch.to_json()
-            self.state.proposals[cid] = {"arch": arch_json, "arch_id": candidate.arch.arch_id}
+            for candidate in candidates:
+                self.state.proposals[candidate.candidate_id] = {
+                    "arch": candidate.arch.to_json(),
+                    "arch_id": candidate.arch.arch_id,
+                }
             self.state.strategy = self.strategy.state_dict()
             self._save()
+            order = self._longest_first(candidates)
+            cid = order[0]
+            self._requeue.extend(order[1:])
+            arch_json = self.state.proposals[cid]["arch"]
         self._running[trial_id] = cid
         self.progress.set_running(len(self._running))
         return {"candidate_id": cid, "arch": arch_json, "seed": self.state.seed}
+
+    def _in_tail(self, left: int | None) -> bool:
+        return self.cost is not None and left is not None and 1 < left <= self.tail_window
+
+    def _longest_first(self, candidates: list[Any]) -> list[str]:
+        """Candidate ids by estimated cost, largest first (unknown costs keep their order)."""
+        if len(candidates) == 1 or self.cost is None:
+            return [c.candidate_id for c in candidates]
+        costs = []
+        for c in candidates:
+            try:
+                cost = self.cost(c.arch)
+            except Exception:  # an estimate must never stop the search
+                cost = None
+            costs.append(-math.inf if cost is None else float(cost))
+        order = sorted(range(len(candidates)), key=lambda i: -costs[i])  # stable
+        return [candidates[i].candidate_id for i in order]
 
     # -- finishing -----------------------------------------------------------------------
     def finish(self, trial: Any, *, error: bool) -> Result | None:

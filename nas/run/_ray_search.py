@@ -242,6 +242,7 @@ def run_ray_search(
     run_id: str | None = None,
     max_epochs: int | None = None,
     export_best: bool = True,
+    longest_first: bool = True,
 ) -> SearchResult:
     """Run a search on Ray Tune: every evaluation is a trial; results go to ``store``.
 
@@ -281,6 +282,10 @@ def run_ray_search(
         run_id: id stored on every row (default: a new random id; a resumed run keeps its own).
         max_epochs: the schedulers' ``max_t`` (default: the recipe's largest epoch count).
         export_best: export the best arch to ONNX next to the store.
+        longest_first: with a trial budget and an evaluator that estimates training cost
+            (``estimate_cost``), propose the last ``2 * max_concurrent`` trials together and
+            start them longest first, so the search does not end with one long trial running
+            alone while the other slots sit idle.
 
     Returns:
         A ``nas.search.loop.SearchResult`` over every result of this run (resumed sessions
@@ -320,7 +325,11 @@ def run_ray_search(
         done=len(state.told),
         failed=sum(r.status != "ok" for r in before),
     )
-    driver = Driver(space, strategy, str(evaluator.dataset), store, run_path, state, live)
+    cost = getattr(evaluator, "estimate_cost", None) if longest_first else None
+    driver = Driver(
+        space, strategy, str(evaluator.dataset), store, run_path, state, live,
+        cost=cost if callable(cost) else None, tail_window=2 * max_concurrent,
+    )  # fmt: skip
     start = time.perf_counter()
     to_run = 0 if time_left == 0 else driver.trials_to_run()
     if to_run != 0:

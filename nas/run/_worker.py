@@ -17,4 +17,4 @@ def setup() -> None:
 
     import nas.graph.torch_backend
     import nas.store
-    import nas.train  # noqa: F401
+    import nas.train._trainer  # noqa: F401

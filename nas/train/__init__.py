@@ -17,11 +17,35 @@ Example:
 
 from __future__ import annotations
 
-from nas.train._device import resolve_device
-from nas.train._latency import measure_latency
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from nas.train._recipe import Recipe, RecipeError
 from nas.train._result import EpochMetrics, Status, TrainResult
-from nas.train._trainer import cosine_lr, train
+
+if TYPE_CHECKING:
+    from nas.train._device import resolve_device
+    from nas.train._latency import measure_latency
+    from nas.train._trainer import cosine_lr, train
+
+# The names that need torch load on first use: reading a recipe (e.g. to estimate a trial's
+# cost in a search driver) must not pay for importing torch.
+_NEEDS_TORCH = {
+    "resolve_device": "nas.train._device",
+    "measure_latency": "nas.train._latency",
+    "cosine_lr": "nas.train._trainer",
+    "train": "nas.train._trainer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _NEEDS_TORCH.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nas.train' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "EpochMetrics",
