@@ -2,7 +2,7 @@
 
 Usage (numbers in the report came from these commands):
     python benchmarks/predictor_eval.py inspace --train-size 100 --seeds 2 --test-size 1000
-    python benchmarks/predictor_eval.py transfer --finetune-size 50
+    python benchmarks/predictor_eval.py transfer --finetune-size 50 [--pretrain-graphs 4000]
     python benchmarks/predictor_eval.py rank --candidates 100000 --model DIR \
         --out benchmarks/results/predictor_rank.json
 Prints one JSON object per figure; ``--plot`` writes a predicted-vs-true PNG.
@@ -42,6 +42,17 @@ def inspace(args: argparse.Namespace) -> dict:
 def transfer(args: argparse.Namespace) -> dict:
     from nas.predictors import PredictorConfig, evaluate_transfer, summarize
 
+    encoder = None
+    pretrain_s = 0.0
+    if args.pretrain_graphs:
+        from nas.predictors import PretrainConfig, pretrain, sample_graphs
+
+        t = time.perf_counter()
+        spaces = args.pretrain_spaces.split(",")
+        graphs = sample_graphs(spaces, args.pretrain_graphs, np.random.default_rng(0))
+        encoder = pretrain(graphs, PretrainConfig(epochs=args.pretrain_epochs))
+        pretrain_s = time.perf_counter() - t
+    t = time.perf_counter()
     rows = evaluate_transfer(
         args.pretrain_on.split(","),
         "nb201-cifar10",
@@ -50,8 +61,21 @@ def transfer(args: argparse.Namespace) -> dict:
         seeds=args.seeds,
         test_size=args.test_size,
         config=PredictorConfig(epochs=args.epochs),
+        encoder=encoder,
     )
-    return {"figure": "transfer to nb201-cifar10", "summary": summarize(rows, keys=("mode",))}
+    return {
+        "figure": "transfer to nb201-cifar10",
+        "pretrain": {
+            "graphs": args.pretrain_graphs,
+            "spaces": args.pretrain_spaces if args.pretrain_graphs else None,
+            "epochs": args.pretrain_epochs if args.pretrain_graphs else None,
+            "seconds": round(pretrain_s, 1),
+        },
+        "per_table": args.per_table,
+        "epochs": args.epochs,
+        "seconds": round(time.perf_counter() - t, 1),
+        "summary": summarize(rows, keys=("mode",)),
+    }
 
 
 def rank(args: argparse.Namespace) -> dict:
@@ -93,6 +117,11 @@ def main() -> None:
     p.add_argument("--pretrain-on", default="nb-macro,nb101")
     p.add_argument("--per-table", type=int, default=500)
     p.add_argument("--finetune-size", type=int, default=50)
+    p.add_argument(
+        "--pretrain-graphs", type=int, default=0, help="transfer: contrastive pretraining graphs"
+    )
+    p.add_argument("--pretrain-spaces", default="nb201,nb_macro,mobilenet,resnet")
+    p.add_argument("--pretrain-epochs", type=int, default=20)
     p.add_argument("--candidates", type=int, default=100_000)
     p.add_argument("--model", default=None)
     p.add_argument("--threads", type=int, default=1)

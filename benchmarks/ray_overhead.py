@@ -143,6 +143,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=5, help="epochs per trial (~5 s total)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--executors", default="plain,ours", help="which to run (default: both, one run)"
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", choices=("plain", "ours"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -158,7 +161,8 @@ def main() -> None:
             env=env,
             check=True,
         )
-        rows = {mode: _run_child(mode, args, env) for mode in ("plain", "ours")}
+        modes = [m for m in ("plain", "ours") if m in args.executors.split(",")]
+        rows = {mode: _run_child(mode, args, env) for mode in modes}
     if args.json:
         print(json.dumps(rows, indent=2))
         return

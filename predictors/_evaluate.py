@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from nas.predictors._baselines import EncodingRegressor, random_batch, size_scores, zero_cost_scores
@@ -11,6 +12,9 @@ from nas.predictors._features import featurize
 from nas.predictors._metrics import score_predictions
 from nas.predictors._model import GennapePredictor, PredictorConfig
 from nas.predictors._tables import LabeledTable, load_labeled
+
+if TYPE_CHECKING:
+    from nas.predictors._pretrain import PretrainedEncoder
 
 __all__ = ["PREDICTORS", "evaluate_table", "evaluate_transfer", "scatter_plot", "summarize"]
 
@@ -138,10 +142,15 @@ def evaluate_transfer(
     test_size: int = 1000,
     config: PredictorConfig | None = None,
     progress: Callable[[str], None] | None = None,
+    encoder: PretrainedEncoder | None = None,
 ) -> list[dict]:
     """Train on other tables (targets z-scored per table), test on ``finetune_on`` zero-shot
     and after fine-tuning on ``finetune_size`` of its labels; a from-scratch model on the same
-    labels is the control."""
+    labels is the control.
+
+    ``encoder`` (e.g. contrastively pretrained on unlabelled graphs, see
+    :func:`~nas.predictors.pretrain`) initializes the transferred model's encoder; the
+    from-scratch control always starts from random weights."""
     config = config or PredictorConfig()
     target = load_labeled(finetune_on)
     rows = []
@@ -160,7 +169,10 @@ def evaluate_transfer(
         test_graphs = target.graphs(test)
         if progress is not None:
             progress(f"transfer fit seed={seed}")
-        model = GennapePredictor(replace(config, seed=seed)).fit(graphs, ys, groups=groups)
+        init = None if encoder is None else encoder.as_init()
+        model = GennapePredictor(replace(config, seed=seed), encoder=init).fit(
+            graphs, ys, groups=groups
+        )
         test_feats = model.featurize(test_graphs)
         zero = model.predict(test_feats).mean
         rows.append(
