@@ -158,3 +158,16 @@ def test_benchmark_search_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--strategies: unknown ['foo']" in capsys.readouterr().err
     assert main(["benchmark", "search", "--table", "nb201-c10", "--queries", "5"]) == 2
     assert "did you mean 'nb201-cifar10'" in capsys.readouterr().err
+
+
+def test_search_bad_max_failures_is_one_line_before_ray_starts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import ray
+
+    argv = ["search", "--space", "cnn1d", "--dataset", "mnist1d", "--budget", "2"]
+    argv += ["--store", str(tmp_path / "s"), "--max-failures", "-2"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "max_failures >= -1" in err and err.count("\n") == 1
+    assert not ray.is_initialized()
