@@ -3,8 +3,9 @@
 Uses ``nas.bench.load_table`` when that package is installed; until then it reads the public
 Parquet files in the shared benchmark folder directly (``$NAS_SHARED_BENCHMARKS`` or
 ``<repo>/../shared/benchmarks``). NAS-Bench-101 rows (NAS-Bench-Suite-Zero subset) are turned into
-IR graphs by :func:`nb101_graph`. NB-301 (DARTS genotypes in NASLib's index convention) and
-TransNAS-Bench-101 are not converted: their encodings need NASLib's decoding tables.
+IR graphs by :func:`nb101_graph`, TransNAS-Bench-101 micro rows of the two classification
+tasks by :func:`tnb101_micro_graph`. NB-301 (DARTS genotypes in NASLib's index convention) is
+not converted yet.
 """
 
 from __future__ import annotations
@@ -21,7 +22,20 @@ from nas.graph import Graph
 
 __all__ = ["TABLES", "LabeledTable", "load_labeled", "nb101_graph"]
 
-TABLES = ("nb201-cifar10", "nb201-cifar100", "nb-macro", "nb101")
+TABLES = (
+    "nb201-cifar10",
+    "nb201-cifar100",
+    "nb-macro",
+    "nb101",
+    "tnb101-micro-object",
+    "tnb101-micro-scene",
+)
+
+#: TransNAS-Bench-101 classification tasks: table name -> (Suite-Zero task, classes).
+_TNB_TASKS = {
+    "tnb101-micro-object": ("class_object", 100),
+    "tnb101-micro-scene": ("class_scene", 63),
+}
 
 
 @dataclass
@@ -150,6 +164,8 @@ def load_labeled(name: str, *, signal: str = "val_accuracy") -> LabeledTable:
         df = _read("nas_bench_macro/nas_bench_macro_cifar10.parquet")
         archs = [parse_arch_str(s) for s in df["arch"]]
         return _space_table(name, "nb_macro", archs, df["mean_acc"].to_numpy(), "mean_acc")
+    if name in _TNB_TASKS:
+        return _tnb101_micro_table(name)
     df = _read("nasbench_suite_zero_subsets/zc_subsets.parquet")
     df = df[df["search_space"] == "nasbench101"].reset_index(drop=True)
     keys = [str(k) for k in df["arch_key"]]
@@ -228,3 +244,111 @@ def _nb101_cell(g: Graph, h: str, adj: np.ndarray, ops: Sequence[int], ch: int, 
     if not ins:
         raise PredictorError("NB-101 cell has no path to its output vertex; check the arch key.")
     return ins[0] if len(ins) == 1 else g.add("add", ins)
+
+
+def _tnb101_micro_table(name: str) -> LabeledTable:
+    task, classes = _TNB_TASKS[name]
+    df = _read("nasbench_suite_zero_subsets/zc_subsets.parquet")
+    df = df[(df["search_space"] == "transbench101_micro") & (df["task"] == task)]
+    keys, codes, targets = [], [], []
+    for key, acc in zip(df["arch_key"], df["val_accuracy"], strict=True):
+        code = _parse_tnb_micro(str(key))
+        if _tnb_cell_is_live(code):  # a cell whose output is always zero has no graph
+            keys.append(str(key))
+            codes.append(code)
+            targets.append(float(acc))
+    return LabeledTable(
+        name,
+        np.asarray(targets, dtype=np.float64),
+        keys,
+        None,
+        None,
+        "val_accuracy",
+        _build=lambda i: tnb101_micro_graph(codes[i], num_classes=classes),
+    )
+
+
+def _parse_tnb_micro(key: str) -> tuple[int, ...]:
+    values = tuple(int(v) for v in key.strip("()[] ").split(","))
+    if len(values) != 6 or not all(0 <= v <= 3 for v in values):
+        raise PredictorError(f"Expected 6 TransNAS-Bench-101 micro op codes in 0..3, got {key!r}")
+    return values
+
+
+# TransNAS-Bench-101 micro cell: node j sums an op on each earlier node; the six codes are the
+# benchmark's own string order "a_bc_def" (node 1 <- 0; node 2 <- 0, 1; node 3 <- 0, 1, 2).
+_TNB_EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from)
+
+
+def _tnb_cell_is_live(code: Sequence[int]) -> bool:
+    live = {0}
+    for (to, frm), op in zip(_TNB_EDGES, code, strict=True):
+        if op != 0 and frm in live:
+            live.add(to)
+    return 3 in live
+
+
+def tnb101_micro_graph(
+    code: Sequence[int], *, num_classes: int = 100, size: int = 256, base: int = 64
+) -> Graph:
+    """An IR graph of a TransNAS-Bench-101 micro network ``64-41414-{cell}`` (classification).
+
+    Stem: conv3x3/2 to ``base / 2`` channels, BN, then ReLU-conv3x3/2-BN to ``base``; five
+    stages of two cells each (macro code 4-1-4-1-4: stages 1, 3 and 5 halve the resolution and
+    double the channels in their first cell); global average pooling and a linear head.
+    Cell ops (the benchmark's codes): 0 zero, 1 skip, 2 ReLU-conv1x1-BN, 3 ReLU-conv3x3-BN.
+    Simplification: a skip edge that must change shape (the first cell of a downsampling stage)
+    is a ReLU-conv1x1/2-BN projection, with the parameter count of the benchmark's factorized
+    reduction; zero edges are left out of the sums they would add nothing to.
+
+    Args:
+        code: six op codes in the benchmark's string order (see ``_TNB_EDGES``).
+        num_classes: classes of the task's head.
+        size: input resolution.
+        base: stem width.
+    """
+    if not _tnb_cell_is_live(code):
+        raise PredictorError(f"TransNAS-Bench-101 cell {tuple(code)} never reaches its output.")
+    g = Graph("tnb101_micro")
+    h = g.add_input((3, size, size))
+    h = g.add(
+        "batch_norm", g.add("conv2d", h, out_channels=base // 2, kernel_size=3, stride=2, padding=1)
+    )
+    h = _relu_conv_bn(g, h, base, 3, 2)
+    channels = base
+    for stage in "41414":
+        change = stage == "4"
+        for block in range(2):
+            stride = 2 if change and block == 0 else 1
+            out = channels * 2 if change and block == 0 else channels
+            h = _tnb_cell(g, h, code, out, stride)
+            channels = out
+    h = g.add("global_avg_pool", h)
+    g.set_outputs(g.add("linear", h, out_features=num_classes))
+    return g
+
+
+def _relu_conv_bn(g: Graph, x: str, channels: int, kernel: int, stride: int = 1) -> str:
+    y = g.add("relu", x)
+    y = g.add(
+        "conv2d", y, out_channels=channels, kernel_size=kernel, stride=stride, padding=kernel // 2
+    )
+    return g.add("batch_norm", y)
+
+
+def _tnb_cell(g: Graph, x: str, code: Sequence[int], channels: int, stride: int) -> str:
+    nodes: dict[int, str] = {0: x}
+    reshape = stride != 1 or g.node(x).shape[0] != channels
+    for to in (1, 2, 3):
+        terms = []
+        for (dst, frm), op in zip(_TNB_EDGES, code, strict=True):
+            if dst != to or op == 0 or frm not in nodes:
+                continue
+            src, s = nodes[frm], (stride if frm == 0 else 1)
+            if op == 1:
+                terms.append(_relu_conv_bn(g, src, channels, 1, s) if frm == 0 and reshape else src)
+            else:
+                terms.append(_relu_conv_bn(g, src, channels, 1 if op == 2 else 3, s))
+        if terms:
+            nodes[to] = terms[0] if len(terms) == 1 else g.add("add", terms)
+    return nodes[3]
