@@ -92,23 +92,42 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
             text=f"pretrained encoder -> {args.out} (final loss {result['final_loss']:.4f})",
         )
         return 0
+    import os
+
     from ray import tune
 
-    def trainable(config: dict) -> dict:  # a Ray Tune function trainable, one seed per trial
-        import os
+    from nas.run import init_ray
+    from nas.run._ray_search import _environ
 
+    # Trials run in their own working directories (and maybe on other nodes): give them an
+    # absolute output path, on storage every node sees when Ray is a cluster.
+    out_root = os.path.abspath(args.out)
+
+    def trainable(config: dict) -> dict:  # a Ray Tune function trainable, one seed per trial
         c = replace(cfg, seed=int(config["seed"]))
-        out = os.path.join(args.out, f"seed{c.seed}")
+        out = os.path.join(out_root, f"seed{c.seed}")
         r = _pretrain_one(spaces, args.graphs, c, out)
         return {"final_loss": r["final_loss"], "out": out}
 
     seeds = list(range(args.seed, args.seed + args.num_seeds))
-    tuner = tune.Tuner(
-        tune.with_resources(trainable, {"cpu": 1}),
-        param_space={"seed": tune.grid_search(seeds)},
-        tune_config=tune.TuneConfig(metric="final_loss", mode="min"),
-    )
-    grid = tuner.fit()
+    started = init_ray(args.address)
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(trainable, {"cpu": 1}),
+            param_space={"seed": tune.grid_search(seeds)},
+            tune_config=tune.TuneConfig(metric="final_loss", mode="min"),
+            run_config=tune.RunConfig(
+                storage_path=os.path.join(out_root, "_tune"), verbose=0, log_to_file=False
+            ),
+        )
+        # The legacy reporter at verbose=0 prints nothing; stdout stays the command's own.
+        with _environ({"RAY_AIR_NEW_OUTPUT": "0"}):
+            grid = tuner.fit()
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
     rows = [
         {"seed": (r.config or {}).get("seed"), **(r.metrics or {})}
         for r in (grid[i] for i in range(len(grid)))
@@ -295,6 +314,7 @@ def register(subparsers: Any) -> None:
     q.add_argument("--out", required=True, help="output directory")
     q.add_argument("--ray", action="store_true", help="one Ray Tune trial per seed")
     q.add_argument("--num-seeds", type=int, default=2, help="seeds (trials) with --ray")
+    q.add_argument("--address", default=None, help="with --ray: a Ray cluster to join")
     add_json_flag(q)
     q.set_defaults(handler=_cmd_pretrain)
 

@@ -4,6 +4,7 @@ import json
 
 import nas.predictors  # noqa: F401  (registers the "predictor" strategy)
 import numpy as np
+import pytest
 
 from nas.cli import main
 from nas.search import get_strategy, list_strategies
@@ -222,3 +223,25 @@ def test_warm_fuzzy_cmeans_keeps_cluster_order():
         centers, u = fuzzy_cmeans(x, 2, rng=rng, init=init)
         np.testing.assert_allclose(centers, init, atol=0.2)  # cluster k stays cluster k
         assert (u.argmax(1)[:20] == np.argmin(np.abs(init[:, 0]))).all()
+
+
+@pytest.mark.ray
+def test_cli_pretrain_runs_one_ray_tune_trial_per_seed(tmp_path, capsys):
+    import ray
+    from nas.predictors import PretrainedEncoder
+
+    from nas.cli import main
+
+    out = tmp_path / "enc"
+    argv = ["predictor", "pretrain", "--spaces", "nb_macro,nb201", "--graphs", "24"]
+    argv += ["--epochs", "2", "--hidden", "8", "--layers", "1", "--ray", "--num-seeds", "2"]
+    argv += ["--out", str(out), "--json"]
+    assert main(argv) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert sorted(t["seed"] for t in payload["trials"]) == [0, 1]
+    for trial in payload["trials"]:
+        assert np.isfinite(trial["final_loss"])
+        enc = PretrainedEncoder.load(trial["out"])  # each trial saved its own encoder
+        assert len(enc.history) == 2
+    assert {t["out"] for t in payload["trials"]} == {str(out / "seed0"), str(out / "seed1")}
+    assert not ray.is_initialized()  # the CLI shut down the Ray it started
