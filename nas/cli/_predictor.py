@@ -176,6 +176,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.finetune_on:
         if not args.pretrain_on:
             raise CliInputError("--finetune-on needs --pretrain-on TABLES (comma-separated).")
+        from nas.predictors import PretrainedEncoder
+
+        encoder = PretrainedEncoder.load(args.encoder) if args.encoder else None
         with _progress(args.seeds, "transfer") as bar:
             rows = evaluate_transfer(
                 _names(args.pretrain_on),
@@ -186,6 +189,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 test_size=args.test_size,
                 config=cfg,
                 progress=lambda _msg: None,
+                encoder=encoder,
             )
             bar(args.seeds)
         summary = summarize(rows, keys=("mode",))
@@ -341,6 +345,9 @@ def register(subparsers: Any) -> None:
     q.add_argument("--finetune-on", default=None, help="transfer: target table")
     q.add_argument("--finetune-size", type=int, default=50)
     q.add_argument("--per-table", type=int, default=500, help="transfer: archs per source table")
+    q.add_argument(
+        "--encoder", default=None, help="transfer: start from this pretrained encoder directory"
+    )
     q.add_argument("--plot", default=None, help="write a predicted-vs-true scatter PNG here")
     model_flags(q)
     add_json_flag(q)

@@ -245,3 +245,23 @@ def test_cli_pretrain_runs_one_ray_tune_trial_per_seed(tmp_path, capsys):
         assert len(enc.history) == 2
     assert {t["out"] for t in payload["trials"]} == {str(out / "seed0"), str(out / "seed1")}
     assert not ray.is_initialized()  # the CLI shut down the Ray it started
+
+
+def test_cli_transfer_from_other_families_with_a_pretrained_encoder(
+    tmp_path, capsys, benchmarks_dir, monkeypatch
+):
+    from nas.predictors import PretrainConfig, pretrain, sample_graphs
+
+    monkeypatch.setenv("NAS_SHARED_BENCHMARKS", str(benchmarks_dir))
+    graphs = sample_graphs(["nb201", "nb_macro"], 16, np.random.default_rng(0))
+    cfg = PretrainConfig(hidden=8, layers=1, emb_dim=8, epochs=1, batch_size=8)
+    pretrain(graphs, cfg).save(tmp_path / "enc")
+    argv = ["predictor", "eval", "--pretrain-on", "nb101,tnb101-micro-scene"]
+    argv += ["--finetune-on", "nb201-cifar10", "--finetune-size", "10", "--per-table", "30"]
+    argv += ["--test-size", "60", "--seeds", "1", "--epochs", "2", "--encoder"]
+    argv += [str(tmp_path / "enc"), "--json"]
+    assert main(argv) == 0
+    got = json.loads(capsys.readouterr().out)
+    modes = {s["mode"]: s for s in got["summary"]}
+    assert set(modes) == {"zero-shot", "finetune-10", "scratch-10"}
+    assert all(-1 <= s["spearman"] <= 1 for s in modes.values())
