@@ -4,8 +4,8 @@ Uses ``nas.bench.load_table`` when that package is installed; until then it read
 Parquet files in the shared benchmark folder directly (``$NAS_SHARED_BENCHMARKS`` or
 ``<repo>/../shared/benchmarks``). NAS-Bench-101 rows (NAS-Bench-Suite-Zero subset) are turned into
 IR graphs by :func:`nb101_graph`, TransNAS-Bench-101 micro rows of the two classification
-tasks by :func:`tnb101_micro_graph`. NB-301 (DARTS genotypes in NASLib's index convention) is
-not converted yet.
+tasks by :func:`tnb101_micro_graph`, NB-301 rows (DARTS genotypes in NASLib's compact
+convention) by :func:`nb301_graph`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ TABLES = (
     "nb101",
     "tnb101-micro-object",
     "tnb101-micro-scene",
+    "nb301",
 )
 
 #: TransNAS-Bench-101 classification tasks: table name -> (Suite-Zero task, classes).
@@ -166,6 +167,8 @@ def load_labeled(name: str, *, signal: str = "val_accuracy") -> LabeledTable:
         return _space_table(name, "nb_macro", archs, df["mean_acc"].to_numpy(), "mean_acc")
     if name in _TNB_TASKS:
         return _tnb101_micro_table(name)
+    if name == "nb301":
+        return _nb301_table()
     df = _read("nasbench_suite_zero_subsets/zc_subsets.parquet")
     df = df[df["search_space"] == "nasbench101"].reset_index(drop=True)
     keys = [str(k) for k in df["arch_key"]]
@@ -352,3 +355,129 @@ def _tnb_cell(g: Graph, x: str, code: Sequence[int], channels: int, stride: int)
         if terms:
             nodes[to] = terms[0] if len(terms) == 1 else g.add("add", terms)
     return nodes[3]
+
+
+# NASLib's compact DARTS encoding: per cell, 8 (input node, op index) pairs; nodes 0 and 1 are
+# the two previous cells' outputs, pairs 2k and 2k+1 feed intermediate node k + 2.
+_DARTS_OPS = (
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+)
+
+DartsCell = tuple[tuple[int, int], ...]
+
+
+def _nb301_table() -> LabeledTable:
+    df = _read("nasbench_suite_zero_subsets/zc_subsets.parquet")
+    df = df[df["search_space"] == "nasbench301"].reset_index(drop=True)
+    keys = [str(k) for k in df["arch_key"]]
+    cells = [_parse_darts(k) for k in keys]
+    return LabeledTable(
+        "nb301",
+        df["val_accuracy"].to_numpy(dtype=np.float64),
+        keys,
+        None,
+        None,
+        "val_accuracy",
+        _build=lambda i: nb301_graph(*cells[i]),
+    )
+
+
+def _parse_darts(key: str) -> tuple[DartsCell, DartsCell]:
+    import ast
+
+    try:
+        normal, reduce = (
+            tuple((int(a), int(b)) for a, b in cell) for cell in ast.literal_eval(key)
+        )
+    except (ValueError, SyntaxError, TypeError) as exc:
+        raise PredictorError(
+            f"Expected two lists of 8 (node, op) pairs, got {key!r} ({exc})"
+        ) from None
+    for cell in (normal, reduce):
+        if len(cell) != 8 or any(
+            not 0 <= op < len(_DARTS_OPS) or not 0 <= node < 2 + j // 2
+            for j, (node, op) in enumerate(cell)
+        ):
+            raise PredictorError(f"Not a DARTS cell in NASLib's compact encoding: {key!r}")
+    return normal, reduce
+
+
+def nb301_graph(
+    normal: DartsCell, reduce: DartsCell, *, channels: int = 32, layers: int = 8
+) -> Graph:
+    """An IR graph of a NAS-Bench-301 network: the DARTS CIFAR-10 net, 32 channels, 8 cells.
+
+    The stem is a conv3x3 to ``3 x channels`` and BN. Cells ``layers // 3`` and ``2 * layers // 3``
+    are reduction cells that double the channels. Each cell preprocesses its two inputs with a
+    ReLU-conv1x1-BN, sums two ops per intermediate node and concatenates the four nodes. A
+    global average pool and a linear layer make the head. Ops are DARTS's: separable convs (two
+    stacks of ReLU, depthwise conv, pointwise conv, BN), dilated convs, 3x3 max and average
+    pooling, and skip.
+
+    As in the benchmark's networks, the batch norms inside the ops have no affine parameters;
+    the stem's and the preprocessing's do.
+
+    Simplification: DARTS's factorized reduction (a skip edge, or the preprocessing after a
+    reduction cell, that halves the resolution) is a ReLU-conv1x1/2-BN. It has the same number
+    of parameters.
+    """
+    g = Graph("nb301")
+    x = g.add_input((3, 32, 32))
+    stem = g.add(
+        "batch_norm", g.add("conv2d", x, out_channels=3 * channels, kernel_size=3, padding=1)
+    )
+    prev_prev, prev, c = stem, stem, channels
+    reduction_prev = False
+    for i in range(layers):
+        reduction = i in (layers // 3, 2 * layers // 3)
+        if reduction:
+            c *= 2
+        s0 = _relu_conv_bn(g, prev_prev, c, 1, 2 if reduction_prev else 1)
+        s1 = _relu_conv_bn(g, prev, c, 1)
+        out = _darts_cell(g, [s0, s1], reduce if reduction else normal, c, reduction)
+        prev_prev, prev, reduction_prev = prev, out, reduction
+    h = g.add("global_avg_pool", prev)
+    g.set_outputs(g.add("linear", h, out_features=10))
+    return g
+
+
+def _darts_cell(g: Graph, states: list[str], cell: DartsCell, c: int, reduction: bool) -> str:
+    states = list(states)
+    for k in range(4):
+        terms = []
+        for node, op in cell[2 * k : 2 * k + 2]:
+            stride = 2 if reduction and node < 2 else 1
+            terms.append(_darts_op(g, states[node], _DARTS_OPS[op], c, stride))
+        states.append(g.add("add", terms))
+    return g.add("concat", states[2:])
+
+
+def _darts_op(g: Graph, x: str, op: str, c: int, stride: int) -> str:
+    if op == "skip_connect":
+        if stride == 1:
+            return x
+        y = g.add("conv2d", g.add("relu", x), out_channels=c, kernel_size=1, stride=stride)
+        return g.add("batch_norm", y, affine=False)
+    if op.endswith("pool_3x3"):
+        return g.add(op[:3] + "_pool", x, kernel_size=3, stride=stride, padding=1)
+    k = int(op[-1])
+    if op.startswith("sep_conv"):
+        y = _dw_pw_bn(g, x, c, k, stride, 1)
+        return _dw_pw_bn(g, y, c, k, 1, 1)
+    return _dw_pw_bn(g, x, c, k, stride, 2)  # dil_conv
+
+
+def _dw_pw_bn(g: Graph, x: str, c: int, k: int, stride: int, dilation: int) -> str:
+    y = g.add("relu", x)
+    y = g.add(
+        "conv2d", y, out_channels=c, kernel_size=k, stride=stride, padding=dilation * (k // 2),
+        dilation=dilation, groups=c,
+    )  # fmt: skip
+    y = g.add("conv2d", y, out_channels=c, kernel_size=1)
+    return g.add("batch_norm", y, affine=False)

@@ -58,3 +58,33 @@ def test_tnb101_micro_graphs_match_the_benchmarks_params(benchmarks_dir, monkeyp
     assert checked > 150
     table = load_labeled("tnb101-micro-object")
     assert 600 < len(table) <= 711 and table.graph(0).shape(table.graph(0).outputs[0]) == (100,)
+
+
+def test_nb301_graphs_have_the_benchmarks_params(benchmarks_dir, monkeypatch):
+    """DARTS cells in NASLib's compact encoding compile to the NB-301 network, params exact."""
+    import pyarrow.parquet as pq
+    from nas.predictors._tables import _parse_darts, nb301_graph
+
+    monkeypatch.setenv("NAS_SHARED_BENCHMARKS", str(benchmarks_dir))
+    df = pq.read_table(
+        benchmarks_dir / "nasbench_suite_zero_subsets/zc_subsets.parquet"
+    ).to_pandas()
+    rows = df[df.search_space == "nasbench301"].head(120)
+    for key, params in zip(rows.arch_key, rows.params, strict=True):
+        g = nb301_graph(*_parse_darts(key))
+        assert abs(g.params - params * 1e6) < 1, (key, g.params, params)
+    g.validate()
+    assert g.shape(g.outputs[0]) == (10,)
+    table = load_labeled("nb301")
+    assert len(table) == 725 and table.graph(3).params > 0
+
+
+def test_bad_darts_key_is_a_clear_error():
+    import pytest
+    from nas.predictors._errors import PredictorError
+    from nas.predictors._tables import _parse_darts
+
+    with pytest.raises(PredictorError, match="compact encoding"):
+        _parse_darts(str([[(0, 9)] * 8, [(0, 0)] * 8]))  # op 9 does not exist
+    with pytest.raises(PredictorError, match="8 \\(node, op\\) pairs"):
+        _parse_darts("not a list")
