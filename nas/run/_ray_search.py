@@ -186,6 +186,7 @@ def _load_or_create_state(
                 state.budget = budget
             if time_budget_s is not None:
                 state.time_budget_s = time_budget_s
+            state.save(run_dir)  # the new budgets hold even if this session runs nothing
             return state
         _log.info("No search state in %s; starting a new search there.", run_dir)
     elif RunState.load(run_dir) is not None:

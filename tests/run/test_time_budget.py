@@ -55,16 +55,18 @@ def test_a_resumed_search_whose_time_is_spent_runs_nothing(tmp_path: Path) -> No
     assert saved is not None and saved.proposals == {}
 
 
-def test_a_new_budget_on_resume_replaces_the_saved_one(tmp_path: Path) -> None:
+def test_a_time_budget_given_on_resume_replaces_the_saved_one(tmp_path: Path) -> None:
     space = get_space("cnn1d")
     strategy = get_strategy("random", space, seed=0)
-    _state(space, strategy, time_budget_s=30.0, elapsed_s=30.5).save(tmp_path / "run")
+    _state(space, strategy, time_budget_s=3600.0, elapsed_s=30.5).save(tmp_path / "run")
     out = run_ray_search(
         space, get_strategy("random", space, seed=0), TrainingEvaluator(space, "mnist1d"),
-        budget=0 + 5, time_budget_s=30.0, store=tmp_path / "store", run_dir=tmp_path / "run",
-        resume=True, progress=False, export_best=False,
+        time_budget_s=20.0, store=tmp_path / "store", run_dir=tmp_path / "run", resume=True,
+        progress=False, export_best=False,
     )  # fmt: skip
-    assert out.results == []  # 30 s total, 30.5 s spent: still nothing to run
+    assert out.results == []  # 20 s in all, 30.5 s already spent: nothing left to run
+    saved = RunState.load(tmp_path / "run")
+    assert saved is not None and saved.time_budget_s == 20.0
 
 
 def test_default_run_dir_is_local_even_for_object_store_uris() -> None:
