@@ -36,6 +36,10 @@ def save_dir(path: str | Path, config: dict[str, Any], state: dict[str, torch.Te
     return out
 
 
+# The command that writes each kind of model directory.
+_MAKER = {"gennape": "fit", "encoder": "pretrain"}
+
+
 def load_dir(path: str | Path, *, kind: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Read a model directory written by :func:`save_dir`; refuses anything but tensors.
 
@@ -52,7 +56,7 @@ def load_dir(path: str | Path, *, kind: str) -> tuple[dict[str, Any], dict[str, 
     if not cfg_path.is_file() or not weights_path.is_file():
         raise PredictorError(
             f"Expected a model directory with {CONFIG} and {WEIGHTS} at {str(root)!r}; "
-            f"create one with `nas predictor fit` or `.save(dir)`."
+            f"create one with `nas predictor {_MAKER.get(kind, 'fit')}` or `.save(dir)`."
         )
     try:
         config = json.loads(cfg_path.read_text())

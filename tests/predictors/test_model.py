@@ -9,6 +9,7 @@ import torch
 from nas.predictors import (
     GennapePredictor,
     PredictorError,
+    PretrainedEncoder,
     fuzzy_cmeans,
     memberships,
     ndcg_at_k,
@@ -80,8 +81,11 @@ def test_foreign_pickle_payload_is_refused(tmp_path, macro_graphs):
 
 
 def test_load_rejects_missing_or_wrong_kind(tmp_path):
-    with pytest.raises(PredictorError, match=r"config\.json"):
+    with pytest.raises(PredictorError, match=r"config\.json.*`nas predictor fit`"):
         GennapePredictor.load(tmp_path)
+    # An encoder directory is made by pretraining, and the message says so.
+    with pytest.raises(PredictorError, match="`nas predictor pretrain`"):
+        PretrainedEncoder.load(tmp_path)
     (tmp_path / "config.json").write_text('{"kind": "encoder"}')
     (tmp_path / "weights.pt").write_bytes(b"")
     with pytest.raises(PredictorError, match="'gennape'"):
