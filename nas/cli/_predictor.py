@@ -203,6 +203,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         sizes = _ints(args.train_sizes, "--train-sizes")
         learned = [p for p in preds if p not in ("params", "flops", "zc")]
         total = args.seeds * len(sizes) * len(learned)
+        from nas.predictors import PretrainedEncoder
+
+        pretrained = PretrainedEncoder.load(args.encoder) if args.encoder else None
         with _progress(total, "fitting predictors") as bar:
             rows = evaluate_table(
                 args.table,
@@ -212,6 +215,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 predictors=preds,
                 config=cfg,
                 zc_archs=args.zc_archs,
+                pretrained=pretrained,
                 progress=lambda _msg: bar(1),
             )
         summary = summarize(rows)
@@ -346,7 +350,9 @@ def register(subparsers: Any) -> None:
     q.add_argument("--finetune-size", type=int, default=50)
     q.add_argument("--per-table", type=int, default=500, help="transfer: archs per source table")
     q.add_argument(
-        "--encoder", default=None, help="transfer: start from this pretrained encoder directory"
+        "--encoder",
+        default=None,
+        help="start the graph predictors' encoder from this pretrained encoder directory",
     )
     q.add_argument("--plot", default=None, help="write a predicted-vs-true scatter PNG here")
     model_flags(q)

@@ -265,3 +265,21 @@ def test_cli_transfer_from_other_families_with_a_pretrained_encoder(
     modes = {s["mode"]: s for s in got["summary"]}
     assert set(modes) == {"zero-shot", "finetune-10", "scratch-10"}
     assert all(-1 <= s["spearman"] <= 1 for s in modes.values())
+
+
+def test_cli_in_space_eval_starts_from_a_pretrained_encoder(tmp_path, capsys):
+    from nas.predictors import PretrainConfig, pretrain, sample_graphs
+
+    graphs = sample_graphs(["nb201"], 16, np.random.default_rng(0))
+    cfg = PretrainConfig(hidden=8, layers=1, emb_dim=8, epochs=1, batch_size=8)
+    pretrain(graphs, cfg).save(tmp_path / "enc")
+    argv = ["predictor", "eval", "--table", "nb201-cifar10", "--train-sizes", "10"]
+    argv += ["--test-size", "60", "--seeds", "1", "--epochs", "2", "--predictors", "gennape"]
+    argv += ["--json"]
+    scores = []
+    for extra in ([], ["--encoder", str(tmp_path / "enc")], []):
+        assert main(argv + extra) == 0
+        (summary,) = json.loads(capsys.readouterr().out)["summary"]
+        scores.append((summary["spearman"], summary["mae"]))
+    # Same seed and data: only the encoder's initial weights (and size) differ.
+    assert scores[0] == scores[2] and scores[1] != scores[0]
