@@ -60,7 +60,7 @@ def transfer(args: argparse.Namespace) -> dict:
         per_table=args.per_table,
         seeds=args.seeds,
         test_size=args.test_size,
-        config=PredictorConfig(epochs=args.epochs),
+        config=PredictorConfig(epochs=args.epochs, group_norm=args.group_norm),
         encoder=encoder,
     )
     return {
@@ -72,6 +72,7 @@ def transfer(args: argparse.Namespace) -> dict:
             "seconds": round(pretrain_s, 1),
         },
         "per_table": args.per_table,
+        "group_norm": args.group_norm,
         "epochs": args.epochs,
         "seconds": round(time.perf_counter() - t, 1),
         "summary": summarize(rows, keys=("mode",)),
@@ -122,6 +123,9 @@ def main() -> None:
     )
     p.add_argument("--pretrain-spaces", default="nb201,nb_macro,mobilenet,resnet")
     p.add_argument("--pretrain-epochs", type=int, default=20)
+    p.add_argument(
+        "--group-norm", default="zscore", help="transfer: per-table targets, zscore or rank"
+    )
     p.add_argument("--candidates", type=int, default=100_000)
     p.add_argument("--model", default=None)
     p.add_argument("--threads", type=int, default=1)

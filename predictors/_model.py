@@ -18,7 +18,17 @@ from torch import nn
 
 from nas.graph import Graph
 
-__all__ = ["GennapePredictor", "Prediction", "PredictorConfig"]
+__all__ = ["GROUP_NORMS", "GennapePredictor", "Prediction", "PredictorConfig"]
+
+GROUP_NORMS = ("zscore", "rank")
+
+
+def _normal_scores(y: np.ndarray) -> np.ndarray:
+    """Normal quantiles of the ranks of ``y`` (ties share a rank): van der Waerden scores."""
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    return np.asarray(ndtri(rankdata(y) / (len(y) + 1)), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,10 @@ class PredictorConfig:
             which is what gives the uncertainty its meaning).
         batch_size: Graphs per step.
         seed: Seeds torch and the FCM initialization.
+        group_norm: How targets are put on one scale per table when ``fit`` gets ``groups``:
+            ``"zscore"`` (mean 0, std 1 per table) or ``"rank"`` (the normal quantiles of
+            their ranks within the table, so a table's long tail of failed archs cannot
+            dominate the loss).
     """
 
     hidden: int = 64
@@ -56,6 +70,13 @@ class PredictorConfig:
     head_weight: float = 0.2
     batch_size: int = 64
     seed: int = 0
+    group_norm: str = "zscore"
+
+    def __post_init__(self) -> None:
+        if self.group_norm not in GROUP_NORMS:
+            raise PredictorError(
+                f"Unknown group_norm {self.group_norm!r}; use one of {', '.join(GROUP_NORMS)}."
+            )
 
 
 @dataclass(frozen=True)
@@ -210,12 +231,15 @@ class GennapePredictor:
         self.target_mean, self.target_std = float(y.mean()), float(y.std() or 1.0)
         if groups is None:
             return (y - self.target_mean) / self.target_std
-        # z-score each table on its own so tables with different scales can train one model
+        # each table on its own scale, so tables with different scales can train one model
         groups = np.asarray(groups)
         out = np.empty_like(y)
         for g in np.unique(groups):
             sel = groups == g
-            out[sel] = (y[sel] - y[sel].mean()) / (y[sel].std() or 1.0)
+            if self.config.group_norm == "rank":
+                out[sel] = _normal_scores(y[sel])
+            else:
+                out[sel] = (y[sel] - y[sel].mean()) / (y[sel].std() or 1.0)
         return out
 
     # ------------------------------------------------------------------ public API

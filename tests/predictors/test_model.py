@@ -130,3 +130,30 @@ def test_zero_cost_proxies_survive_an_arch_whose_output_ignores_its_input():
     batch = random_batch((3, 32, 32), 10, batch_size=4, seed=0)
     scores = zero_cost_scores(get_space("nb201").to_torch(arch), batch, proxies=("jacov",))
     assert set(scores) == {"jacov"} and np.isnan(scores["jacov"])
+
+
+def test_rank_group_norm_puts_each_table_on_normal_scores():
+    from dataclasses import replace
+
+    from scipy.stats import norm
+
+    # Two tables on different scales; the first has one failed arch far below the rest.
+    y = np.array([90.0, 91.0, 92.0, 10.0, 0.5, 0.7, 0.6])
+    groups = ["a", "a", "a", "a", "b", "b", "b"]
+    z = GennapePredictor(TINY)._normalize(y, groups)
+    r = GennapePredictor(replace(TINY, group_norm="rank"))._normalize(y, groups)
+    expected_a = norm.ppf(np.array([2, 3, 4, 1]) / 5)
+    np.testing.assert_allclose(r[:4], expected_a)
+    np.testing.assert_allclose(r[4:], norm.ppf(np.array([1, 3, 2]) / 4))
+    # z-scores squeeze the three working archs together next to the outlier; ranks do not.
+    assert np.ptp(z[:3]) < 0.2 < np.ptp(r[:3])
+    with pytest.raises(PredictorError, match="group_norm"):
+        replace(TINY, group_norm="minmax")
+
+
+def test_group_norm_survives_save_and_load(tmp_path, macro_graphs):
+    from dataclasses import replace
+
+    graphs, y = macro_graphs
+    model = GennapePredictor(replace(TINY, group_norm="rank")).fit(graphs, y)
+    assert GennapePredictor.load(model.save(tmp_path / "m")).config.group_norm == "rank"
