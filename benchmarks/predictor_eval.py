@@ -124,7 +124,10 @@ def main() -> None:
     p.add_argument("--pretrain-spaces", default="nb201,nb_macro,mobilenet,resnet")
     p.add_argument("--pretrain-epochs", type=int, default=20)
     p.add_argument(
-        "--group-norm", default="zscore", help="transfer: per-table targets, zscore or rank"
+        "--group-norm",
+        default="zscore",
+        choices=("zscore", "rank"),
+        help="transfer: how each source table's targets are scaled",
     )
     p.add_argument("--candidates", type=int, default=100_000)
     p.add_argument("--model", default=None)
