@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import torch
+from nas.predictors._model import GROUP_NORMS
 
 
 def inspace(args: argparse.Namespace) -> dict:
@@ -126,7 +127,7 @@ def main() -> None:
     p.add_argument(
         "--group-norm",
         default="zscore",
-        choices=("zscore", "rank"),
+        choices=GROUP_NORMS,
         help="transfer: how each source table's targets are scaled",
     )
     p.add_argument("--candidates", type=int, default=100_000)

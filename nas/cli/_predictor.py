@@ -169,16 +169,14 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- eval
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from nas.predictors import evaluate_table, evaluate_transfer, summarize
+    from nas.predictors import PretrainedEncoder, evaluate_table, evaluate_transfer, summarize
     from nas.predictors._evaluate import PREDICTORS
 
     cfg = _config(args)
+    if args.finetune_on and not args.pretrain_on:
+        raise CliInputError("--finetune-on needs --pretrain-on TABLES (comma-separated).")
+    encoder = PretrainedEncoder.load(args.encoder) if args.encoder else None
     if args.finetune_on:
-        if not args.pretrain_on:
-            raise CliInputError("--finetune-on needs --pretrain-on TABLES (comma-separated).")
-        from nas.predictors import PretrainedEncoder
-
-        encoder = PretrainedEncoder.load(args.encoder) if args.encoder else None
         with _progress(args.seeds, "transfer") as bar:
             rows = evaluate_transfer(
                 _names(args.pretrain_on),
@@ -203,9 +201,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         sizes = _ints(args.train_sizes, "--train-sizes")
         learned = [p for p in preds if p not in ("params", "flops", "zc")]
         total = args.seeds * len(sizes) * len(learned)
-        from nas.predictors import PretrainedEncoder
-
-        pretrained = PretrainedEncoder.load(args.encoder) if args.encoder else None
         with _progress(total, "fitting predictors") as bar:
             rows = evaluate_table(
                 args.table,
@@ -215,7 +210,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 predictors=preds,
                 config=cfg,
                 zc_archs=args.zc_archs,
-                pretrained=pretrained,
+                pretrained=encoder,
                 progress=lambda _msg: bar(1),
             )
         summary = summarize(rows)
