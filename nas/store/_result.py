@@ -60,7 +60,7 @@ def canonical_json(value: Any, column: str = "arch") -> str:
 
 
 class ResultKey(NamedTuple):
-    """What makes two results the same experiment; appends dedupe on it."""
+    """What makes two rows the same row; appends dedupe on it (see `KEY_COLUMNS`)."""
 
     space: str
     arch_id: str
@@ -68,6 +68,8 @@ class ResultKey(NamedTuple):
     recipe: str | None
     seed: int | None
     fidelity: int | None
+    run_id: str | None = None
+    candidate_id: str | None = None
 
 
 def _utcnow() -> datetime:
@@ -122,6 +124,10 @@ class Result:
     extra: str | Mapping[str, Any] | None = None
     run_id: str | None = None
     trial_id: str | None = None
+    strategy: str | None = None
+    candidate_id: str | None = None
+    reused_from: str | None = None
+    checkpoint: str | None = None
     host: str | None = None
     node_id: str | None = None
     engine_version: str | None = dataclasses.field(default_factory=_engine_version)
@@ -159,7 +165,8 @@ class Result:
 
     @property
     def key(self) -> ResultKey:
-        """The dedupe key: (space, arch_id, dataset, recipe, seed, fidelity)."""
+        """The dedupe key: (space, arch_id, dataset, recipe, seed, fidelity, run_id,
+        candidate_id)."""
         return ResultKey(*(getattr(self, name) for name in KEY_COLUMNS))
 
     def arch_dict(self) -> Any:

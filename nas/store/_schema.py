@@ -3,6 +3,12 @@
 Per-epoch curves carry a ``_curve`` suffix so that the bare names (``val_accuracy``,
 ``test_accuracy``) are the final metrics that filters and rankings use. Accuracies are in
 percent. The schema version travels in the Parquet key-value metadata of every file.
+
+Version 2 (this one) adds ``strategy``, ``candidate_id``, ``reused_from`` and
+``checkpoint``, the statuses ``cut`` and ``reused``, and puts ``run_id`` and
+``candidate_id`` in the key, so every evaluation of every run is its own row. Files of
+version 1 read as they are: the new columns read as nulls, and their rows (no run id, no
+candidate id) keep the version-1 key.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from nas.errors import NasError
+from nas.search._status import STATUSES
 
 __all__ = [
     "KEY_COLUMNS",
@@ -20,13 +27,14 @@ __all__ = [
     "ResultError",
 ]
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 SCHEMA_VERSION_KEY = b"nas.schema_version"
 
-STATUSES = ("ok", "failed", "timeout", "diverged", "pending")
-
-# Two rows with the same key are the same experiment; appends dedupe on it.
-KEY_COLUMNS = ("space", "arch_id", "dataset", "recipe", "seed", "fidelity")
+# Two rows with the same key are the same row written twice (a retried append); appends
+# dedupe on it. Two evaluations of one run are two candidates; two runs are two run ids.
+KEY_COLUMNS = (
+    "space", "arch_id", "dataset", "recipe", "seed", "fidelity", "run_id", "candidate_id",
+)  # fmt: skip
 
 _CURVE = pa.list_(pa.float64())
 
@@ -55,8 +63,12 @@ SCHEMA = pa.schema(
         pa.field("latency_ms", pa.float64()),
         pa.field("train_seconds", pa.float64()),
         pa.field("extra", pa.string()),  # JSON object: zero-cost proxies, other benchmark columns
-        pa.field("run_id", pa.string()),
-        pa.field("trial_id", pa.string()),
+        pa.field("run_id", pa.string()),  # the run directory's name
+        pa.field("trial_id", pa.string()),  # the executor's id (a Ray Tune trial id)
+        pa.field("strategy", pa.string()),
+        pa.field("candidate_id", pa.string()),  # the strategy's id, unique within a run
+        pa.field("reused_from", pa.string()),  # status "reused": the trial_id it reuses
+        pa.field("checkpoint", pa.string()),  # path/URI of the trial's best-epoch weights
         pa.field("host", pa.string()),
         pa.field("node_id", pa.string()),
         pa.field("engine_version", pa.string()),

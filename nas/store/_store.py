@@ -35,6 +35,8 @@ __all__ = ["AppendResult", "RepairReport", "ResultStore"]
 
 _log = logging.getLogger("nas.store")
 
+_V1_KEY_PARTS = 6
+
 Filter: TypeAlias = "pc.Expression | str | None"
 OnDuplicate: TypeAlias = Literal["error", "skip", "keep"]
 
@@ -71,8 +73,9 @@ class ResultStore:
     Every file follows `SCHEMA`, so DuckDB (``read_parquet('DIR/*.parquet')``),
     ``pyarrow.dataset``, pandas and polars read the directory as it is. Appends write a
     new ``part-<time>-<uuid>.parquet`` atomically (temp file, fsync, rename), so readers
-    never see half a file and concurrent writers never clash. Results are keyed by
-    (space, arch_id, dataset, recipe, seed, fidelity); appends skip known keys by default.
+    never see half a file and concurrent writers never clash. Rows are keyed by (space,
+    arch_id, dataset, recipe, seed, fidelity, run_id, candidate_id), so every evaluation of
+    every run is a row; appends skip a key already stored (a retried append) by default.
 
     Args:
         path_or_uri: A directory path, or a URI such as ``file:///data/runs`` or
@@ -359,6 +362,8 @@ def _as_key(key: Result | ResultKey | Sequence[Any]) -> ResultKey:
     if isinstance(key, Mapping):
         key = [key.get(name) for name in KEY_COLUMNS]
     values = list(key)
+    if len(values) == _V1_KEY_PARTS:  # a version-1 key: no run, no candidate
+        values += [None, None]
     if len(values) != len(KEY_COLUMNS):
         raise ResultError(
             f"A result key has {len(KEY_COLUMNS)} parts ({', '.join(KEY_COLUMNS)}); got {len(values)}."

@@ -65,10 +65,22 @@ def test_key_changes_with_seed_recipe_and_fidelity(store: ResultStore, make_resu
     ]
     assert store.append(variants).written == 5
     assert store.exists(base) and store.exists(base.key)
-    assert store.exists(("nb201", "arch-00001", "cifar10", {"lr": 0.1, "epochs": 12}, 1, 12))
+    key = ("nb201", "arch-00001", "cifar10", {"lr": 0.1, "epochs": 12}, 1, 12, "run-1", None)
+    assert store.exists(key)
+    assert not store.exists(key[:6])  # a version-1 key is a row without run and candidate
     assert not store.exists(make_result(1, seed=7))
     known = store.keys()
-    assert ResultKey("nb201", "arch-00001", "cifar10", base.recipe, 1, 12) in known
+    assert ResultKey("nb201", "arch-00001", "cifar10", base.recipe, 1, 12, "run-1") in known
+
+
+def test_the_same_evaluation_in_another_run_or_candidate_is_a_new_row(
+    store: ResultStore, make_result
+) -> None:
+    first = store.append([make_result(1), make_result(2)])
+    again = store.append([make_result(1, run_id="run-2"), make_result(2, run_id="run-2")])
+    twice = store.append([make_result(1, run_id="run-2", candidate_id="000007")])
+    assert (first.written, again.written, twice.written) == (2, 2, 1)
+    assert len(store) == 5 and store.append([make_result(1)]).skipped == 1
 
 
 def test_append_table_with_a_subset_of_columns(store: ResultStore) -> None:

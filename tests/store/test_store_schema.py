@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from datetime import datetime, timedelta, timezone
@@ -154,3 +155,35 @@ def test_conform_table_adds_missing_columns_and_rejects_unknown_ones() -> None:
         conform_table(partial.drop_columns(["dataset"]))
     with pytest.raises(ResultError, match="Unknown status 'done'"):
         conform_table(partial.set_column(4, "status", pa.array(["done"])))
+
+
+# The columns of schema version 1 (the landed store format), spelled out as it shipped.
+_V1_NEW = ("strategy", "candidate_id", "reused_from", "checkpoint")
+_V1_STATUSES = ("ok", "failed", "timeout", "diverged", "pending")
+
+
+def _v1_schema() -> pa.Schema:
+    fields = [f for f in SCHEMA if f.name not in _V1_NEW]
+    return pa.schema(fields, metadata={b"nas.schema_version": b"1"})
+
+
+def test_a_store_written_by_schema_version_1_reads_and_takes_new_rows(tmp_path, results) -> None:
+    v1 = _v1_schema()
+    rows = [r.to_row() for r in results(3)]
+    for i, row in enumerate(rows):
+        row["status"] = _V1_STATUSES[i]
+    old = pa.Table.from_pylist([{k: row[k] for k in v1.names} for row in rows], schema=v1)
+    (tmp_path / "s").mkdir()
+    pq.write_table(old, tmp_path / "s" / "part-20260101T000000000000Z-000000000001.parquet")
+    store = ResultStore(tmp_path / "s")
+    table = store.read()
+    assert table.num_rows == 3 and table.schema.equals(SCHEMA)
+    assert table.column("candidate_id").null_count == 3  # new columns read as nulls
+    back = store.results()
+    assert [r.status for r in back] == list(_V1_STATUSES[:3])
+    assert [r.arch_id for r in back] == [row["arch_id"] for row in rows]
+    # The old rows keep their key; a new run's rows of the same archs are new rows.
+    assert store.append(back).skipped == 3
+    fresh = [dataclasses.replace(r, run_id="run-9", candidate_id="000001") for r in back]
+    assert store.append(fresh).written == 3 and len(store) == 6
+    assert SCHEMA_VERSION == "2"
