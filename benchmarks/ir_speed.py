@@ -24,10 +24,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 import torch
-from nas.search_spaces.nb201 import EDGES, format_arch_str, parse_arch_str
 from torch import nn
 
 from nas.graph import to_torch
+from nas.search_spaces.nb201 import EDGES, format_arch_str, parse_arch_str
 from nas.space import get_space
 
 

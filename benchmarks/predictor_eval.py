@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import torch
+
 from nas.predictors._model import GROUP_NORMS
 
 
@@ -82,7 +83,6 @@ def transfer(args: argparse.Namespace) -> dict:
 
 def rank(args: argparse.Namespace) -> dict:
     from nas.predictors import GennapePredictor, rank_candidates
-
     from nas.space import get_space
 
     model = GennapePredictor.load(args.model) if args.model else None

@@ -46,7 +46,6 @@ def run(
     tables: list[str], strategies: list[str], queries: int, seeds: int, processes: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     import nas.predictors  # noqa: F401  (registers "predictor")
-
     from nas.bench import compare_strategies
 
     out: dict[str, Any] = {}
@@ -118,7 +117,6 @@ def main() -> None:
         args.tables.split(","), args.strategies.split(","), args.queries, args.seeds, args.processes
     )
     from nas.predictors._strategy import PredictorGuidedSearch
-
     from nas.space import get_space
 
     default = PredictorGuidedSearch(get_space("nb201"))

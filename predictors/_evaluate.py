@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from nas.predictors._baselines import EncodingRegressor, random_batch, size_scores, zero_cost_scores
 from nas.predictors._features import featurize
 from nas.predictors._metrics import score_predictions

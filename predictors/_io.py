@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from nas.predictors._errors import PredictorError
 
 __all__ = ["load_dir", "save_dir"]

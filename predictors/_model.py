@@ -9,14 +9,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
+
+from nas.graph import Graph
 from nas.predictors._encoder import EncoderConfig, GraphEncoder
 from nas.predictors._errors import PredictorError
 from nas.predictors._fcm import fuzzy_cmeans, memberships
 from nas.predictors._features import FeatureSpec, GraphFeatures, batch_graphs, featurize
 from nas.predictors._io import load_dir, save_dir
-from torch import nn
-
-from nas.graph import Graph
 
 __all__ = ["GROUP_NORMS", "GennapePredictor", "Prediction", "PredictorConfig"]
 

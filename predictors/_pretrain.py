@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from nas.predictors._encoder import EncoderConfig, GraphEncoder
-from nas.predictors._features import FeatureSpec, GraphFeatures, batch_graphs, featurize
-from nas.predictors._io import load_dir, save_dir
 from torch import nn
 
 from nas.graph import Graph
+from nas.predictors._encoder import EncoderConfig, GraphEncoder
+from nas.predictors._features import FeatureSpec, GraphFeatures, batch_graphs, featurize
+from nas.predictors._io import load_dir, save_dir
 
 __all__ = ["PretrainConfig", "PretrainedEncoder", "augment", "nt_xent", "pretrain", "sample_graphs"]
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from nas.predictors._features import featurize
 from nas.predictors._model import GennapePredictor
-
 from nas.space import Arch, Space
 
 __all__ = ["RankResult", "rank_candidates"]

@@ -25,10 +25,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, replace
 from typing import Any
 
+from nas.errors import SpaceError
 from nas.predictors._features import FeatureSpec, GraphFeatures, featurize
 from nas.predictors._model import GennapePredictor, PredictorConfig
-
-from nas.errors import SpaceError
 from nas.search import SearchError, Strategy, register_strategy
 from nas.space import Arch, Space
 

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from nas.search_spaces import nb201 as nb201_mod
 
 from nas.bench import TabularEvaluator
 from nas.errors import EvaluationError
+from nas.search_spaces import nb201 as nb201_mod
 from nas.space import Arch, get_space
 
 BEST_C10 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"

@@ -9,11 +9,11 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from nas.search_spaces import nb201 as nb201_mod
-from nas.search_spaces import nb_macro as nb_macro_mod
 
 from nas.bench import list_tables, load_table, table_info, table_path
 from nas.errors import RegistryError, StoreError
+from nas.search_spaces import nb201 as nb201_mod
+from nas.search_spaces import nb_macro as nb_macro_mod
 from nas.space import Arch, get_space
 from nas.store import SCHEMA
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from nas.predictors import PredictorConfig
 
 torch.set_num_threads(1)

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from nas.predictors import FeatureSpec, batch_graphs, featurize
-from nas.predictors._encoder import EncoderConfig, GraphEncoder
 
 from nas.graph import Graph
+from nas.predictors import FeatureSpec, batch_graphs, featurize
+from nas.predictors._encoder import EncoderConfig, GraphEncoder
 
 
 def _relabelled(graph: Graph, rng: np.random.Generator) -> Graph:
@@ -192,7 +192,6 @@ def test_vectorized_features_match_the_plain_python_definition():
 
 def test_row_table_restart_keeps_features_exact(monkeypatch):
     from nas.predictors._features import _RowCache
-
     from nas.space import get_space
 
     space = get_space("nb_macro")

@@ -6,6 +6,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+
 from nas.predictors import (
     GennapePredictor,
     PredictorError,
@@ -123,7 +124,6 @@ def test_every_encoding_regressor_fits_a_learnable_target(kind):
 def test_zero_cost_proxies_survive_an_arch_whose_output_ignores_its_input():
     from nas.predictors import random_batch, zero_cost_scores
     from nas.search_spaces.nb201 import parse_arch_str
-
     from nas.space import get_space
 
     arch = parse_arch_str("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")

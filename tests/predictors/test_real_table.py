@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from nas.predictors import GennapePredictor, PredictorConfig, load_labeled, score_predictions
 
 
@@ -36,6 +37,7 @@ def test_nb101_rows_become_valid_ir_graphs(benchmarks_dir, monkeypatch):
 def test_tnb101_micro_graphs_match_the_benchmarks_params(benchmarks_dir, monkeypatch):
     """Params equal TransNAS-Bench-101's own count whenever no op hangs off a dead node."""
     import pyarrow.parquet as pq
+
     from nas.predictors._tables import _TNB_EDGES, tnb101_micro_graph
 
     monkeypatch.setenv("NAS_SHARED_BENCHMARKS", str(benchmarks_dir))
@@ -63,6 +65,7 @@ def test_tnb101_micro_graphs_match_the_benchmarks_params(benchmarks_dir, monkeyp
 def test_nb301_graphs_have_the_benchmarks_params(benchmarks_dir, monkeypatch):
     """DARTS cells in NASLib's compact encoding compile to the NB-301 network, params exact."""
     import pyarrow.parquet as pq
+
     from nas.predictors._tables import _parse_darts, nb301_graph
 
     monkeypatch.setenv("NAS_SHARED_BENCHMARKS", str(benchmarks_dir))
@@ -81,6 +84,7 @@ def test_nb301_graphs_have_the_benchmarks_params(benchmarks_dir, monkeypatch):
 
 def test_bad_darts_key_is_a_clear_error():
     import pytest
+
     from nas.predictors._errors import PredictorError
     from nas.predictors._tables import _parse_darts
 

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import json
 
-import nas.predictors  # noqa: F401  (registers the "predictor" strategy)
 import numpy as np
 import pytest
 
+import nas.predictors  # noqa: F401  (registers the "predictor" strategy)
 from nas.cli import main
 from nas.search import get_strategy, list_strategies
 
@@ -228,9 +228,9 @@ def test_warm_fuzzy_cmeans_keeps_cluster_order():
 @pytest.mark.ray
 def test_cli_pretrain_runs_one_ray_tune_trial_per_seed(tmp_path, capsys):
     import ray
-    from nas.predictors import PretrainedEncoder
 
     from nas.cli import main
+    from nas.predictors import PretrainedEncoder
 
     out = tmp_path / "enc"
     argv = ["predictor", "pretrain", "--spaces", "nb_macro,nb201", "--graphs", "24"]

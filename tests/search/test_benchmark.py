@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from nas.search_spaces.nb201 import format_arch_str, parse_arch_str
 
 from nas.search import get_strategy
+from nas.search_spaces.nb201 import format_arch_str, parse_arch_str
 from nas.space import get_space
 
 SEEDS = range(10)

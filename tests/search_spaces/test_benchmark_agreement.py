@@ -7,9 +7,9 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+
 from nas.search_spaces import nb201 as nb201_mod
 from nas.search_spaces import nb_macro as nb_macro_mod
-
 from nas.space import get_space
 
 
