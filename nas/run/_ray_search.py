@@ -236,6 +236,7 @@ def run_ray_search(
     address: str | None = None,
     cpus_per_trial: float = 1.0,
     gpus_per_trial: float = 0.0,
+    trial_resources: Mapping[str, float] | None = None,
     max_concurrent: int = 2,
     scheduler: str = "fifo",
     max_failures: int = 0,
@@ -276,6 +277,8 @@ def run_ray_search(
         address: None (embedded Ray) or a cluster address.
         cpus_per_trial: CPUs reserved per trial.
         gpus_per_trial: GPUs reserved per trial.
+        trial_resources: Ray custom resources reserved per trial (``{"trial_slot": 1}``):
+            trials run only on nodes started with them (``ray start --resources``).
         max_concurrent: trials running at once.
         scheduler: ``"fifo"``, ``"asha"`` or ``"hyperband"`` (on ``val_accuracy``, max).
         max_failures: retries of a trial whose worker raised or died (-1: unlimited).
@@ -306,6 +309,10 @@ def run_ray_search(
         space, budget, time_budget_s, scheduler, cpus_per_trial, gpus_per_trial,
         max_concurrent, max_failures, resume,
     )  # fmt: skip
+    extra = dict(trial_resources or {})
+    bad = [k for k, v in extra.items() if not (isinstance(v, int | float) and v > 0)]
+    if bad:
+        raise NasError(f"Expected trial_resources[{bad[0]!r}] > 0 (got {trial_resources!r}).")
     store = store if isinstance(store, ResultStore) else ResultStore(store)
     run_path = Path(run_dir).resolve()
     run_path.mkdir(parents=True, exist_ok=True)
@@ -346,7 +353,8 @@ def run_ray_search(
         try:
             _fit(driver, evaluator, run_path, to_run, time_left, cpus_per_trial,
                  gpus_per_trial, max_concurrent, _scheduler(scheduler, _max_epochs(
-                     evaluator, space, max_epochs)), max_failures)  # fmt: skip
+                     evaluator, space, max_epochs)), max_failures,
+                 extra)  # fmt: skip
         finally:
             live.close()
             if started:
@@ -382,6 +390,7 @@ def _fit(
     max_concurrent: int,
     scheduler: Any,
     max_failures: int,
+    trial_resources: dict[str, float],
 ) -> None:
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
@@ -391,7 +400,7 @@ def _fit(
     threads = max(1, int(cpus_per_trial))
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, evaluator=evaluator, threads=threads),
-        {"cpu": cpus_per_trial, "gpu": gpus_per_trial},
+        {**trial_resources, "cpu": cpus_per_trial, "gpu": gpus_per_trial},
     )
     searcher = ConcurrencyLimiter(StrategySearcher(driver), max_concurrent=max_concurrent)
     tuner = tune.Tuner(
