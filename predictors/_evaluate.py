@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nas.predictors._baselines import EncodingRegressor, random_batch, size_scores, zero_cost_scores
+from nas.predictors._errors import PredictorError
 from nas.predictors._features import featurize
 from nas.predictors._metrics import score_predictions
 from nas.predictors._model import GennapePredictor, PredictorConfig
@@ -16,6 +17,7 @@ from nas.predictors._tables import LabeledTable, load_labeled
 
 if TYPE_CHECKING:
     from nas.predictors._pretrain import PretrainedEncoder
+    from nas.space import Space
 
 __all__ = ["PREDICTORS", "evaluate_table", "evaluate_transfer", "scatter_plot", "summarize"]
 
@@ -103,22 +105,30 @@ def evaluate_table(
     return rows
 
 
-def _encode(t: LabeledTable, rows_: np.ndarray) -> np.ndarray:
+def _space_archs(t: LabeledTable) -> tuple[Space, list]:
+    """The table's DSL space and its rows' archs (the encoding and zero-cost baselines need both)."""
     from nas.space import get_space
 
-    space = get_space(t.space)
-    return np.stack([space.encode(t.archs[int(i)], onehot=True) for i in rows_])
+    if t.space is None or t.archs is None:
+        raise PredictorError(
+            f"Table {t.name!r} has no DSL space, so the encoding and zero-cost baselines cannot "
+            "run on it; pick a predictor among gennape, single_head, params, flops."
+        )
+    return get_space(t.space), t.archs
+
+
+def _encode(t: LabeledTable, rows_: np.ndarray) -> np.ndarray:
+    space, archs = _space_archs(t)
+    return np.stack([space.encode(archs[int(i)], onehot=True) for i in rows_])
 
 
 def _zc_rows(t: LabeledTable, rows_: np.ndarray, seed: int, cache: dict) -> list[dict]:
-    from nas.space import get_space
-
-    space = get_space(t.space)
-    num_classes = 100 if t.space.endswith("c100") else 10
+    space, archs = _space_archs(t)
+    num_classes = 100 if str(t.space).endswith("c100") else 10
     batch = random_batch(space.input_shape, num_classes, batch_size=16, seed=0)
     for i in rows_:
         if int(i) not in cache:
-            cache[int(i)] = zero_cost_scores(space.to_torch(t.archs[int(i)]), batch)
+            cache[int(i)] = zero_cost_scores(space.to_torch(archs[int(i)]), batch)
     out = []
     for proxy in sorted(cache[int(rows_[0])]) if len(rows_) else ():
         s = np.array([cache[int(i)][proxy] for i in rows_])
@@ -161,7 +171,7 @@ def evaluate_transfer(
         for name in pretrain_on:
             src = load_labeled(name)
             pick = rng.permutation(len(src))[:per_table]
-            graphs += src.graphs(pick)
+            graphs += src.graphs(pick.tolist())
             ys += list(src.targets[pick])
             groups += [name] * len(pick)
         perm, test = _split(len(target), [finetune_size], test_size, seed)

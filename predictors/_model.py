@@ -103,6 +103,9 @@ class _Heads(nn.Module):
 
 
 class _Net(nn.Module):
+    centers: torch.Tensor  # (K, emb_dim) buffer
+    clustered: torch.Tensor  # () bool buffer
+
     def __init__(self, enc: EncoderConfig, k: int, head_hidden: int) -> None:
         super().__init__()
         self.encoder = GraphEncoder(enc)
@@ -221,8 +224,10 @@ class GennapePredictor:
     def _embed_batched(self, feats: Sequence[GraphFeatures], chunk: int = 256) -> torch.Tensor:
         return torch.cat([self._embed(feats[i : i + chunk]) for i in range(0, len(feats), chunk)])
 
-    def _normalize(self, y: np.ndarray, groups: Sequence[Any] | None) -> np.ndarray:
-        y = np.asarray(y, dtype=np.float64)
+    def _normalize(
+        self, targets: Sequence[float] | np.ndarray, groups: Sequence[Any] | None
+    ) -> np.ndarray:
+        y = np.asarray(targets, dtype=np.float64)
         if not np.isfinite(y).all() or len(y) < 2:
             raise PredictorError(
                 f"Expected at least 2 finite targets, got {len(y)} "
@@ -232,10 +237,10 @@ class GennapePredictor:
         if groups is None:
             return (y - self.target_mean) / self.target_std
         # each table on its own scale, so tables with different scales can train one model
-        groups = np.asarray(groups)
+        group_of = np.asarray(groups)
         out = np.empty_like(y)
-        for g in np.unique(groups):
-            sel = groups == g
+        for g in np.unique(group_of):
+            sel = group_of == g
             if self.config.group_norm == "rank":
                 out[sel] = _normal_scores(y[sel])
             else:

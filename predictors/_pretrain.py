@@ -97,7 +97,7 @@ def augment(f: GraphFeatures, rng: np.random.Generator, mask: float, drop: float
     x[rng.random(len(x)) < mask] = 0.0
     ei = f.edge_index
     if ei.shape[1]:
-        keep = rng.random(ei.shape[1]) >= drop
+        keep = rng.random(int(ei.shape[1])) >= drop
         # keep the first input edge of every consumer so no node gets cut off the graph
         _, first = np.unique(ei[1], return_index=True)
         keep[first] = True

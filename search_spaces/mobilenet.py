@@ -7,6 +7,8 @@ every stage. Sized for 32x32 inputs (CIFAR); 3 x 54^4 = 25,509,168 archs.
 
 from __future__ import annotations
 
+from typing import Any
+
 from nas.space import (
     Choice,
     InChannels,
@@ -60,7 +62,7 @@ def mbconv(stage: int, out_channels: object, stride: int) -> Residual:
 
 def mobilenet(num_classes: int = 10) -> Space:
     width = Choice([0.5, 0.75, 1.0], name="width_mult")
-    stages = {}
+    stages: dict[str, Any] = {}  # Any: a typed dict would clash with Seq's own `key` keyword
     for i, (channels, stride) in enumerate(STAGES):
         out = Scaled(channels, width)
         stages[f"stage{i}"] = Repeat(

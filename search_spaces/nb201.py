@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from nas.errors import ArchError
-from nas.space import Arch, EdgeCell, InChannels, Op, Repeat, Residual, Seq, Space
+from nas.space import Arch, EdgeCell, InChannels, Node, Op, Repeat, Residual, Seq, Space
 
 __all__ = ["EDGES", "OPS", "format_arch_str", "nb201", "parse_arch_str"]
 
@@ -38,7 +38,7 @@ def relu_conv_bn(kernel: int, out_channels: object = None, stride: int = 1) -> S
     )
 
 
-def _cell_ops() -> dict[str, object]:
+def _cell_ops() -> dict[str, Node]:
     return {
         "none": Op("zero"),
         "skip_connect": Op("identity"),

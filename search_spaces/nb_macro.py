@@ -12,6 +12,8 @@ Arch strings are the benchmark's 8 digits, one per layer (``"01201212"``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from nas.errors import ArchError
 from nas.space import Arch, Choice, InChannels, Op, Project, Residual, Seq, Space
 
@@ -61,7 +63,8 @@ def _layer(out_channels: int, stride: int) -> Choice:
 
 def nb_macro(num_classes: int = 10) -> Space:
     """The NAS-Bench-Macro CIFAR-10 space."""
-    layers = {f"layer{i}": _layer(c, s) for i, (c, s) in enumerate(LAYERS)}
+    # Any: a typed dict would clash with Seq's own `key` keyword
+    layers: dict[str, Any] = {f"layer{i}": _layer(c, s) for i, (c, s) in enumerate(LAYERS)}
     body = Seq(
         stem=Seq(
             conv=Op("conv2d", out_channels=32, kernel_size=3, padding=1),

@@ -7,7 +7,9 @@ of a stage projects the shortcut (1x1 conv + BN) when the shape changes. 24^3 = 
 
 from __future__ import annotations
 
-from nas.space import Choice, IntRange, Op, Repeat, Residual, Scaled, Seq, Space
+from typing import Any
+
+from nas.space import Choice, IntRange, Op, Repeat, Residual, Scaled, Select, Seq, Space
 
 __all__ = ["WIDTHS", "resnet"]
 
@@ -21,7 +23,7 @@ def _conv_bn(out: object, kernel: int, stride: int = 1) -> Seq:
     )
 
 
-def _block(width: Choice, stride: int, name: str) -> Choice:
+def _block(width: Choice, stride: int, name: str) -> Select:
     basic = Seq(
         res=Residual(
             Seq(a=_conv_bn(width, 3, stride), relu=Op("relu"), b=_conv_bn(width, 3)),
@@ -43,11 +45,11 @@ def _block(width: Choice, stride: int, name: str) -> Choice:
         ),
         relu=Op("relu"),
     )
-    return Choice({"basic": basic, "bottleneck": bottleneck}, name=name)
+    return Select(Choice({"basic": basic, "bottleneck": bottleneck}, name=name))
 
 
 def resnet(num_classes: int = 10) -> Space:
-    stages = {}
+    stages: dict[str, Any] = {}  # Any: a typed dict would clash with Seq's own `key` keyword
     for i, (widths, stride) in enumerate(zip(WIDTHS, (1, 2, 2))):
         width = Choice(list(widths), name=f"stage{i}.width")
         stages[f"stage{i}"] = Repeat(
