@@ -24,7 +24,7 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,8 +66,12 @@ def export_onnx(
     input_shape: Sequence[int] | None = None,
     opset: int = DEFAULT_OPSET,
     dynamic_batch: bool = True,
+    metadata: Mapping[str, str] | None = None,
 ) -> Path:
     """Export an IR graph (lowered with :func:`to_torch`) or a torch module to ONNX, in eval mode.
+
+    A graph is exported with freshly initialized weights; pass a trained module (and its
+    ``input_shape``) to export what it learned.
 
     Args:
         graph_or_module: A :class:`Graph`, or a module (then ``input_shape`` is required).
@@ -75,6 +79,9 @@ def export_onnx(
         input_shape: Per-sample input shape (batch excluded) for a module.
         opset: ONNX opset (>= 17 for LayerNormalization; 20 exports GELU as one node).
         dynamic_batch: Make the batch axis symbolic.
+        metadata: String key/value pairs stored as the model's ``metadata_props`` (read them
+            back with ``onnx.load(path).metadata_props`` or ONNX Runtime's
+            ``get_modelmeta().custom_metadata_map``).
 
     Returns:
         The path written.
@@ -82,10 +89,33 @@ def export_onnx(
     Example:
         >>> from nas.graph import Graph, export_onnx
         >>> g = Graph(); x = g.add_input((4,)); g.set_outputs(g.add("linear", x, out_features=2))
-        >>> import tempfile, os; p = export_onnx(g, os.path.join(tempfile.mkdtemp(), "g.onnx"))
+        >>> import onnx, tempfile, os
+        >>> p = export_onnx(g, os.path.join(tempfile.mkdtemp(), "g.onnx"), metadata={"k": "v"})
+        >>> {m.key: m.value for m in onnx.load(p).metadata_props}
+        {'k': 'v'}
     """
     module, shapes = _module_and_shapes(graph_or_module, input_shape)
-    return _export(module, shapes, Path(path), opset, dynamic_batch)
+    bad = [
+        k for k, v in (metadata or {}).items() if not isinstance(k, str) or not isinstance(v, str)
+    ]
+    if bad:
+        raise GraphError(
+            f"ONNX metadata keys and values must be str (not for {bad!r}); json.dumps the values."
+        )
+    written = _export(module, shapes, Path(path), opset, dynamic_batch)
+    if metadata:
+        _set_metadata(written, metadata)
+    return written
+
+
+def _set_metadata(path: Path, metadata: Mapping[str, str]) -> None:
+    import onnx
+
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, dict(metadata))
+    tmp = path.with_name(f".{path.name}.tmp")
+    onnx.save(model, str(tmp))
+    os.replace(tmp, path)
 
 
 def _export(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -169,8 +170,12 @@ class TrainingEvaluator:
         seed: int,
         trial_id: str | None = None,
         on_epoch: EpochCallback | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
     ) -> Result:
         """Train ``arch`` once with ``seed`` and return its result (never raises for faults).
+
+        The result's metrics are those of the best epoch (highest validation accuracy, see
+        ``nas.train.best_of``); the curves hold every epoch.
 
         Args:
             arch: an arch of this evaluator's space.
@@ -178,6 +183,8 @@ class TrainingEvaluator:
             trial_id: stored with the result.
             on_epoch: called after every epoch with the partial result; an exception it raises
                 (e.g. Ray stopping the trial) propagates.
+            checkpoint_dir: a local directory for the best epoch's weights, saved before
+                ``on_epoch`` sees that epoch; the result's ``checkpoint`` points at it.
         """
         host, node_id = node_identity()
         base: dict[str, Any] = {
@@ -212,7 +219,7 @@ class TrainingEvaluator:
                 error=f"Preparing the trial failed: {describe_error(err)}",
                 train_seconds=time.perf_counter() - start,
             )
-        return self._train(arch, data, recipe, base, seed, on_epoch)
+        return self._train(arch, data, recipe, base, seed, on_epoch, checkpoint_dir)
 
     def _train(
         self,
@@ -222,6 +229,7 @@ class TrainingEvaluator:
         base: dict[str, Any],
         seed: int,
         on_epoch: EpochCallback | None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
     ) -> Result:
         import torch
 
@@ -232,7 +240,7 @@ class TrainingEvaluator:
         def report(metrics: EpochMetrics) -> None:
             history.append(metrics)
             if on_epoch is not None:
-                on_epoch(self._partial(base, history))
+                on_epoch(self._partial(base, history, checkpoint_dir))
 
         previous_threads = torch.get_num_threads()
         if self.threads is not None:
@@ -247,6 +255,7 @@ class TrainingEvaluator:
                 device=self.device,
                 time_limit_s=self.time_limit_s,
                 report=report,
+                checkpoint_dir=checkpoint_dir,
             )
         except NasError as err:  # a bad recipe or device: this trial's fault, not the search's
             return Result(
@@ -269,38 +278,50 @@ class TrainingEvaluator:
             "epoch_seconds": [m.epoch_seconds for m in history],
         }
 
-    def _partial(self, base: dict[str, Any], history: list[EpochMetrics]) -> Result:
-        last = history[-1]
+    def _partial(
+        self,
+        base: dict[str, Any],
+        history: list[EpochMetrics],
+        checkpoint_dir: str | os.PathLike[str] | None,
+    ) -> Result:
+        from nas.train import best_of
+
+        best = best_of(history)
+        assert best is not None  # called after an epoch
         return Result(
             **base,
             status="ok",
             fidelity=len(history),
-            val_accuracy=last.val_accuracy,
-            test_accuracy=last.test_accuracy,
-            val_loss=last.val_loss,
+            val_accuracy=best.val_accuracy,
+            test_accuracy=best.test_accuracy,
+            val_loss=best.val_loss,
             train_seconds=sum(m.epoch_seconds for m in history),
+            extra={"best_epoch": best.epoch},
+            checkpoint=None if checkpoint_dir is None else str(checkpoint_dir),
             **self._curves(history),
         )
 
     def _final(self, base: dict[str, Any], outcome: TrainResult) -> Result:
         history = outcome.history
-        last = history[-1] if history else None
         status = _STATUS.get(outcome.status, "failed")
-        extra: dict[str, Any] = {"train_status": outcome.status, "device": outcome.device}
+        extra: dict[str, Any] = {
+            "train_status": outcome.status,
+            "device": outcome.device,
+            "threads": outcome.threads,
+        }
         if outcome.best_epoch is not None:
-            extra.update(
-                {"best_epoch": outcome.best_epoch, "best_val_accuracy": outcome.best_val_accuracy}
-            )
+            extra["best_epoch"] = outcome.best_epoch
         return Result(
             **base,
             status=status,
             error=outcome.error if status != "ok" else None,
             fidelity=len(history),
-            val_accuracy=None if last is None else last.val_accuracy,
-            test_accuracy=None if last is None else last.test_accuracy,
-            val_loss=None if last is None else last.val_loss,
+            val_accuracy=outcome.best_val_accuracy,
+            test_accuracy=outcome.best_test_accuracy,
+            val_loss=outcome.best_val_loss,
             train_seconds=outcome.train_seconds,
             extra=extra,
+            checkpoint=outcome.checkpoint,
             **self._curves(history),
         )
 

@@ -1,9 +1,16 @@
-"""The end of a search: a short summary of the best arch and its ONNX export."""
+"""The end of a search: a short summary of the best arch, and ONNX exports of trained trials.
+
+:func:`export_result_onnx` is the one way a stored trial leaves as a network: its best epoch's
+weights (the row's checkpoint) in an ONNX file whose ``metadata_props`` say what it is
+(:func:`onnx_metadata`). The search summary, ``nas train --onnx`` and ``nas export
+--from-store`` all call it.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -13,9 +20,134 @@ from nas.store import Result, ResultStore
 if TYPE_CHECKING:
     from nas.space import Space
 
-__all__ = ["export_best_onnx", "summary_lines"]
+__all__ = [
+    "checkpoint_of",
+    "export_best_onnx",
+    "export_result_onnx",
+    "onnx_metadata",
+    "stored_trial",
+    "summary_lines",
+]
 
 _log = logging.getLogger("nas.run")
+
+#: The metrics an exported file carries (those of the epoch whose weights it holds).
+_METRICS = ("val_accuracy", "test_accuracy", "val_loss", "fidelity", "params", "flops")
+
+
+def checkpoint_of(result: Result) -> str | None:
+    """Where ``result``'s best-epoch weights are (the store's ``checkpoint`` column), or None."""
+    return result.checkpoint or None
+
+
+def onnx_metadata(result: Result) -> dict[str, str]:
+    """The ONNX ``metadata_props`` of an exported trial: what it is, where it came from, how good.
+
+    Keys: ``space``, ``space_version``, ``arch`` (the arch JSON), ``arch_id``, ``graph_hash``,
+    ``dataset``, ``recipe`` (JSON), ``seed``, ``metrics`` (JSON: val/test accuracy in percent,
+    val loss, epochs trained, best epoch, params, FLOPs), ``run_id``, ``trial_id``,
+    ``engine_version``; a key whose value is unknown is left out.
+    """
+    extra = result.extra_dict() or {}
+    metrics: dict[str, Any] = {k: getattr(result, k) for k in _METRICS}
+    metrics["best_epoch"] = extra.get("best_epoch")
+    fields: dict[str, Any] = {
+        "space": result.space,
+        "space_version": result.space_version,
+        "arch": result.arch,
+        "arch_id": result.arch_id,
+        "graph_hash": result.graph_hash,
+        "dataset": result.dataset,
+        "recipe": result.recipe,
+        "seed": result.seed,
+        "metrics": json.dumps({k: v for k, v in metrics.items() if v is not None}),
+        "run_id": result.run_id,
+        "trial_id": result.trial_id,
+        "engine_version": result.engine_version,
+    }
+    return {k: str(v) for k, v in fields.items() if v is not None}
+
+
+def export_result_onnx(space: Space, result: Result, path: str | os.PathLike[str]) -> Path:
+    """Export ``result``'s trained network (its best epoch's weights) to ONNX with metadata.
+
+    Raises:
+        CheckpointError: the row has no checkpoint, or its weights are gone or do not fit the
+            arch.
+
+    Example:
+        >>> export_result_onnx(space, store.results()[0], "best.onnx")  # doctest: +SKIP
+    """
+    from nas.graph import export_onnx, to_torch
+    from nas.train import CheckpointError, load_checkpoint
+
+    location = checkpoint_of(result)
+    if location is None:
+        raise CheckpointError(
+            f"Trial {result.trial_id!r} (arch {result.arch_id}) kept no trained weights (status "
+            f"{result.status!r}); export an ok trial of a training run, or `nas export SPACE "
+            f"--arch ...` for an untrained network."
+        )
+    checkpoint = load_checkpoint(location)
+    graph = space.compile(Arch.from_json(result.arch).values)
+    module = to_torch(graph)
+    try:
+        module.load_state_dict(checkpoint.state)
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"The weights at {location!r} do not fit arch {result.arch_id} of space "
+            f"{space.name!r} ({' '.join(str(err).split())[:200]}); was the space changed?"
+        ) from None
+    return Path(
+        export_onnx(
+            module,
+            path,
+            input_shape=graph.shape(graph.inputs[0]),
+            metadata=onnx_metadata(result),
+        )
+    )
+
+
+def stored_trial(
+    store: ResultStore,
+    *,
+    trial_id: str | None = None,
+    run_id: str | None = None,
+) -> Result:
+    """One stored row: trial ``trial_id`` (of ``run_id`` if given), or with no ``trial_id`` the
+    best ok trial by validation accuracy that kept its weights (of ``run_id`` if given).
+
+    Raises:
+        StoreError: no such row, or ``trial_id`` names rows of several runs (pass ``run_id``).
+    """
+    import pyarrow.compute as pc
+
+    from nas.errors import StoreError
+
+    where = f"store {store.path!r}" + (f", run {run_id!r}" if run_id else "")
+    if not store.is_present():
+        raise StoreError(f"No results in {where}; pass the store a search or `nas train` wrote.")
+    run = None if run_id is None else pc.field("run_id") == run_id
+    if trial_id is None:
+        kept = pc.field("checkpoint").is_valid()
+        best = store.best("val_accuracy", filter=kept if run is None else kept & run)
+        if best is None:
+            raise StoreError(
+                f"No ok trial with trained weights in {where}; tabular and custom evaluations "
+                f"keep none."
+            )
+        return best
+    match = pc.field("trial_id") == trial_id
+    rows = store.results(match if run is None else match & run)
+    if not rows:
+        raise StoreError(f"No trial {trial_id!r} in {where}; list them with `nas store query`.")
+    runs = sorted({str(r.run_id) for r in rows})
+    if len(runs) > 1:
+        raise StoreError(
+            f"Trial {trial_id!r} is in {len(runs)} runs of {where} ({', '.join(runs)}); "
+            f"pass --run-id."
+        )
+    return rows[-1]
 
 
 def _onnx_path(store: ResultStore, run_dir: Path, arch_id: str) -> Path:
@@ -31,15 +163,20 @@ def _onnx_path(store: ResultStore, run_dir: Path, arch_id: str) -> Path:
 
 
 def export_best_onnx(space: Space, best: Result, store: ResultStore, run_dir: Path) -> Path | None:
-    """Export ``best``'s arch to ONNX next to the store; None (logged) when export fails."""
-    from nas.graph import export_onnx
+    """Export ``best``'s trained network to ONNX next to the store; None (logged) on failure.
 
+    None, too, for a result that kept no weights (a tabular or custom evaluation): an ONNX
+    file with freshly initialized weights is not the winner.
+    """
+    if checkpoint_of(best) is None:
+        _log.info("The best trial %s kept no trained weights: no ONNX export.", best.trial_id)
+        return None
     path = _onnx_path(store, run_dir, best.arch_id)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return Path(export_onnx(space.compile(Arch.from_json(best.arch).values), path))
+        return export_result_onnx(space, best, path)
     except Exception as exc:  # the search's results are stored; an export failure is a note
-        _log.warning("Could not export the best arch to ONNX (%s): %s", path, exc)
+        _log.warning("Could not export the best trial to ONNX (%s): %s", path, exc)
         return None
 
 

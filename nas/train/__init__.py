@@ -3,6 +3,8 @@
 :func:`train` takes a model (or a factory), a :class:`~nas.data.Dataset`, a :class:`Recipe`
 (or a flat mapping of its keys) and a seed, and returns a :class:`TrainResult`. CPU and CUDA
 share one code path (mixed precision only on CUDA). Accuracies are percentages everywhere.
+With ``checkpoint_dir`` the best epoch's weights are kept on disk (:func:`save_checkpoint`'s
+format, read back with :func:`load_checkpoint`).
 
 Example:
     >>> from torch import nn
@@ -20,8 +22,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from nas.train._checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    cpu_state,
+    delete_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from nas.train._recipe import Recipe, RecipeError
-from nas.train._result import EpochMetrics, Status, TrainResult
+from nas.train._result import EpochMetrics, Status, TrainResult, best_of
 
 if TYPE_CHECKING:
     from nas.train._device import resolve_device
@@ -48,13 +58,20 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Checkpoint",
+    "CheckpointError",
     "EpochMetrics",
     "Recipe",
     "RecipeError",
     "Status",
     "TrainResult",
+    "best_of",
     "cosine_lr",
+    "cpu_state",
+    "delete_checkpoint",
+    "load_checkpoint",
     "measure_latency",
     "resolve_device",
+    "save_checkpoint",
     "train",
 ]

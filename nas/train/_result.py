@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from nas.errors import TrainingError
 
-__all__ = ["EpochMetrics", "Status", "TrainResult"]
+__all__ = ["EpochMetrics", "Status", "TrainResult", "best_of"]
 
 #: ``ok``: all epochs ran; ``diverged``: a non-finite loss; ``timeout``: ``time_limit_s`` hit;
 #: ``stopped``: ``should_stop`` asked to stop (e.g. an ASHA decision); ``failed``: an exception
@@ -55,6 +56,24 @@ class EpochMetrics:
         return dataclasses.asdict(self)
 
 
+def best_of(history: Sequence[EpochMetrics]) -> EpochMetrics | None:
+    """The best epoch: highest validation accuracy, the first of equals (None if no epoch).
+
+    The one selection rule of training: the epoch whose weights are kept and whose metrics a
+    trial reports. A NaN accuracy (an empty validation split) never beats an earlier epoch.
+
+    Example:
+        >>> def m(e, v): return EpochMetrics(e, 0.0, 0.0, 0.0, v, 0.0, 0.0, 0.0)
+        >>> best_of([m(1, 50.0), m(2, 70.0), m(3, 70.0)]).epoch
+        2
+    """
+    best = None
+    for metrics in history:
+        if best is None or metrics.val_accuracy > best.val_accuracy:
+            best = metrics
+    return best
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """The outcome of :func:`~nas.train.train`; accuracies in percent.
@@ -64,8 +83,13 @@ class TrainResult:
         history: one :class:`EpochMetrics` per completed epoch.
         val_accuracy: validation accuracy after the last completed epoch (None if none).
         test_accuracy: test accuracy after the last completed epoch (None if none).
-        best_epoch: epoch with the highest validation accuracy (None if none completed).
-        best_val_accuracy: that accuracy.
+        best_epoch: the best epoch (see :func:`best_of`; None if none completed).
+        best_val_accuracy: its validation accuracy.
+        best_test_accuracy: its test accuracy.
+        best_val_loss: its validation loss.
+        checkpoint: the directory holding the best epoch's weights (None unless
+            ``checkpoint_dir`` was given and an epoch completed).
+        threads: torch's CPU thread count during the run (it can change float results).
         train_seconds: wall time of the training loop, evaluation included.
         params: trainable parameter count of the model (0 if it could not be built).
         device: the device used, e.g. ``"cpu"`` or ``"cuda:0"``.
@@ -93,6 +117,10 @@ class TrainResult:
     seed: int
     recipe: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    best_test_accuracy: float | None = None
+    best_val_loss: float | None = None
+    checkpoint: str | None = None
+    threads: int | None = None
 
     @property
     def epochs_completed(self) -> int:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -14,9 +16,10 @@ from torch import nn
 from nas.data import Dataset, Split
 from nas.errors import TrainingError
 from nas.train._augment import augment_batch
+from nas.train._checkpoint import cpu_state, save_checkpoint
 from nas.train._device import Precision, resolve_device
 from nas.train._recipe import Recipe
-from nas.train._result import EpochMetrics, Status, TrainResult
+from nas.train._result import EpochMetrics, Status, TrainResult, best_of
 
 __all__ = ["cosine_lr", "train"]
 
@@ -124,6 +127,7 @@ class _Run:
         report: Callable[[EpochMetrics], None] | None,
         should_stop: Callable[[], bool] | None,
         amp: bool,
+        checkpoint_dir: str | os.PathLike[str] | None,
     ) -> None:
         self.model_or_factory = model_or_factory
         self.dataset = dataset
@@ -134,6 +138,8 @@ class _Run:
         self.report = report
         self.should_stop = should_stop
         self.precision = Precision(device, enabled=amp)
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint: str | None = None  # where the best epoch's weights are, once saved
         self.history: list[EpochMetrics] = []
         self.params = 0
         self.start = time.perf_counter()
@@ -194,6 +200,11 @@ class _Run:
                 lr=lr,
             )
             self.history.append(metrics)
+            if self.checkpoint_dir is not None and best_of(self.history) is metrics:
+                # Saved before the report, so a report (e.g. Ray's) can ship these weights.
+                self.checkpoint = save_checkpoint(
+                    self.checkpoint_dir, cpu_state(model), {"epoch": epoch, **metrics.to_dict()}
+                )
             # Callbacks run outside the try: an exception there (e.g. a scheduler ending the
             # trial) belongs to the caller and propagates.
             if self.report is not None:
@@ -301,7 +312,7 @@ class _Run:
 
     def _result(self, status: Status, error: str | None) -> TrainResult:
         history = list(self.history)
-        best = max(history, key=lambda m: m.val_accuracy, default=None)  # first of equals
+        best = best_of(history)
         last = history[-1] if history else None
         return TrainResult(
             status=status,
@@ -310,12 +321,16 @@ class _Run:
             test_accuracy=None if last is None else last.test_accuracy,
             best_epoch=None if best is None else best.epoch,
             best_val_accuracy=None if best is None else best.val_accuracy,
+            best_test_accuracy=None if best is None else best.test_accuracy,
+            best_val_loss=None if best is None else best.val_loss,
+            checkpoint=self.checkpoint,
             train_seconds=time.perf_counter() - self.start,
             params=self.params,
             device=str(self.device),
             seed=self.seed,
             recipe=self.recipe.to_dict(),
             error=error,
+            threads=torch.get_num_threads(),
         )
 
 
@@ -335,13 +350,22 @@ def train(
     report: Callable[[EpochMetrics], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     amp: bool = True,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train a classifier on ``dataset`` and report metrics after every epoch.
 
     The whole run is seeded from ``seed`` (model initialization when a factory is given,
     batch order, augmentation, dropout), inside ``torch.random.fork_rng`` so the caller's
-    global random state is left as it was. On CPU two runs with the same seed give identical
-    metrics; CUDA kernels are not bitwise deterministic.
+    global random state is left as it was. On CPU two runs with the same seed and the same
+    torch thread count give identical curves (a different thread count may change float
+    summation order, so the count is reported in ``TrainResult.threads``). On CUDA the run
+    uses deterministic cuDNN convolutions (no autotuning) and deterministic algorithms where
+    torch has them (``warn_only``); ops without one (atomic adds in some backward kernels)
+    may still differ in the last bits between runs.
+
+    The best epoch is the one with the highest validation accuracy (the first of equals);
+    with ``checkpoint_dir`` its weights are saved there (see :mod:`nas.train._checkpoint`)
+    each time a new best epoch ends, before ``report`` is called for it.
 
     Every split is held as tensors on the device and iterated as shuffled index batches (no
     DataLoader workers), since NAS candidates are small and epochs short. Mixed precision
@@ -367,6 +391,7 @@ def train(
         should_stop: polled after each epoch's report; ``True`` ends the run with status
             ``"stopped"`` (how a scheduler such as ASHA ends a trial early).
         amp: allow mixed precision on CUDA.
+        checkpoint_dir: a local directory for the best epoch's weights (None: not saved).
 
     Returns:
         A :class:`TrainResult`; accuracies are in percent.
@@ -389,7 +414,7 @@ def train(
     if time_limit_s is not None and not time_limit_s > 0:
         raise TrainingError(f"Expected time_limit_s > 0 or None (got {time_limit_s}).")
     cuda_devices = [torch_device.index] if torch_device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda_devices):
+    with torch.random.fork_rng(devices=cuda_devices), _deterministic(torch_device):
         torch.manual_seed(seed)
         return _Run(
             model_or_factory,
@@ -401,4 +426,31 @@ def train(
             report=report,
             should_stop=should_stop,
             amp=amp,
+            checkpoint_dir=checkpoint_dir,
         ).run()
+
+
+@contextlib.contextmanager
+def _deterministic(device: torch.device) -> Iterator[None]:
+    """Deterministic CUDA kernels for the run; torch's global flags are restored after it."""
+    if device.type != "cuda":
+        yield
+        return
+    # cuBLAS reads this when it creates its handle: it keeps one workspace per stream so
+    # reductions do not depend on scheduling (a no-op if the handle already exists).
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    saved = (
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have a deterministic implementation")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[:2]
+            torch.use_deterministic_algorithms(saved[2], warn_only=saved[3])
