@@ -24,7 +24,9 @@ __all__ = ["PREDICTORS", "evaluate_table", "evaluate_transfer", "scatter_plot", 
 PREDICTORS = ("gennape", "single_head", "gbr", "rf", "mlp", "params", "flops", "zc")
 
 
-def _split(n_rows: int, sizes: Sequence[int], test_size: int, seed: int):
+def _split(
+    n_rows: int, sizes: Sequence[int], test_size: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     perm = np.random.default_rng(seed).permutation(n_rows)
     test = perm[len(perm) - min(test_size, n_rows - max(sizes)) :]
     return perm, test
@@ -39,7 +41,7 @@ def evaluate_table(
     predictors: Sequence[str] = PREDICTORS,
     config: PredictorConfig | None = None,
     zc_archs: int = 100,
-    pretrained=None,
+    pretrained: PretrainedEncoder | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Fit each learned predictor on ``n`` random archs and score it on held-out ones.
@@ -171,7 +173,7 @@ def evaluate_transfer(
         for name in pretrain_on:
             src = load_labeled(name)
             pick = rng.permutation(len(src))[:per_table]
-            graphs += src.graphs(pick.tolist())
+            graphs += src.graphs(pick)
             ys += list(src.targets[pick])
             groups += [name] * len(pick)
         perm, test = _split(len(target), [finetune_size], test_size, seed)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypeVar
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["fuzzy_cmeans", "memberships"]
 
+ArrayT = TypeVar("ArrayT", np.ndarray, "torch.Tensor")
 
-def memberships(x, centers, m: float):
+
+def memberships(x: ArrayT, centers: ArrayT, m: float) -> ArrayT:
     """Fuzzy memberships ``(n, K)`` of points ``x (n, d)`` to ``centers (K, d)``; rows sum to 1.
 
     Works for numpy arrays and torch tensors alike (so it is differentiable in training).
