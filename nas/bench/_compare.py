@@ -135,22 +135,20 @@ def incumbent_trajectory(results: Sequence[Any], queries: int) -> np.ndarray:
 
 def _one_run(job: tuple[str, str, int, int, Mapping[str, Any], str | None]) -> np.ndarray:
     from nas.bench._evaluator import TabularEvaluator
-    from nas.search import get_strategy
-    from nas.search.loop import run_search
+    from nas.search import get_strategy, run
     from nas.space import get_space
-    from nas.store import ResultStore
 
     table, strategy, seed, queries, options, store = job
     evaluator = TabularEvaluator(table)
     space = get_space(evaluator.spaces[0])
-    out = run_search(
+    # Every run is a run of its own (a new run id): a re-run into the same store appends.
+    out = run(
         space,
         get_strategy(strategy, space, seed=seed, **options),
         evaluator,
         budget=queries,
-        store=ResultStore(store) if store else None,
+        store=store,
         seed=seed,
-        run_id=f"compare-{table}-{strategy}-seed{seed}",
         progress=False,
     )
     return incumbent_trajectory(out.results, queries)

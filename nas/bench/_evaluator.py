@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from nas.bench._tables import load_table, table_info, table_path
 from nas.errors import EvaluationError
-from nas.search.loop import METRIC_COLUMNS  # the result columns a strategy can be told
+from nas.search._driver import METRIC_COLUMNS  # the result columns a strategy can be told
 
 if TYPE_CHECKING:
     from nas.space import Arch
@@ -131,6 +131,11 @@ class TabularEvaluator:
                 raise EvaluationError(self._missing(arch))
             result = self._results[arch_id] = self._build(row)
         return result
+
+    def graph_hash(self, arch: Arch) -> str | None:
+        """The table's recorded ``graph_hash`` of ``arch`` (the search driver dedupes on it)."""
+        row = self._rows.get(arch.arch_id)
+        return None if row is None else row.get("graph_hash")
 
     def evaluate(self, arch: Arch, *, seed: int, trial_id: str | None = None) -> Result:
         """Look ``arch`` up; the result is stamped with ``seed``, ``trial_id`` and the time."""

@@ -59,8 +59,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--scheduler", choices=("fifo", "asha", "hyperband"), default="fifo")
     p.add_argument(
         "--run-dir",
-        help="Ray run directory, where the search state lives (default: STORE/_runs/RUN_ID "
-        "for a local store, ./nas-runs/RUN_ID for an object-store URI such as s3://...)",
+        help="run directory, where the search state lives; its name is the run id "
+        "(default with --store: STORE/_runs/RUN_ID for a local store, ./nas-runs/RUN_ID for "
+        "an object-store URI such as s3://...)",
     )
     p.add_argument(
         "--max-failures",
@@ -68,7 +69,9 @@ def register(subparsers: Any) -> None:
         default=0,
         help="retries of a trial whose worker raised or died (-1: unlimited; default 0)",
     )
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the Ray search saved in RUN_DIR")
+    p.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue the search saved in RUN_DIR (its run id)"
+    )
     p.add_argument("--device", default="auto", help="training device: auto, cpu, cuda, cuda:N")
     p.add_argument("--epochs", type=int, help="override every candidate's training epochs")
     p.add_argument(
@@ -179,27 +182,22 @@ def _tabular(spec: str, space: Any) -> Any:
     return TabularEvaluator(table, dataset=dataset)
 
 
-def _training(args: argparse.Namespace, space: Any) -> tuple[Any, Any]:
+def _training(args: argparse.Namespace, space: Any) -> Any:
     try:
-        from nas.run import TrainingEvaluator, run_ray_search
+        from nas.run import TrainingEvaluator
     except ImportError as exc:
         raise CliInputError(
             f"Training searches need nas.run, which failed to import ({exc}); use "
             f"--evaluator tabular:TABLE, or reinstall nas-engine with its dependencies."
         ) from None
-    evaluator = None
-    if args.dataset is not None:
-        overrides = {"epochs": args.epochs} if args.epochs else None
-        evaluator = TrainingEvaluator(
-            space, args.dataset, device=args.device, recipe_overrides=overrides
-        )
-    return evaluator, run_ray_search
+    overrides = {"epochs": args.epochs} if args.epochs else None
+    return TrainingEvaluator(space, args.dataset, device=args.device, recipe_overrides=overrides)
 
 
 def _search(args: argparse.Namespace) -> int:
-    from nas.search import get_strategy
+    from nas.search import RayOptions, get_strategy, run
+    from nas.search._run import new_run_id
     from nas.space import get_space
-    from nas.store import ResultStore
 
     budget, time_budget_s = parse_budget(args.budget)
     objectives = parse_objectives(args.objectives)
@@ -207,8 +205,6 @@ def _search(args: argparse.Namespace) -> int:
     space = get_space(args.space)
     if args.executor is None:  # training runs as Ray trials, tabular look-ups in-process
         args.executor = "local" if args.evaluator is not None else "ray"
-    if args.resume and args.executor != "ray":
-        raise CliInputError("--resume RUN_DIR continues a Ray search; add --executor ray.")
     if args.executor == "ray" and not (args.store or args.resume):
         raise CliInputError("--executor ray needs --store DIR (where every trial's result lands).")
     strategy = get_strategy(
@@ -219,52 +215,37 @@ def _search(args: argparse.Namespace) -> int:
         seed=args.seed,
         **_options(args.option),
     )
-    store = ResultStore(args.store) if args.store else None
-    progress = not args.json or sys.stderr.isatty()
-    evaluator = _tabular(args.evaluator, space) if args.evaluator is not None else None
-    if args.executor == "ray" or evaluator is None:
-        training, run_ray_search = _training(args, space)
-        evaluator = evaluator or training
+    evaluator = _tabular(args.evaluator, space) if args.evaluator else _training(args, space)
+    run_dir = args.resume or args.run_dir
+    if run_dir is None and args.store:  # the run directory's name is the rows' run id
+        run_dir = _default_run_dir(args.store, new_run_id())
+    ray = None
     if args.executor == "ray":
-        if store is None:
-            raise CliInputError("--executor ray needs --store DIR.")
-        from nas.search.loop import new_run_id
-
-        run_id = new_run_id()
-        run_dir = args.resume or args.run_dir or _default_run_dir(args.store, run_id)
-        out = run_ray_search(
-            space,
-            strategy,
-            evaluator,
-            budget=budget,
-            time_budget_s=time_budget_s,
-            store=store,
-            seed=args.seed,
-            run_dir=run_dir,
-            resume=bool(args.resume),
+        ray = RayOptions(
             address=args.address,
             cpus_per_trial=args.cpus_per_trial,
             gpus_per_trial=args.gpus_per_trial,
             max_concurrent=args.max_concurrent,
             scheduler=args.scheduler,
             max_failures=args.max_failures,
-            progress=progress,
         )
-    else:
-        from nas.search.loop import run_search
-
-        out = run_search(
-            space,
-            strategy,
-            evaluator,
-            budget=budget,
-            time_budget_s=time_budget_s,
-            store=store,
-            seed=args.seed,
-            progress=progress,
-        )
+    out = run(
+        space,
+        strategy,
+        evaluator,
+        executor="ray" if args.executor == "ray" else "inprocess",
+        budget=budget,
+        time_budget_s=time_budget_s,
+        store=args.store,
+        run_dir=run_dir,
+        resume=bool(args.resume),
+        seed=args.seed,
+        progress=not args.json or sys.stderr.isatty(),
+        ray=ray,
+        export_best=args.evaluator is None,
+    )
     _report(args, out, objectives, constraints)
-    return 0
+    return 130 if out.interrupted else 0
 
 
 def _default_run_dir(store: str, run_id: str) -> str:
@@ -274,6 +255,22 @@ def _default_run_dir(store: str, run_id: str) -> str:
     if "://" in store and not store.startswith("file://"):
         return str(Path("nas-runs") / run_id)
     return str(Path(store.removeprefix("file://")) / "_runs" / run_id)
+
+
+def _resume_command(args: argparse.Namespace, run_dir: Any) -> str:
+    """The command line that continues this search (the same flags, plus --resume)."""
+    import shlex
+
+    argv, skip = [], False
+    for item in sys.argv[1:] if sys.argv[1:2] == ["search"] else ["search"]:
+        if skip or item.startswith(("--resume=", "--run-dir=")):
+            skip = False
+            continue
+        if item in ("--resume", "--run-dir"):
+            skip = True
+            continue
+        argv.append(item)
+    return "nas " + shlex.join([*argv, "--resume", str(run_dir)])
 
 
 def _summary(result: Any, metrics: list[str]) -> dict[str, Any]:
@@ -296,10 +293,14 @@ def _report(
         statuses[r.status] = statuses.get(r.status, 0) + 1
     payload = {
         "run_id": out.run_id,
+        "run_dir": None if out.run_dir is None else str(out.run_dir),
+        "interrupted": out.interrupted,
         "space": args.space,
         "strategy": args.strategy,
         "seed": args.seed,
         "evaluations": len(out.results),
+        "proposed": out.proposed,
+        "trained": out.trained,
         "statuses": statuses,
         "wall_seconds": round(out.wall_seconds, 3),
         "store": args.store,
@@ -307,14 +308,22 @@ def _report(
         "constraints": [[c.metric, c.min, c.max] for c in constraints],
         "best": None if out.best is None else _summary(out.best, shown),
         "pareto": [_summary(r, shown) for r in out.pareto],
+        "onnx": None if out.onnx is None else str(out.onnx),
     }
     if args.json:
         emit(payload, as_json=True)
         return
+    ended = "interrupted" if out.interrupted else "finished"
     lines = [
-        f"run {out.run_id}: {len(out.results)} evaluations in {out.wall_seconds:.2f}s "
+        f"Search {ended}, run {out.run_id}: {out.proposed} evaluations ({out.trained} trained, "
+        f"the rest reused or cut) in {out.wall_seconds:.2f}s "
         f"({', '.join(f'{k} {v}' for k, v in sorted(statuses.items()))})"
     ]
+    if out.interrupted:
+        if out.run_dir is None:
+            lines.append("Nothing to resume from: pass --store DIR (or --run-dir) to keep state.")
+        else:
+            lines.append(f"Resume with: {_resume_command(args, out.run_dir)}")
     if out.best is None:
         lines.append("no feasible result")
     else:
@@ -326,6 +335,8 @@ def _report(
         lines.append(f"Pareto front ({len(out.pareto)} archs over {payload['objectives']}):")
         for item in payload["pareto"][: args.top]:
             lines.append(f"  {item['arch_id']}  {_fmt(item['metrics'])}")
+    if out.onnx is not None:
+        lines.append(f"ONNX of the best arch: {out.onnx}")
     emit(payload, as_json=False, text="\n".join(lines))
 
 

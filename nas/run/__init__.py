@@ -2,11 +2,10 @@
 
 - :class:`TrainingEvaluator` compiles an arch, trains it with its recipe on a dataset and
   returns a :class:`~nas.store.Result` (per-epoch curves, accuracies, params, FLOPs, status
-  and reason, host and node). It is the ``Evaluator`` of ``nas.search.loop.run_search`` and
-  of :func:`run_ray_search`.
-- :func:`run_ray_search` runs a ``nas.search`` strategy on Ray Tune: one trial per
-  evaluation, resources per trial, concurrency, ASHA/Hyperband, retries, results stored from
-  the driver, live progress, crash-safe resume from the run directory.
+  and reason, host and node). It is an ``Evaluator`` of :func:`nas.search.run`.
+- ``nas.search.run(..., executor="ray")`` runs a search on Ray Tune (this package's
+  executor): one trial per evaluation, resources per trial, concurrency, ASHA/Hyperband,
+  retries, live progress; the search's one driver stores, tells and checkpoints.
 
 Ray is imported only when a Ray search starts.
 
@@ -25,17 +24,14 @@ from __future__ import annotations
 
 from nas.run._evaluator import EpochCallback, TrainingEvaluator
 from nas.run._progress import SearchProgress
-from nas.run._ray_search import init_ray, run_ray_search
-from nas.run._state import RunState, StateError
+from nas.run._ray_search import init_ray, tune_run
 from nas.run._summary import export_best_onnx
 
 __all__ = [
     "EpochCallback",
-    "RunState",
     "SearchProgress",
-    "StateError",
     "TrainingEvaluator",
     "export_best_onnx",
     "init_ray",
-    "run_ray_search",
+    "tune_run",
 ]

@@ -53,8 +53,8 @@ def node_identity() -> tuple[str, str | None]:
 class TrainingEvaluator:
     """Evaluate an arch by training it: compile, train with its recipe, report a `Result`.
 
-    Implements the ``nas.search.loop.Evaluator`` protocol, so the same object runs in-process
-    (``run_search``) or inside Ray trials (``run_ray_search``). It is cheap to pickle: the
+    Implements the ``nas.search.Evaluator`` protocol, so the same object runs in-process or
+    inside Ray trials (``nas.search.run(..., executor=...)``). It is cheap to pickle: the
     space travels by name (or by value for an unregistered one) and the dataset is loaded, and
     cached, in the process that trains.
 

@@ -1,24 +1,52 @@
-"""The Ray Tune side: the trial function, the ask/tell searcher adapter and the store callback."""
+"""The Ray Tune side of a search: the trial function, and the bridge between Tune and the driver.
+
+Tune asks :class:`StrategySearcher` for configs (the driver's :meth:`next_trial`) and tells
+:class:`StoreCallback` when a trial ends (the driver's :meth:`complete`). Tune calls a
+searcher's ``on_trial_complete`` before the callbacks and without a failed trial's error, so
+results go through the callback: the driver stores the row before it tells the strategy.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import json
 import math
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ray import tune
 from ray.tune import Callback
-from ray.tune.search import Searcher
+from ray.tune.search import ConcurrencyLimiter, Searcher
 
-from nas.run._driver import FINISHED, Driver, result_to_json, trial_config_mapping
+from nas.run._evaluator import describe_error
+from nas.store import Result
 
 if TYPE_CHECKING:
-    from nas.store import Result
+    from nas.run._progress import SearchProgress
+    from nas.search import RayOptions
+    from nas.search._driver import Driver, Evaluator
 
-__all__ = ["StoreCallback", "StrategySearcher", "run_trial"]
+__all__ = ["StoreCallback", "StrategySearcher", "TrialBridge", "run_trial"]
 
 METRIC = "val_accuracy"
 TIME_ATTR = "epoch"
+FINISHED = Searcher.FINISHED
+
+
+def result_to_json(result: Result) -> str:
+    """A `Result` as a JSON string (how it travels from a trial to the driver)."""
+    row = result.to_row()
+    if row.get("created_at") is not None:
+        row["created_at"] = row["created_at"].isoformat()
+    return json.dumps(row, separators=(",", ":"))
+
+
+def result_from_json(text: str) -> Result:
+    row = json.loads(text)
+    if row.get("created_at") is not None:
+        row["created_at"] = datetime.fromisoformat(row["created_at"])
+    return Result.from_row(row)
 
 
 def _report(result: Result | None, *, final: bool, error: str | None = None) -> None:
@@ -39,17 +67,15 @@ def _report(result: Result | None, *, final: bool, error: str | None = None) -> 
 
 def run_trial(config: dict[str, Any], evaluator: Any = None, threads: int | None = None) -> None:
     """The Tune function trainable: evaluate one arch and report per epoch and at the end."""
-    from nas.run._evaluator import describe_error
     from nas.space import Arch
 
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)  # one trial per CPU slot: no oversubscription
-    _, arch_json, seed = trial_config_mapping(config)
-    arch = Arch.from_json(arch_json)
-    trial_id = tune.get_context().get_trial_id()
-    kwargs: dict[str, Any] = {"seed": seed, "trial_id": trial_id}
+    arch = Arch.from_json(config["arch"])
+    kwargs: dict[str, Any] = {"seed": int(config["seed"])}
+    kwargs["trial_id"] = tune.get_context().get_trial_id()
     last: list[Result] = []
 
     def on_epoch(partial: Result) -> None:
@@ -75,30 +101,117 @@ def _takes_on_epoch(evaluator: Any) -> bool:
         return False
 
 
+class TrialBridge:
+    """Tune trial ids <-> the driver's candidates, and the searcher, callback and trainable."""
+
+    def __init__(self, driver: Driver, progress: SearchProgress) -> None:
+        self.driver = driver
+        self.progress = progress
+        self.running: dict[str, str] = {}  # Tune trial id -> candidate id
+
+    def trainable(self, evaluator: Evaluator, options: RayOptions) -> Any:
+        threads = max(1, int(options.cpus_per_trial))
+        return tune.with_resources(
+            tune.with_parameters(run_trial, evaluator=evaluator, threads=threads),
+            {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial},
+        )
+
+    def searcher(self, max_concurrent: int) -> ConcurrencyLimiter:
+        return ConcurrencyLimiter(StrategySearcher(self), max_concurrent=max_concurrent)
+
+    def callback(self) -> StoreCallback:
+        return StoreCallback(self)
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str:
+        trial = self.driver.next_trial()
+        if trial is None:
+            return FINISHED
+        self.running[trial_id] = trial.candidate_id
+        self.progress.set_running(len(self.running))
+        return {
+            "candidate_id": trial.candidate_id,
+            "arch": trial.arch.to_json(),
+            "seed": self.driver.state.seed,
+        }
+
+    def finish(self, trial: Any, *, error: bool) -> None:
+        cid = self.running.pop(trial.trial_id, None)
+        if cid is not None:
+            self.driver.complete(
+                cid, self._result_of(trial, cid, error=error), trial_id=trial.trial_id
+            )
+        self.progress.set_running(len(self.running))
+
+    def _result_of(self, trial: Any, cid: str, *, error: bool) -> Result:
+        last = trial.last_result or {}
+        reported = last.get("nas_result")
+        partial = result_from_json(reported) if reported else None
+        changes: dict[str, Any] = {}
+        time_left = self.driver.time_left()
+        ended_by_time = not last.get("nas_final") and time_left is not None and time_left <= 0
+        if error:
+            reason = last.get("nas_error")
+            reason = f"The trial raised {reason}" if reason else _trial_error(trial)
+            changes.update(status="failed", error=reason)
+        elif ended_by_time:
+            epochs = 0 if partial is None else partial.fidelity or 0
+            changes.update(
+                status="cut", error=f"Stopped by the search's time budget after {epochs} epochs."
+            )
+        elif partial is None:
+            changes.update(
+                status="failed",
+                error="The trial ended before reporting any result (stopped by a scheduler "
+                "before its first epoch).",
+            )
+        elif not last.get("nas_final"):
+            # Ended by a scheduler (ASHA/Hyperband, which also stops a trial at its last
+            # epoch, max_t): a result at the fidelity it reached.
+            planned = (partial.recipe_dict() or {}).get("epochs")
+            if planned is None or (partial.fidelity or 0) < planned:
+                extra = dict(partial.extra_dict() or {})
+                changes["extra"] = {**extra, "stopped_early": True}
+        if partial is None:
+            from nas.space import Arch
+
+            arch = Arch.from_json(self.driver.state.proposals[cid])
+            partial = Result(
+                space=arch.space, space_version=arch.version, arch=arch.to_json(),
+                arch_id=arch.arch_id, dataset=self.driver.dataset, fidelity=0, status="failed",
+            )  # fmt: skip
+        return dataclasses.replace(partial, **changes)
+
+
+def _trial_error(trial: Any) -> str:
+    """One line naming what the trial raised (Ray wraps it; unwrap to the user's error)."""
+    try:
+        err = trial.get_pickled_error() or trial.get_error()
+    except Exception:  # the error file itself may be gone on a remote filesystem
+        err = None
+    if err is None:
+        return "The trial failed without an error message (see the Ray logs)."
+    cause = getattr(err, "cause", None)
+    if isinstance(cause, BaseException):
+        return "The trial raised " + describe_error(cause)
+    if type(err).__name__ in ("RayActorError", "ActorDiedError", "ActorUnavailableError"):
+        return "The trial's worker died (node lost or process killed): " + describe_error(err)
+    return "The trial failed: " + describe_error(err)
+
+
 class StrategySearcher(Searcher):
-    """A ``nas.search`` ask/tell strategy as a Ray Tune ``Searcher``.
+    """The driver's ask/tell strategy as a Ray Tune ``Searcher`` (``FINISHED`` when spent)."""
 
-    ``suggest(trial_id)`` asks the strategy for one candidate (or re-issues one that a killed
-    driver never finished) and returns ``{"candidate_id", "arch" (JSON), "seed"}``;
-    ``FINISHED`` when the budget or the space is spent. Results are told by
-    :class:`StoreCallback` once the trial's row is in the store (see ``nas.run._driver``):
-    Tune calls this searcher's ``on_trial_complete`` before the callbacks and without the
-    error of a failed trial, and telling before storing could lose a row to a crash.
-    """
-
-    def __init__(self, driver: Driver) -> None:
+    def __init__(self, bridge: TrialBridge) -> None:
         super().__init__(metric=METRIC, mode="max")
-        self._driver: Driver | None = driver
+        self._bridge: TrialBridge | None = bridge
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
-        if self._driver is None:
-            return FINISHED
-        return self._driver.next_config(trial_id)
+        return FINISHED if self._bridge is None else self._bridge.suggest(trial_id)
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        """Nothing to do: :class:`StoreCallback` stores the row, then tells the strategy."""
+        """Nothing to do: :class:`StoreCallback` completes the trial with the driver."""
 
     def save(self, checkpoint_path: str) -> None:
         """No-op: the driver's state file, not Tune's searcher checkpoint, is the record."""
@@ -107,30 +220,23 @@ class StrategySearcher(Searcher):
         """No-op, see :meth:`save`."""
 
     def __getstate__(self) -> dict[str, Any]:
-        # Tune pickles its config into the experiment directory; the driver (strategy, store,
-        # live display) stays in this process.
-        state = dict(self.__dict__)
-        state["_driver"] = None
-        return state
+        # Tune pickles its config into the experiment directory; the driver stays here.
+        return {**self.__dict__, "_bridge": None}
 
 
 class StoreCallback(Callback):
-    """Stores every finished or failed trial from the driver and keeps the progress display."""
+    """Completes every finished or failed trial with the driver (store, tell, checkpoint)."""
 
-    def __init__(self, driver: Driver) -> None:
-        self._driver: Driver | None = driver
+    def __init__(self, bridge: TrialBridge) -> None:
+        self._bridge: TrialBridge | None = bridge
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        if self._driver is not None:
-            self._driver.finish(trial, error=False)
+        if self._bridge is not None:
+            self._bridge.finish(trial, error=False)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        if self._driver is not None:
-            self._driver.finish(trial, error=True)
-
-    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
-        if self._driver is not None:
-            self._driver.progress.set_running(len(self._driver._running))
+        if self._bridge is not None:
+            self._bridge.finish(trial, error=True)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_driver": None}
+        return {"_bridge": None}

@@ -7,6 +7,10 @@ saves/restores its whole state as JSON. Built-ins: ``random``, ``rea`` (regulari
 evolution), ``ls`` (local search), ``tpe`` and ``nsga2`` (Optuna samplers). A user's
 strategy registers with :func:`register_strategy` exactly like the built-ins.
 
+:func:`run` runs a search, in this process or on Ray, over one driver (ask -> dedupe ->
+dispatch -> store -> tell -> checkpoint); an objective can be a plain function
+``arch -> {metric: value}``.
+
 Example:
     >>> from nas.search import Constraint, Objective, get_strategy
     >>> from nas.space import get_space
@@ -24,23 +28,31 @@ Example:
 from __future__ import annotations
 
 from nas.search._base import Candidate, Constraint, Objective, SearchError, Strategy
+from nas.search._driver import AskTell, Evaluator, SearchResult, StateError, result_metrics
 from nas.search._evolution import RegularizedEvolution
 from nas.search._local import LocalSearch
 from nas.search._optuna import NSGA2Search, OptunaStrategy, TPESearch
 from nas.search._pareto import dominates, non_dominated
 from nas.search._random import RandomSearch
 from nas.search._registry import get_strategy, list_strategies, register_strategy
+from nas.search._run import FunctionEvaluator, RayOptions, run
 
 __all__ = [
+    "AskTell",
     "Candidate",
     "Constraint",
+    "Evaluator",
+    "FunctionEvaluator",
     "LocalSearch",
     "NSGA2Search",
     "Objective",
     "OptunaStrategy",
     "RandomSearch",
+    "RayOptions",
     "RegularizedEvolution",
     "SearchError",
+    "SearchResult",
+    "StateError",
     "Strategy",
     "TPESearch",
     "dominates",
@@ -48,4 +60,6 @@ __all__ = [
     "list_strategies",
     "non_dominated",
     "register_strategy",
+    "result_metrics",
+    "run",
 ]

@@ -20,12 +20,12 @@ import numpy as np
 
 from nas.errors import NasError
 from nas.search._pareto import non_dominated
+from nas.search._status import FAILED_STATUSES
 from nas.space import Arch, Space
 
 __all__ = ["Candidate", "Constraint", "Objective", "SearchError", "Strategy"]
 
 STATE_FORMAT = 1
-FAILED_STATUSES = frozenset({"failed", "timeout", "diverged", "stopped"})
 
 
 class SearchError(NasError, ValueError):
@@ -224,7 +224,8 @@ class Strategy:
             candidate_id: the id of an asked, not yet told, candidate.
             metrics: metric values (accuracies in percent); must hold every objective and
                 constraint metric when ``status == "ok"``; may be ``None`` otherwise.
-            status: ``"ok"``, or ``"failed"``/``"timeout"``/``"diverged"``/``"stopped"``.
+            status: ``"ok"``, or ``"failed"``/``"timeout"``/``"diverged"``/``"cut"`` (the
+                vocabulary of ``nas.search._status``).
                 A non-ok candidate counts as evaluated (never proposed again) and is never
                 best. An ``"ok"`` result whose objective is NaN or infinite is recorded
                 as ``"failed"``.
@@ -276,7 +277,11 @@ class Strategy:
         return None if best is None else (self._candidates[best.candidate_id], dict(best.metrics))
 
     def pareto_front(self) -> list[tuple[Candidate, dict[str, float]]]:
-        """Feasible results no other feasible result dominates, in tell order."""
+        """Feasible results no other feasible result dominates, in tell order.
+
+        The one Pareto rule of the engine: a result is dominated by one at least as good on
+        every objective and better on one, so equal results (ties) all stay on the front.
+        """
         feasible = [t for t in self._told.values() if t.feasible]
         points = [self._min_vector(t) for t in feasible]
         return [

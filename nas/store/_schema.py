@@ -67,7 +67,7 @@ SCHEMA = pa.schema(
         pa.field("trial_id", pa.string()),  # the executor's id (a Ray Tune trial id)
         pa.field("strategy", pa.string()),
         pa.field("candidate_id", pa.string()),  # the strategy's id, unique within a run
-        pa.field("reused_from", pa.string()),  # status "reused": the trial_id it reuses
+        pa.field("reused_from", pa.string()),  # status "reused": the candidate_id it reuses
         pa.field("checkpoint", pa.string()),  # path/URI of the trial's best-epoch weights
         pa.field("host", pa.string()),
         pa.field("node_id", pa.string()),

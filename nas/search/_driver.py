@@ -1,0 +1,619 @@
+"""The one driver of every search: ask -> dedupe -> dispatch -> store -> tell -> checkpoint.
+
+An executor (in-process, or Ray Tune) only moves archs to evaluators and results back:
+it calls :meth:`Driver.next_trial` for the next arch to evaluate and
+:meth:`Driver.complete` with its result. Everything else happens here, in one order:
+
+- **dedupe**: a proposal whose arch, or whose IR graph with the same recipe
+  (``graph_hash``), was already evaluated in this run is not evaluated again; the strategy
+  is told the known result and the store gets a ``reused`` row naming the trial it reused
+  (``reused_from``). A proposal isomorphic to a running trial waits for it.
+- **store -> tell -> checkpoint**: a result is queued for the store, then told; a checkpoint
+  appends the queued rows (one atomic Parquet file), then rewrites the state file
+  (``search_state.json`` in the run directory). Rows land before the state that counts
+  them, so a killed driver never loses a row: on resume, stored rows the state does not
+  count are told from the store, and proposals never finished run again.
+- **budget**: ``budget`` counts proposals (every one is a row, reused ones too); a time
+  budget never starts a trial its estimated cost says will not fit (it is stored ``cut``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from nas.errors import NasError
+from nas.search._status import tell_status
+
+if TYPE_CHECKING:
+    from nas.search._base import Candidate, Objective
+    from nas.space import Arch, Space
+    from nas.store import Result, ResultStore
+
+__all__ = [
+    "METRIC_COLUMNS",
+    "STATE_FILE",
+    "AskTell",
+    "Driver",
+    "Evaluator",
+    "RunState",
+    "SearchResult",
+    "StateError",
+    "Trial",
+    "result_metrics",
+]
+
+STATE_FILE = "search_state.json"
+_STATE_FORMAT = 2
+
+# Result columns handed to the strategy as metrics (objectives and constraints name them).
+METRIC_COLUMNS = (
+    "val_accuracy",
+    "test_accuracy",
+    "val_loss",
+    "params",
+    "flops",
+    "latency_ms",
+    "train_seconds",
+)
+
+
+class StateError(NasError, ValueError):
+    """The run directory's state file is unreadable or belongs to another search."""
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    """Turns an arch into a :class:`~nas.store.Result` (tabular lookup, training, a function).
+
+    An evaluator may also offer ``graph_hash(arch) -> str | None`` (a cheap lookup instead
+    of compiling the arch) and ``estimate_cost(arch) -> float`` (a relative training cost,
+    used to order the last trials and to size them to a time budget).
+    """
+
+    dataset: str
+
+    def evaluate(self, arch: Arch, *, seed: int, trial_id: str | None = None) -> Result: ...
+
+
+@runtime_checkable
+class AskTell(Protocol):
+    """What the driver needs of a strategy (every :class:`~nas.search.Strategy` is one)."""
+
+    name: str
+    objectives: tuple[Objective, ...]
+
+    def ask(self, n: int = 1) -> list[Candidate]: ...
+
+    def tell(
+        self, candidate_id: str, metrics: Mapping[str, float] | None, *, status: str = "ok"
+    ) -> None: ...
+
+    def best(self) -> tuple[Candidate, dict[str, float]] | None: ...
+
+    def pareto_front(self) -> list[tuple[Candidate, dict[str, float]]]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One arch to evaluate, under the candidate id its result is completed with."""
+
+    candidate_id: str
+    arch: Arch
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a search returns.
+
+    Attributes:
+        results: every row of the run, in proposal order (failed, cut and reused included).
+        best: the best feasible ``ok`` result by the first objective (None if there is none).
+        pareto: the feasible results no other dominates (see :func:`nas.search.run`).
+        wall_seconds: time this session took.
+        run_id: the run's id (the run directory's name), stamped on every row.
+        proposed: proposals (= rows); ``trained``: evaluations actually run.
+        interrupted: the search was stopped by Ctrl-C (resume it from its run directory).
+        run_dir: where the state file lives (None without one).
+        onnx: the best arch's ONNX file (``export_best=True``), else None.
+    """
+
+    results: list[Result]
+    best: Result | None
+    pareto: list[Result]
+    wall_seconds: float
+    run_id: str
+    proposed: int = 0
+    trained: int = 0
+    interrupted: bool = False
+    run_dir: Path | None = None
+    onnx: Path | None = None
+
+
+def result_metrics(result: Result) -> dict[str, float]:
+    """The numeric metrics of ``result`` the strategy sees: result columns, then numeric
+    ``extra`` entries (zero-cost proxies, benchmark columns) under names not taken.
+
+    Example:
+        >>> from nas.store import Result
+        >>> r = Result(space="s", arch={}, arch_id="a", dataset="d", status="ok",
+        ...            val_accuracy=91.0, params=10, extra={"synflow": 3.5})
+        >>> result_metrics(r)
+        {'val_accuracy': 91.0, 'params': 10.0, 'synflow': 3.5}
+    """
+    metrics = {
+        name: float(v) for name in METRIC_COLUMNS if (v := getattr(result, name)) is not None
+    }
+    if result.extra:
+        for key, value in json.loads(str(result.extra)).items():
+            if (
+                key not in metrics
+                and isinstance(value, int | float)
+                and not isinstance(value, bool)
+            ):
+                metrics[key] = float(value)
+    return metrics
+
+
+@dataclass
+class RunState:
+    """What a killed search needs to continue: one JSON file in the run directory.
+
+    Attributes:
+        run_id: the run's id (the run directory's name when it was created).
+        space, dataset, strategy_name: checked on resume.
+        budget: proposals in all (None: until the strategy or the time runs out).
+        seed: the evaluation seed of every trial.
+        strategy: the strategy's ``state_dict()`` at the last checkpoint.
+        proposals: candidate id -> arch JSON, in ask order.
+        told: candidate ids whose row is stored and told, in tell order.
+        time_budget_s: wall-clock limit of the whole search, resumed sessions included.
+        elapsed_s: wall time the search has run so far, over all its sessions.
+    """
+
+    run_id: str
+    space: str
+    dataset: str
+    strategy_name: str
+    budget: int | None
+    seed: int
+    strategy: dict[str, Any] = field(default_factory=dict)
+    proposals: dict[str, str] = field(default_factory=dict)
+    told: list[str] = field(default_factory=list)
+    time_budget_s: float | None = None
+    elapsed_s: float = 0.0
+
+    def pending(self) -> list[str]:
+        """Candidates proposed but not yet told, in ask order."""
+        done = set(self.told)
+        return [cid for cid in self.proposals if cid not in done]
+
+    def save(self, run_dir: str | os.PathLike[str]) -> None:
+        """Write atomically (temp file, fsync, rename): a reader sees the old or the new file."""
+        directory = Path(run_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        payload = json.dumps({"format": _STATE_FORMAT, **self.__dict__}, separators=(",", ":"))
+        fd, tmp = tempfile.mkstemp(prefix=f".{STATE_FILE}.", dir=directory)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, directory / STATE_FILE)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike[str]) -> RunState | None:
+        """The saved state, or None when the run directory has none."""
+        path = Path(run_dir) / STATE_FILE
+        if not path.is_file():
+            return None
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StateError(
+                f"Cannot read the search state {str(path)!r} ({exc}); remove it to start a "
+                f"new search in that run directory."
+            ) from None
+        if raw.pop("format", None) != _STATE_FORMAT:
+            raise StateError(
+                f"{str(path)!r} is not a search state of format {_STATE_FORMAT} (written by "
+                f"another engine version); start the search in another run directory."
+            )
+        try:
+            return cls(**raw)
+        except TypeError as exc:
+            raise StateError(f"{str(path)!r} is not a valid search state: {exc}.") from None
+
+
+class Driver:
+    """Drives one search run; see the module docstring for the order of its steps.
+
+    Args:
+        space: the searched space.
+        strategy: an ask/tell strategy over ``space``.
+        evaluator: the run's evaluator (its ``dataset`` names the rows; its optional
+            ``graph_hash`` and ``estimate_cost`` are used here, never ``evaluate``).
+        state: a fresh or a loaded :class:`RunState`.
+        store: where rows go (None: kept in memory only).
+        run_dir: where the state file lives (None: no checkpoints, no resume).
+        checkpoint_every: rows queued before a checkpoint (1: after every result).
+        checkpoint_interval_s: seconds after which any queued row triggers a checkpoint.
+        tail_window: with a cost estimate, the last this-many proposals of a budget are
+            asked together and handed out longest first (0: off).
+        on_result: called with every new row (progress displays).
+    """
+
+    def __init__(
+        self,
+        space: Space,
+        strategy: AskTell,
+        evaluator: Evaluator,
+        state: RunState,
+        *,
+        store: ResultStore | None = None,
+        run_dir: Path | None = None,
+        checkpoint_every: int = 1,
+        checkpoint_interval_s: float = 0.0,
+        tail_window: int = 0,
+        on_result: Callable[[Result], None] | None = None,
+    ) -> None:
+        self.space, self.strategy, self.state = space, strategy, state
+        self.store, self.run_dir = store, run_dir
+        self.dataset = str(evaluator.dataset)
+        self.every, self.interval_s = max(1, checkpoint_every), checkpoint_interval_s
+        self.on_result = on_result
+        hasher = getattr(evaluator, "graph_hash", None)
+        self._hash: Callable[[Arch], str | None] | None = hasher if callable(hasher) else None
+        cost = getattr(evaluator, "estimate_cost", None)
+        self.cost: Callable[[Arch], float] | None = cost if callable(cost) else None
+        self.tail_window = tail_window if self.cost is not None else 0
+        self.host = socket.gethostname()
+        self.rows: dict[str, Result] = {}  # candidate id -> its row, in proposal order
+        self._queued: list[Result] = []
+        self._last_checkpoint = time.monotonic()
+        self._keys: dict[str, tuple[str, str]] = {}  # arch_id -> (graph key, graph_hash)
+        self._done: dict[str, str] = {}  # graph key -> candidate id of its evaluated row
+        self._running: dict[str, str] = {}  # graph key -> candidate id being evaluated
+        self._parked: dict[str, list[str]] = {}  # graph key -> candidates waiting for it
+        self._queue: list[str] = []  # asked (or re-run) candidates not yet handed out
+        self._archs: dict[str, Arch] = {}
+        self._replay: dict[str, Result] = {}  # stored rows of proposals the state lost
+        self._session_start = time.monotonic()
+        self._elapsed_before = state.elapsed_s
+        self._sec_per_cost: list[float] = []
+
+    # -- resume ---------------------------------------------------------------------------
+    def resume(self) -> None:
+        """Restore the strategy and re-tell rows stored after the last checkpoint."""
+        from nas.space import Arch
+
+        if self.state.strategy:
+            self.strategy.load_state_dict(self.state.strategy)
+        stored = self._stored_rows()
+        told = set(self.state.told)
+        by_candidate = {r.candidate_id: r for r in stored}
+        for row in stored:
+            cid = row.candidate_id or ""
+            if cid in self.state.proposals:
+                self.rows[cid] = row
+                self._archs[cid] = Arch.from_json(row.arch)
+                if row.status not in ("reused", "cut"):
+                    self._done[self._key(self._archs[cid], row.graph_hash)] = cid
+                if cid not in told:  # stored, then the driver died before the tell
+                    self._tell(cid, by_candidate.get(row.reused_from, row))
+                    self.state.told.append(cid)
+            else:  # asked after the last checkpoint: answered if the strategy asks it again
+                self._replay[cid] = row
+        for cid in self.state.pending():
+            self._archs[cid] = Arch.from_json(self.state.proposals[cid])
+            self._queue.append(cid)
+
+    def _stored_rows(self) -> list[Result]:
+        if self.store is None or not self.store.is_present():
+            return []
+        import pyarrow.compute as pc
+
+        rows = self.store.results(pc.field("run_id") == self.state.run_id)
+        return sorted(rows, key=lambda r: r.candidate_id or "")
+
+    # -- handing out trials ---------------------------------------------------------------
+    def elapsed(self) -> float:
+        """Wall seconds of the whole run, earlier sessions included."""
+        return self._elapsed_before + time.monotonic() - self._session_start
+
+    def time_left(self) -> float | None:
+        if self.state.time_budget_s is None:
+            return None
+        return self.state.time_budget_s - self.elapsed()
+
+    def remaining(self) -> int | None:
+        """Proposals still to make (None: no proposal budget)."""
+        if self.state.budget is None:
+            return None
+        return max(0, self.state.budget - len(self.state.proposals))
+
+    def trials_to_run(self) -> int | None:
+        """At most this many trials are still to hand out (None: no proposal budget)."""
+        left = self.remaining()
+        return None if left is None else left + len(self._queue)
+
+    def next_trial(self) -> Trial | None:
+        """The next arch to evaluate, or None when the budget, the time or the space is spent.
+
+        Proposals answered from an earlier trial (dedupe), from a stored row (resume) or cut
+        by the time budget are recorded here and never handed out.
+        """
+        while True:
+            left = self.time_left()
+            if left is not None and left <= 0:
+                return None
+            cid = self._queue.pop(0) if self._queue else self._ask()
+            if cid is None:
+                return None
+            arch = self._archs[cid]
+            replayed = self._replay.pop(cid, None)
+            if replayed is not None and replayed.arch_id == arch.arch_id:
+                self._record(cid, replayed, store=False)
+                continue
+            key = self._key(arch, None)
+            if key in self._done:
+                self._reuse(cid, self._done[key])
+                continue
+            if key in self._running:
+                self._parked.setdefault(key, []).append(cid)
+                continue
+            if not self._fits(arch, left):
+                self._cut(cid, "Not started: its estimated training time exceeds the time left.")
+                continue
+            self._running[key] = cid
+            return Trial(cid, arch)
+
+    def _ask(self) -> str | None:
+        left = self.remaining()
+        if left == 0:
+            return None
+        # The last proposals of a budget are asked at once and handed out longest first, so
+        # no executor slot sits idle at the end while one long trial finishes alone.
+        batch = left if left is not None and 1 < left <= self.tail_window else 1
+        candidates = self.strategy.ask(batch)
+        if not candidates:
+            return None
+        for c in candidates:
+            self.state.proposals[c.candidate_id] = c.arch.to_json()
+            self._archs[c.candidate_id] = c.arch
+        self._queue.extend(self._longest_first([c.candidate_id for c in candidates]))
+        self._maybe_checkpoint()
+        return self._queue.pop(0)
+
+    def _longest_first(self, cids: list[str]) -> list[str]:
+        if len(cids) == 1 or self.cost is None:
+            return cids
+        costs = [self._cost(self._archs[c]) for c in cids]
+        order = sorted(range(len(cids)), key=lambda i: -(costs[i] or -math.inf))  # stable
+        return [cids[i] for i in order]
+
+    def _cost(self, arch: Arch) -> float | None:
+        try:
+            return None if self.cost is None else float(self.cost(arch))
+        except Exception:  # an estimate must never stop the search
+            return None
+
+    def _fits(self, arch: Arch, left: float | None) -> bool:
+        """Whether ``arch`` is expected to finish in the time left (unknown: it fits)."""
+        if left is None or not self._sec_per_cost:
+            return True
+        cost = self._cost(arch)
+        rate = sorted(self._sec_per_cost)[len(self._sec_per_cost) // 2]  # the median
+        return cost is None or cost * rate <= left
+
+    def _key(self, arch: Arch, graph_hash: str | None) -> str:
+        """The dedupe key of ``arch``: its graph and recipe (its arch_id if it does not compile)."""
+        found = self._keys.get(arch.arch_id)
+        if found is not None:
+            return found[0]
+        try:
+            if graph_hash is None:
+                graph_hash = self._hash(arch) if self._hash else None
+            if graph_hash is None:
+                graph_hash = self.space.compile(arch).graph_hash()
+            recipe = json.dumps(self.space.recipe(arch), sort_keys=True, default=str)
+            key = f"{graph_hash}|{recipe}"
+        except Exception:  # an arch that does not compile fails in its evaluation, once
+            key, graph_hash = f"arch:{arch.arch_id}", ""
+        self._keys[arch.arch_id] = (key, graph_hash or "")
+        return key
+
+    # -- completing -----------------------------------------------------------------------
+    def complete(self, candidate_id: str, result: Result, *, trial_id: str | None = None) -> None:
+        """Store, tell and (when due) checkpoint the result of a handed-out trial."""
+        arch = self._archs[candidate_id]
+        key = self._key(arch, None)
+        self._running.pop(key, None)
+        graph_hash = result.graph_hash or self._keys[arch.arch_id][1] or None
+        row = _stamp(
+            result,
+            run_id=self.state.run_id,
+            candidate_id=candidate_id,
+            trial_id=trial_id or result.trial_id or candidate_id,
+            strategy=self.state.strategy_name,
+            seed=self.state.seed,
+            host=result.host or self.host,
+            graph_hash=graph_hash,
+        )
+        self._record(candidate_id, row)
+        if row.status == "cut":  # never evaluated in full: its twins still need a trial
+            self._queue[:0] = self._parked.pop(key, [])
+            return
+        self._done[key] = candidate_id
+        cost = self._cost(arch) if row.train_seconds else None
+        if cost:
+            self._sec_per_cost.append(float(row.train_seconds or 0.0) / cost)
+        for twin in self._parked.pop(key, []):
+            self._reuse(twin, candidate_id)
+
+    def _reuse(self, candidate_id: str, source: str) -> None:
+        arch, known = self._archs[candidate_id], self.rows[source]
+        row = _stamp(
+            known,
+            arch=arch.to_json(),
+            arch_id=arch.arch_id,
+            candidate_id=candidate_id,
+            trial_id=candidate_id,
+            status="reused",
+            reused_from=source,
+            train_seconds=0.0,
+            epoch_seconds=None,
+            checkpoint=None,
+        )
+        self._record(candidate_id, row, told_as=known)
+
+    def _cut(self, candidate_id: str, reason: str) -> None:
+        from nas.store import Result
+
+        arch = self._archs[candidate_id]
+        row = Result(
+            space=arch.space,
+            space_version=arch.version,
+            arch=arch.to_json(),
+            arch_id=arch.arch_id,
+            dataset=self.dataset,
+            status="cut",
+            error=reason,
+            fidelity=0,
+            run_id=self.state.run_id,
+            candidate_id=candidate_id,
+            trial_id=candidate_id,
+            strategy=self.state.strategy_name,
+            seed=self.state.seed,
+            host=self.host,
+        )
+        self._record(candidate_id, row)
+
+    def _record(
+        self, candidate_id: str, row: Result, *, store: bool = True, told_as: Result | None = None
+    ) -> None:
+        self.rows[candidate_id] = row
+        if store and self.store is not None:
+            self._queued.append(row)
+        self._tell(candidate_id, told_as or row)
+        self.state.told.append(candidate_id)
+        if self.on_result is not None:
+            self.on_result(row)
+        self._maybe_checkpoint()
+
+    def _tell(self, candidate_id: str, row: Result) -> None:
+        status = tell_status(row.status)
+        metrics = result_metrics(row)
+        self.strategy.tell(
+            candidate_id, metrics if status == "ok" else metrics or None, status=status
+        )
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def _maybe_checkpoint(self) -> None:
+        due = len(self._queued) >= self.every or (
+            time.monotonic() - self._last_checkpoint >= self.interval_s
+        )
+        if due:
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Append the queued rows (one file), then save the state that counts them."""
+        if self._queued and self.store is not None:
+            self.store.append(self._queued)
+        self._queued = []
+        if self.run_dir is not None:
+            self.state.strategy = self.strategy.state_dict()
+            self.state.elapsed_s = round(self.elapsed(), 3)
+            self.state.save(self.run_dir)
+        self._last_checkpoint = time.monotonic()
+
+    def close(self, *, interrupted: bool) -> None:
+        """End the session: a finished timed run stores its never-run proposals as ``cut``."""
+        left = self.time_left()
+        if not interrupted and left is not None and left <= 0:
+            for cid in [*self._queue, *(c for cs in self._parked.values() for c in cs)]:
+                self._cut(cid, "Not started: the search's time budget ran out.")
+            self._queue, self._parked = [], {}
+        self.checkpoint()
+
+    # -- the outcome ----------------------------------------------------------------------
+    def outcome(self, wall_seconds: float, *, interrupted: bool) -> SearchResult:
+        """The run's rows, best and Pareto front (reused proposals stand for their source)."""
+        rows = [self.rows[c] for c in sorted(self.rows)]
+
+        def source(cid: str) -> Result | None:
+            row = self.rows.get(cid)
+            return self.rows.get(row.reused_from or "", row) if row is not None else None
+
+        best_pair = self.strategy.best()
+        best = None if best_pair is None else source(best_pair[0].candidate_id)
+        pareto: dict[str | None, Result] = {}
+        for candidate, _ in self.strategy.pareto_front():
+            row = source(candidate.candidate_id)
+            if row is not None:
+                pareto.setdefault(row.candidate_id, row)
+        trained = sum(
+            r.status != "reused" and not (r.status == "cut" and not r.fidelity) for r in rows
+        )
+        return SearchResult(
+            results=rows,
+            best=best,
+            pareto=list(pareto.values()),
+            wall_seconds=wall_seconds,
+            run_id=self.state.run_id,
+            proposed=len(rows),
+            trained=trained,
+            interrupted=interrupted,
+            run_dir=self.run_dir,
+        )
+
+
+def _stamp(result: Result, **fields: Any) -> Result:
+    # A shallow copy with bookkeeping fields set: the values are plain and canonical already,
+    # so re-validating the whole row (arch JSON included) would be wasted work per query.
+    out = copy.copy(result)
+    for key, value in fields.items():
+        object.__setattr__(out, key, value)
+    return out
+
+
+def failed_result(arch: Arch, dataset: str, exc: BaseException) -> Result:
+    """The ``failed`` row of an evaluation that raised (one line of error text)."""
+    from nas.store import Result
+
+    message = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return Result(
+        space=arch.space,
+        space_version=arch.version,
+        arch=arch.to_json(),
+        arch_id=arch.arch_id,
+        dataset=dataset,
+        status="failed",
+        error=message[:2000],
+    )
+
+
+def check_budgets(budget: int | None, time_budget_s: float | None) -> None:
+    """One line naming a bad budget (shared by every executor)."""
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int) or budget < 0
+    ):
+        raise NasError(f"Expected budget to be an int >= 0 proposals or None (got {budget!r}).")
+    if time_budget_s is not None and not time_budget_s > 0:
+        raise NasError(f"Expected time_budget_s > 0 seconds or None (got {time_budget_s!r}).")

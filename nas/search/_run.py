@@ -1,0 +1,340 @@
+"""`run`: the one entry point of a search, whatever executes it (in-process or Ray Tune)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from nas.errors import NasError
+from nas.search._driver import (
+    METRIC_COLUMNS,
+    AskTell,
+    Driver,
+    Evaluator,
+    RunState,
+    SearchResult,
+    StateError,
+    check_budgets,
+    failed_result,
+)
+
+if TYPE_CHECKING:
+    from nas.space import Arch, Space
+    from nas.store import Result, ResultStore
+
+__all__ = ["FunctionEvaluator", "RayOptions", "new_run_id", "run"]
+
+Objective = Callable[["Arch"], "Mapping[str, Any]"]
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """How ``executor="ray"`` runs trials (see ``nas.run``).
+
+    Attributes:
+        address: None starts Ray on this machine; ``"auto"``/``"host:port"`` joins a cluster.
+        cpus_per_trial, gpus_per_trial: resources of each trial (fractions allowed).
+        max_concurrent: trials running at once.
+        scheduler: ``"fifo"``, ``"asha"`` or ``"hyperband"`` (on ``val_accuracy``, max).
+        max_failures: retries of a trial whose worker raised or died (-1: unlimited).
+        max_epochs: the schedulers' ``max_t`` (default: ``space.max_epochs()``).
+        longest_first: with a cost estimate, start the last ``2 * max_concurrent`` trials of
+            a budget longest first.
+    """
+
+    address: str | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent: int = 2
+    scheduler: str = "fifo"
+    max_failures: int = 0
+    max_epochs: int | None = None
+    longest_first: bool = True
+
+
+class FunctionEvaluator:
+    """A plain function ``arch -> {metric: value}`` as an evaluator.
+
+    Metrics named like result columns (``val_accuracy``, ``test_accuracy``, ``val_loss``,
+    ``params``, ``flops``, ``latency_ms``, ``train_seconds``) fill those columns; any other
+    number goes to the row's ``extra`` JSON, and an objective may name it. A function that
+    raises gives a ``failed`` row with the error, and the search goes on.
+
+    Example:
+        >>> import numpy as np
+        >>> from nas.space import get_space
+        >>> space = get_space("nb201")
+        >>> ev = FunctionEvaluator(lambda arch: {"val_accuracy": 1.0, "score": 2.0})
+        >>> r = ev.evaluate(space.sample(np.random.default_rng(0)), seed=0)
+        >>> r.status, r.val_accuracy, r.extra
+        ('ok', 1.0, '{"score":2.0}')
+    """
+
+    def __init__(self, function: Objective, *, dataset: str = "custom") -> None:
+        if not callable(function):
+            raise NasError(f"A function evaluator needs a callable (got {function!r}).")
+        self.function = function
+        self.dataset = dataset
+
+    def evaluate(self, arch: Arch, *, seed: int, trial_id: str | None = None) -> Result:
+        from nas.store import Result
+
+        metrics = self.function(arch)
+        if not isinstance(metrics, Mapping):
+            raise NasError(
+                f"The objective function returned {type(metrics).__name__}; return a mapping "
+                f"of metric name -> number, e.g. {{'val_accuracy': 91.2}}."
+            )
+        columns: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for name, value in metrics.items():
+            if name in METRIC_COLUMNS:
+                columns[name] = int(value) if name in ("params", "flops") else float(value)
+            else:
+                extra[str(name)] = value
+        start = time.perf_counter()
+        return Result(
+            space=arch.space,
+            space_version=arch.version,
+            arch=arch.to_json(),
+            arch_id=arch.arch_id,
+            dataset=self.dataset,
+            status="ok",
+            seed=seed,
+            trial_id=trial_id,
+            extra=extra or None,
+            **{"train_seconds": time.perf_counter() - start, **columns},
+        )
+
+
+def new_run_id() -> str:
+    """``search-YYYYmmddTHHMMSS-xxxxxxxx``: sortable by time, unique across hosts."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"search-{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+def run(
+    space: Space,
+    strategy: AskTell | str,
+    evaluator: Evaluator | Objective,
+    *,
+    executor: Literal["inprocess", "ray"] = "inprocess",
+    budget: int | None = None,
+    time_budget_s: float | None = None,
+    store: ResultStore | str | os.PathLike[str] | None = None,
+    run_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    ray: RayOptions | None = None,
+    export_best: bool = False,
+    checkpoint_every: int | None = None,
+    checkpoint_interval_s: float = 10.0,
+) -> SearchResult:
+    """Search ``space`` with ``strategy``, evaluating with ``evaluator``, on an executor.
+
+    Both executors run the same :class:`~nas.search._driver.Driver`: ask -> dedupe (an
+    isomorphic candidate is never evaluated twice; its row says ``reused``) -> dispatch ->
+    store -> tell -> checkpoint. ``budget`` counts proposals, reused ones included; every
+    proposal is a row of the run. The run's id is the run directory's name. With a run
+    directory, a search killed at any moment continues with ``resume=True``: nothing stored
+    is lost or repeated. Ctrl-C ends the search with ``interrupted=True`` (resumable).
+
+    The best result and the Pareto front follow one rule, the strategy's: feasible ``ok``
+    results (every constraint met, bounds inclusive); a result is on the front when no other
+    is at least as good on every objective and better on one, so ties are kept; a reused
+    proposal is represented by the trial it reused.
+
+    Args:
+        space: the searched space.
+        strategy: an ask/tell strategy over ``space``, or a registered strategy name
+            (built with ``seed``).
+        evaluator: an :class:`~nas.search.Evaluator` (``TabularEvaluator``,
+            ``TrainingEvaluator``) or a plain function ``arch -> {metric: value}``.
+        executor: ``"inprocess"`` (this process, one evaluation at a time) or ``"ray"``
+            (every evaluation a Ray Tune trial; see ``ray``).
+        budget: proposals in all (resumed sessions included).
+        time_budget_s: wall-clock seconds of the whole search; a trial whose estimated
+            cost does not fit the time left is not started (stored ``cut``).
+        store: a ``ResultStore`` or its path/URI; None keeps rows in memory only.
+        run_dir: where the state file (and Ray's files) live; its name is the run id.
+            Default: none in-process (no resume); ``./nas-runs/RUN_ID`` on Ray.
+        resume: continue the search saved in ``run_dir``.
+        seed: the evaluation seed (and the strategy's, for a strategy name).
+        progress: show progress on stderr.
+        ray: Ray options (``executor="ray"`` only).
+        export_best: export the best arch to ONNX next to the store (training searches).
+        checkpoint_every: rows per checkpoint (default 1000 in-process, 1 on Ray).
+        checkpoint_interval_s: at most this long between checkpoints of queued rows.
+
+    Returns:
+        A :class:`~nas.search.SearchResult` over every row of the run.
+
+    Example:
+        >>> from nas.search import run
+        >>> from nas.space import get_space
+        >>> space = get_space("nb201")
+        >>> def objective(arch):  # any function of the arch: here, smaller graphs score higher
+        ...     return {"val_accuracy": -float(space.compile(arch).params)}
+        >>> out = run(space, "random", objective, budget=20, progress=False)
+        >>> out.proposed, out.best is not None
+        (20, True)
+    """
+    check_budgets(budget, time_budget_s)
+    if executor not in ("inprocess", "ray"):
+        raise NasError(f"Unknown executor {executor!r}; use 'inprocess' or 'ray'.")
+    if ray is not None and executor != "ray":
+        raise NasError("ray=RayOptions(...) needs executor='ray'.")
+    if isinstance(strategy, str):
+        from nas.search._registry import get_strategy
+
+        strategy = get_strategy(strategy, space, seed=seed)
+    if not isinstance(evaluator, Evaluator):
+        evaluator = FunctionEvaluator(evaluator)
+    result_store = _open_store(store)
+    if run_dir is None and resume:
+        raise NasError("resume=True needs run_dir= (the run directory of the search).")
+    run_id = new_run_id() if run_dir is None else Path(run_dir).name
+    if run_dir is None and executor == "ray":
+        run_dir = Path("nas-runs") / run_id
+    run_path = None if run_dir is None else Path(run_dir).resolve()
+    state, resumed = _state(
+        space, strategy, evaluator, run_path, run_id, resume, budget, time_budget_s, seed
+    )
+    if state.budget is None and state.time_budget_s is None and space.size() is None:
+        raise NasError(f"Space {space.name!r} is infinite: give budget= or time_budget_s=.")
+    options = ray or RayOptions()
+    every = checkpoint_every or (1 if executor == "ray" else 1000)
+    window = 2 * options.max_concurrent if executor == "ray" and options.longest_first else 0
+    driver = Driver(
+        space, strategy, evaluator, state, store=result_store, run_dir=run_path,
+        checkpoint_every=every, checkpoint_interval_s=checkpoint_interval_s, tail_window=window,
+    )  # fmt: skip
+    if resumed:
+        driver.resume()
+    start = time.perf_counter()
+    interrupted = False
+    try:
+        if executor == "ray":
+            from nas.run._ray_search import run_on_ray
+
+            assert run_path is not None  # set above for Ray
+            run_on_ray(driver, evaluator, options, run_path, space, progress=progress)
+        else:
+            _run_here(driver, evaluator, progress=progress)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        driver.close(interrupted=interrupted)
+    out = driver.outcome(time.perf_counter() - start, interrupted=interrupted)
+    if run_path is not None:
+        onnx = _write_summary(space, out, result_store, run_path, export_best=export_best)
+        out = dataclasses.replace(out, onnx=onnx)
+    return out
+
+
+def _open_store(store: ResultStore | str | os.PathLike[str] | None) -> ResultStore | None:
+    if store is None:
+        return None
+    from nas.store import ResultStore
+
+    return store if isinstance(store, ResultStore) else ResultStore(store)
+
+
+def _state(
+    space: Space,
+    strategy: AskTell,
+    evaluator: Evaluator,
+    run_path: Path | None,
+    run_id: str,
+    resume: bool,
+    budget: int | None,
+    time_budget_s: float | None,
+    seed: int,
+) -> tuple[RunState, bool]:
+    """The saved state of ``run_path`` (resume) or a new one; True when it was loaded."""
+    saved = None if run_path is None else RunState.load(run_path)
+    if saved is None and resume:
+        raise StateError(
+            f"Run directory {str(run_path)!r} holds no search state to resume; start the "
+            f"search without resume (`--resume`), or pass the run directory it printed."
+        )
+    if saved is not None and not resume:
+        raise StateError(
+            f"Run directory {str(run_path)!r} already holds a search; pass resume=True "
+            f"(`--resume`) to continue it, or use another run directory."
+        )
+    if saved is not None:
+        found = (saved.space, saved.dataset, saved.strategy_name)
+        wanted = (space.name, str(evaluator.dataset), strategy.name)
+        if found != wanted:
+            raise StateError(
+                f"Run directory {str(run_path)!r} holds a search of (space, dataset, strategy) "
+                f"{found}, not {wanted}; pass the same ones, or another run directory."
+            )
+        saved.budget = saved.budget if budget is None else budget
+        saved.time_budget_s = saved.time_budget_s if time_budget_s is None else time_budget_s
+        saved.save(run_path)  # the new budgets hold even if this session runs nothing
+        return saved, True
+    state = RunState(
+        run_id=run_id,
+        space=space.name,
+        dataset=str(evaluator.dataset),
+        strategy_name=strategy.name,
+        budget=budget,
+        seed=int(seed),
+        strategy=strategy.state_dict(),
+        time_budget_s=time_budget_s,
+    )
+    if run_path is not None:
+        state.save(run_path)
+    return state, False
+
+
+def _run_here(driver: Driver, evaluator: Evaluator, *, progress: bool) -> None:
+    """The in-process executor: evaluate each handed-out trial here, one at a time."""
+    import sys
+
+    from nas._progress import progress_bar
+
+    show = progress and sys.stderr.isatty()
+    first = driver.strategy.objectives[0]
+    with progress_bar(driver.state.budget, "search", enabled=show) as advance:
+        if show:
+
+            def on_result(row: Result) -> None:
+                best = driver.strategy.best()
+                note = "" if best is None else f"best {best[1].get(first.metric, math.nan):.4g}"
+                advance(completed=len(driver.rows), note=note)
+
+            driver.on_result = on_result
+        while (trial := driver.next_trial()) is not None:
+            try:
+                result = evaluator.evaluate(
+                    trial.arch, seed=driver.state.seed, trial_id=trial.candidate_id
+                )
+            except Exception as exc:  # recorded, and the search goes on
+                result = failed_result(trial.arch, driver.dataset, exc)
+            driver.complete(trial.candidate_id, result)
+
+
+def _write_summary(
+    space: Space, out: SearchResult, store: ResultStore | None, run_path: Path, *, export_best: bool
+) -> Path | None:
+    from collections import Counter
+
+    from nas.run._summary import export_best_onnx, write_summary
+
+    onnx = None
+    if export_best and out.best is not None and store is not None:
+        onnx = export_best_onnx(space, out.best, store, run_path)
+    write_summary(run_path, out.best, dict(Counter(r.status for r in out.results)), onnx, None)
+    return onnx
