@@ -3,7 +3,10 @@
 A space is a tree: leaves are ops or values, decisions (:class:`Choice`,
 :class:`IntRange`, :class:`FloatRange`) sit anywhere, and inner nodes compose
 (:class:`Seq`, :class:`Residual`, :class:`Branches`, :class:`Repeat`, :class:`EdgeCell`,
-:class:`InputCell`, :class:`Recipe`). A :class:`Space` samples, counts, enumerates,
+:class:`InputCell`, :class:`Recipe`). A node declares its decisions and children once
+(:meth:`Node.parts`) and draws its graph once (:meth:`Node.build`); a user's own node class,
+registered with :func:`register_node`, works and serialises like a built-in one. A
+:class:`Space` samples, counts, enumerates,
 mutates, encodes, validates, serializes, drives Optuna and compiles an :class:`Arch`
 into an IR graph.
 
@@ -21,25 +24,12 @@ Example:
 
 from __future__ import annotations
 
+from nas.space._cells import EdgeCell, InputCell
+from nas.space._compose import Branches, Repeat, Residual, Select, Seq
 from nas.space._decisions import Choice, Decision, FloatRange, IntRange
-from nas.space._nodes import (
-    Branches,
-    EdgeCell,
-    InChannels,
-    InputCell,
-    Node,
-    Op,
-    Project,
-    Recipe,
-    Repeat,
-    Residual,
-    SamePadding,
-    Scaled,
-    Select,
-    Seq,
-    SqueezeExcite,
-    make_divisible,
-)
+from nas.space._exprs import InChannels, SamePadding, Scaled, make_divisible
+from nas.space._node import Node, Part, register_node
+from nas.space._ops import Op, Project, Recipe, SqueezeExcite
 from nas.space._registry import get_space, list_spaces, register_space
 from nas.space._space import Arch, Space
 
@@ -55,6 +45,7 @@ __all__ = [
     "IntRange",
     "Node",
     "Op",
+    "Part",
     "Project",
     "Recipe",
     "Repeat",
@@ -68,5 +59,6 @@ __all__ = [
     "get_space",
     "list_spaces",
     "make_divisible",
+    "register_node",
     "register_space",
 ]

@@ -14,6 +14,7 @@ import numpy as np
 
 from nas.errors import ArchError
 from nas.space._decisions import Choice, Decision, FloatRange, IntRange, _is_plain
+from nas.space._exprs import Expr
 
 if TYPE_CHECKING:
     from nas.graph import Graph
@@ -40,6 +41,15 @@ class BuildContext:
             return bound[key]
         value = self.resolver(key, decision)
         bound[key] = value
+        return value
+
+    def value(self, path: str, value: Any, in_shape: tuple[int, ...] | None = None) -> Any:
+        """Resolve a field at ``path``: a decision is decided, an expression evaluated on the
+        input shape, a plain value returned as it is."""
+        if isinstance(value, Decision):
+            return self.decide(path, value)
+        if isinstance(value, Expr):
+            return value.resolve(self, path, in_shape)
         return value
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from nas.errors import SpaceError
 
 if TYPE_CHECKING:
-    from nas.space._nodes import Node
+    from nas.space._node import Node
 
 __all__ = ["Choice", "Decision", "FloatRange", "IntRange"]
 
@@ -98,8 +98,8 @@ class Choice(Decision):
 
     Args:
         options: a sequence of values (bool, int, float, str, None, or tuples of these), or
-            a mapping from labels to subtrees, or a sequence of subtrees (labelled by their
-            ``key`` or by position).
+            a mapping from labels to subtrees, or a sequence of subtrees (labelled by
+            position: "0", "1", ...).
         name: an explicit decision name; every place that uses the same name shares one
             decision. Without it the path comes from the decision's place in the tree.
 
@@ -118,7 +118,7 @@ class Choice(Decision):
     subtrees: Mapping[Any, Node] | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        from nas.space._nodes import Node
+        from nas.space._node import Node
 
         options = self.options
         if isinstance(options, Mapping):
@@ -140,9 +140,7 @@ class Choice(Decision):
             if not options:
                 raise SpaceError("Choice needs at least one option (got an empty list).")
             if all(isinstance(o, Node) for o in options):
-                labels = tuple(
-                    (o.key if o.key is not None else str(i)) for i, o in enumerate(options)
-                )
+                labels = tuple(str(i) for i in range(len(options)))
                 subtrees = dict(zip(labels, options))
             elif any(isinstance(o, Node) for o in options):
                 raise SpaceError("Choice options must be all subtrees or all plain values.")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nas.errors import ArchError, SpaceError
+from nas.space._compose import as_node
 from nas.space._context import (
     BuildContext,
     FromValues,
@@ -23,7 +24,8 @@ from nas.space._context import (
     Sampler,
 )
 from nas.space._decisions import Choice, Decision, FloatRange, IntRange, _thaw
-from nas.space._nodes import Node, Recipe, State, _as_node, _Infinite
+from nas.space._node import Infinite, Node, Part, State, count, declare, walk
+from nas.space._ops import Recipe
 
 if TYPE_CHECKING:
     from nas.graph import Graph
@@ -132,7 +134,7 @@ class Space:
         if not isinstance(name, str) or not name:
             raise SpaceError(f"A space needs a non-empty name (got {name!r}).")
         self.name = name
-        self.body = _as_node(body, f"Space {name!r} body")
+        self.body = as_node(body, f"Space {name!r} body")
         shape = tuple(input_shape)
         if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
             raise SpaceError(
@@ -147,10 +149,10 @@ class Space:
         self.recipe_node = recipe
         self.version = str(version)
         self.description = description
+        self._parts = (Part("", self.body),) + ((Part("recipe", recipe),) if recipe else ())
         decisions: dict[str, Decision] = {}
-        self.body.declare("", decisions)
-        if recipe is not None:
-            recipe.declare("recipe", decisions)
+        self._conditional: set[str] = set()
+        declare(self._parts, "", decisions, self._conditional)
         self.decisions: dict[str, Decision] = decisions
 
     def __repr__(self) -> str:
@@ -159,11 +161,10 @@ class Space:
     # --------------------------------------------------------------------- walking
     def _walk(self, resolver: Resolver, graph: Graph | None = None) -> BuildContext:
         ctx = BuildContext(resolver, graph)
-        x = graph.add_input(self.input_shape, name="input") if graph is not None else None
-        y = self.body.build(ctx, "", x)
-        if graph is not None:
-            assert y is not None
-            graph.set_outputs(y)
+        if graph is None:  # only the decisions: the walk the parts declare
+            walk(self._parts, ctx, "")
+            return ctx
+        graph.set_outputs(self.body.build(ctx, graph, "", graph.add_input(self.input_shape)))
         if self.recipe_node is not None:
             self.recipe_node.resolve(ctx)
         return ctx
@@ -249,11 +250,10 @@ class Space:
     def size(self, *, include_recipe: bool = True) -> int | None:
         """Exact number of distinct archs (a Python int), or ``None`` if infinite."""
         states: dict[State, int] = {frozenset(): 1}
+        parts = self._parts if include_recipe else self._parts[:1]
         try:
-            states = self.body.count("", states)
-            if include_recipe and self.recipe_node is not None:
-                states = self.recipe_node.count("recipe", states)
-        except _Infinite:
+            states = count(parts, "", states, self._conditional)
+        except Infinite:
             return None
         return sum(states.values())
 

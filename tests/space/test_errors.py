@@ -70,19 +70,28 @@ def test_shape_mismatch_between_blocks_names_the_node() -> None:
         ("{not json", "malformed"),
         ('{"format": "other"}', "format"),
         (
-            '{"format": "nas-space/1", "name": "x", "input_shape": [3], "body": {"type": "Nope"}}',
-            r"body: unknown node type 'Nope'",
+            '{"format": "nas-space/2", "name": "x", "input_shape": [3], "body": {"type": "Sq"}}',
+            r"Space JSON at body: Unknown node type 'Sq'; did you mean 'Seq'",
         ),
         (
-            '{"format": "nas-space/1", "name": "x", "input_shape": [3], '
-            '"body": {"type": "Seq", "items": [{"type": "Op", "op": "linear", "attrs": '
-            '{"out_features": {"type": "IntRange", "low": 5, "high": 1}}}]}}',
-            r"body.items\[0\].attrs.out_features",
+            '{"format": "nas-space/2", "name": "x", "input_shape": [3], '
+            '"body": {"type": "Seq", "items": {"fc": {"type": "Op", "op": "linear", "attrs": '
+            '{"out_features": {"type": "IntRange", "low": 5, "high": 1}}}}}}',
+            r"body.items.fc.attrs.out_features: IntRange needs low <= high",
         ),
         (
+            '{"format": "nas-space/2", "name": "x", "input_shape": [3], '
+            '"body": {"type": "Seq", "items": {"0": {"type": "Op", "op": "lnear"}}}}',
+            r"body.items.0.*did you mean 'linear'",
+        ),
+        (
+            '{"format": "nas-space/2", "name": "x", "input_shape": [3], "body": {"type": "Seq"}}',
+            r"Space JSON at body: missing field 'items'",
+        ),
+        (  # the first format (nodes carried a key) still reads, with today's paths
             '{"format": "nas-space/1", "name": "x", "input_shape": [3], '
-            '"body": {"type": "Seq", "items": [{"type": "Op", "op": "lnear"}]}}',
-            r"body.items\[0\].*did you mean 'linear'",
+            '"body": {"type": "Seq", "key": null, "items": [{"type": "Op", "op": "lnear"}]}}',
+            r"body.items.0.*did you mean 'linear'",
         ),
     ],
 )

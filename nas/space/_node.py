@@ -1,0 +1,325 @@
+"""The node contract: a node declares its decisions and children once, as :class:`Part` s.
+
+A node (or an expression inside an op's attributes) lists its parts: each is a decision or a
+child element at a key under the node's path. From that one list the base class derives
+everything that is not drawing a graph:
+
+* the decide-only walk (sampling, validating, mutating, driving Optuna): meet every active
+  decision in order, define-by-run;
+* the declaration of every decision that *can* be active, conditional ones included;
+* exact counting (big integers), with shared (explicitly named) decisions counted once;
+* whether a subtree is static (holds no decision), so walks skip it.
+
+A decision part with ``then`` activates further parts for the value it takes (a variable
+depth activates that many blocks); a :class:`Choice` over subtrees activates the chosen
+subtree at ``key.label`` on its own. A node writes one walk itself: :meth:`Node.build`, which
+adds its ops to the IR graph. Every node type is registered (:func:`register_node`), which
+is how a space, a user's own nodes included, round-trips through JSON.
+
+Decision paths come from tree positions (``body.2.kernel_size``) or from explicit names;
+never from a global counter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from nas._registry import Registry
+from nas.errors import SpaceError
+from nas.space._decisions import Choice, Decision, FloatRange, IntRange
+
+if TYPE_CHECKING:
+    from nas.graph import Graph
+    from nas.space._context import BuildContext
+
+__all__ = ["Element", "Node", "Part", "register_node"]
+
+# A counting state: the shared (named) decisions bound so far, with the value that matters
+# for counting (the value of a decision that activates parts somewhere, else None).
+State = frozenset[tuple[str, Any]]
+T = TypeVar("T", bound=type)
+
+
+def join(path: str, key: str) -> str:
+    """``path.key``; an empty key is the path itself."""
+    if not key:
+        return path
+    return f"{path}.{key}" if path else key
+
+
+@dataclass(frozen=True)
+class Part:
+    """One decision or child of a node.
+
+    Args:
+        key: where it lives under the node's path (``""``: at the node's own path).
+        value: a :class:`~nas.space.Decision`, a node or an expression.
+        then: for a finite decision, the parts each of its values activates (keys again
+            relative to the node). A :class:`Choice` over subtrees gets ``key.label`` by default.
+    """
+
+    key: str
+    value: Any
+    then: Callable[[Any], Sequence[Part]] | None = None
+
+
+class Element:
+    """What nodes and expressions share: parts (derived from dataclass fields by default)
+    and a JSON spec (the constructor's keyword arguments)."""
+
+    def parts(self) -> Sequence[Part]:
+        """Decisions and elements among the fields, keyed by field name (``field.k`` inside a
+        mapping, ``field.i`` inside a list). Override when paths differ from field names."""
+        out: list[Part] = []
+        for name, value in self.spec().items():
+            if isinstance(value, Mapping):
+                out.extend(Part(join(name, str(k)), v) for k, v in value.items() if _live(v))
+            elif isinstance(value, list | tuple):
+                out.extend(Part(join(name, str(i)), v) for i, v in enumerate(value) if _live(v))
+            elif _live(value):
+                out.append(Part(name, value))
+        return out
+
+    def spec(self) -> dict[str, Any]:
+        """The constructor's keyword arguments (a dataclass's init fields by default)."""
+        if not dataclasses.is_dataclass(self):
+            raise SpaceError(f"{type(self).__name__} is not a dataclass; override spec().")
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> Element:
+        """Rebuild from :meth:`spec` (``cls(**spec)`` by default)."""
+        return cls(**spec)
+
+    def is_static(self) -> bool:
+        """True when the subtree holds no decision (cached; elements are immutable)."""
+        return not live_parts(self)
+
+
+class Node(Element):
+    """Base of every node of the tree: declare parts once, build the graph once.
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> from typing import Any
+        >>> from nas.space import Choice, Node, Space, register_node
+        >>> @register_node(replace=True)
+        ... @dataclass(frozen=True, eq=False)
+        ... class Dense(Node):
+        ...     width: Any
+        ...     def build(self, ctx, graph, path, x):
+        ...         width = ctx.value(f"{path}.width" if path else "width", self.width)
+        ...         return graph.add("linear", [x], name=path or "dense", out_features=width)
+        >>> Space("dense", Dense(Choice([4, 8])), input_shape=(3,)).size()
+        2
+    """
+
+    def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
+        """Add this node's ops to ``graph`` on input ``x`` and return the output node's name;
+        resolve decisions with ``ctx.decide`` / ``ctx.value`` at the paths of :meth:`parts`."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement build().")
+
+
+def _live(value: Any) -> bool:
+    return isinstance(value, Decision) or (isinstance(value, Element) and not value.is_static())
+
+
+def cached_parts(element: Element) -> tuple[Part, ...]:
+    """The element's parts, checked and normalised once (elements are immutable)."""
+    parts = element.__dict__.get("_parts")
+    if parts is None:
+        parts = tuple(_checked(element, p) for p in element.parts())
+        element.__dict__["_parts"] = parts
+    return parts
+
+
+def live_parts(element: Element) -> tuple[Part, ...]:
+    """The parts that hold a decision: all that the decide-only walks need to visit."""
+    live = element.__dict__.get("_live")
+    if live is None:
+        live = tuple(p for p in cached_parts(element) if _live(p.value))
+        element.__dict__["_live"] = live
+    return live
+
+
+def _checked(element: Element, part: Part) -> Part:
+    where = f"{type(element).__name__}.parts()"
+    if not isinstance(part, Part) or not isinstance(part.value, Decision | Element):
+        raise SpaceError(f"{where}: expected Parts holding a decision, node or expression.")
+    value, where = part.value, f"{where} part {part.key!r}"
+    if isinstance(value, Decision):
+        if part.then is not None and value.size() is None:
+            raise SpaceError(f"{where}: a continuous decision cannot activate parts.")
+        if part.then is None and isinstance(value, Choice) and value.subtrees is not None:
+            subtrees, key = value.subtrees, part.key
+            return Part(key, value, lambda label: (Part(join(key, str(label)), subtrees[label]),))
+    return part
+
+
+# ----------------------------------------------------------------------------- walks
+def walk(parts: Sequence[Part], ctx: BuildContext, path: str) -> None:
+    """Resolve every active decision in order (define-by-run), skipping static subtrees."""
+    for part in parts:
+        value = part.value
+        if isinstance(value, Decision):
+            chosen = ctx.decide(join(path, part.key), value)
+            if part.then is not None:
+                walk(part.then(chosen), ctx, path)
+        elif not value.is_static():
+            walk(live_parts(value), ctx, join(path, part.key))
+
+
+def declare(
+    parts: Sequence[Part], path: str, out: dict[str, Decision], conditional: set[str]
+) -> None:
+    """Record every decision that can be active into ``out`` (key -> decision), and into
+    ``conditional`` the keys of the decisions whose value activates other decisions."""
+    for part in parts:
+        value = part.value
+        if isinstance(value, Element):
+            declare(live_parts(value), join(path, part.key), out, conditional)
+            continue
+        key = declare_decision(join(path, part.key), value, out)
+        if part.then is not None:
+            subs: dict[tuple[str, int], Part] = {}
+            for option in value.values():
+                for sub in part.then(option):
+                    subs.setdefault((sub.key, id(sub.value)), sub)
+            live = [s for s in subs.values() if _live(s.value)]
+            if live:
+                conditional.add(key)
+            declare(live, path, out, conditional)
+
+
+def declare_decision(path: str, decision: Decision, out: dict[str, Decision]) -> str:
+    """Record a decision under its explicit name or its path; shared names must agree."""
+    key = decision.name or path
+    previous = out.get(key)
+    if previous is not None and previous is not decision and not _same_domain(previous, decision):
+        raise SpaceError(
+            f"Decision {key!r} is declared twice with different domains "
+            f"({previous.describe()} vs {decision.describe()}); shared names need one domain."
+        )
+    if previous is None:
+        out[key] = decision
+    return key
+
+
+def _same_domain(a: Decision, b: Decision) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, Choice) and isinstance(b, Choice):
+        return a.labels == b.labels and (a.subtrees is None) == (b.subtrees is None)
+    if isinstance(a, IntRange) and isinstance(b, IntRange):
+        return (a.low, a.high, a.step) == (b.low, b.high, b.step)
+    if isinstance(a, FloatRange) and isinstance(b, FloatRange):
+        return (a.low, a.high, a.log) == (b.low, b.high, b.log)
+    return False
+
+
+class Infinite(Exception):
+    """Raised while counting when a continuous decision makes the space infinite."""
+
+
+def count(
+    parts: Sequence[Part], path: str, states: dict[State, int], conditional: set[str]
+) -> dict[State, int]:
+    """Thread the counting states through ``parts``; ``conditional`` comes from :func:`declare`."""
+    for part in parts:
+        value = part.value
+        if isinstance(value, Decision):
+            states = _count_decision(part, path, states, conditional)
+        elif not value.is_static():
+            states = count(live_parts(value), join(path, part.key), states, conditional)
+    return states
+
+
+def _count_decision(
+    part: Part, path: str, states: dict[State, int], conditional: set[str]
+) -> dict[State, int]:
+    decision, then = part.value, part.then
+    size = decision.size()
+    if size is None:
+        raise Infinite(join(path, part.key))
+    name = decision.name
+    # A decision that activates no decision counts as its size: which value a shared one is
+    # bound to cannot change the count downstream, so its states need not be told apart.
+    keyed = (name or join(path, part.key)) in conditional
+    out: dict[State, int] = {}
+    for state, n in states.items():
+        bound = dict(state) if name is not None else {}
+        if name is not None and name in bound:
+            if keyed and then is not None:
+                _merge(out, count(then(bound[name]), path, {state: n}, conditional))
+            else:
+                out[state] = out.get(state, 0) + n
+        elif not keyed:
+            new = state | {(name, None)} if name is not None else state
+            out[new] = out.get(new, 0) + n * size
+        else:
+            for option in decision.values():
+                sub = {state | {(name, option)} if name is not None else state: n}
+                _merge(out, count(then(option), path, sub, conditional) if then else sub)
+    return out
+
+
+def _merge(into: dict[State, int], more: dict[State, int]) -> None:
+    for state, n in more.items():
+        into[state] = into.get(state, 0) + n
+
+
+# ----------------------------------------------------------------------------- registry
+_TYPES: Registry[type] = Registry("node type")
+_NAMES: dict[type, str] = {}
+
+
+def register_node(cls: T | None = None, *, name: str | None = None, replace: bool = False) -> Any:
+    """Register a node, expression or decision class so spaces that use it round-trip
+    through JSON (``{"type": name, **spec}``); usable as ``@register_node`` or
+    ``@register_node(name=..., replace=...)``. The name defaults to the class name.
+
+    Example:
+        >>> from nas.space import Node, register_node
+        >>> @register_node(name="doc_identity", replace=True)
+        ... class Identity(Node):
+        ...     def spec(self): return {}
+        ...     def build(self, ctx, graph, path, x): return x
+    """
+
+    def wrap(kind: T) -> T:
+        type_name = name or kind.__name__
+        if dataclasses.is_dataclass(kind) and any(
+            f.name == "type" for f in dataclasses.fields(kind)
+        ):
+            raise SpaceError(
+                f"{kind.__name__} has a field named 'type', which names the node type in JSON; "
+                f"rename the field."
+            )
+        _TYPES.register(type_name, kind, replace=replace)
+        _NAMES[kind] = type_name
+        return kind
+
+    return wrap if cls is None else wrap(cls)
+
+
+def type_name(obj: Any) -> str:
+    """The registered JSON type name of ``obj``'s class."""
+    found = _NAMES.get(type(obj))
+    if found is None:
+        raise SpaceError(
+            f"{type(obj).__name__} is not a registered node type, so it has no JSON form; "
+            f"decorate the class with @nas.space.register_node."
+        )
+    return found
+
+
+def node_type(name: str) -> type:
+    """The class registered under ``name`` (close matches suggested for an unknown name)."""
+    return _TYPES.get(name)
+
+
+for _decision in (Choice, IntRange, FloatRange):
+    register_node(_decision)
