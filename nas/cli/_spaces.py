@@ -25,27 +25,44 @@ def register(sub: Any) -> None:
     add_json_flag(p)
     p.set_defaults(handler=_sample)
 
-    for name, helptext in (
-        ("compile", "compile an arch and summarize its IR graph"),
-        ("export", "compile an arch and export it to ONNX"),
-    ):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("space", help="space name (see `nas spaces`)")
-        p.add_argument(
-            "--arch",
-            required=True,
-            help="arch JSON (an object of decision values, or the output of "
-            "`nas sample`), or @FILE",
-        )
-        if name == "export":
-            p.add_argument("--onnx", required=True, metavar="PATH", help="ONNX file to write")
-            p.add_argument(
-                "--no-check", action="store_true", help="skip the ONNX Runtime vs torch comparison"
-            )
-        else:
-            p.add_argument("--text", action="store_true", help="print the IR graph as text")
-        add_json_flag(p)
-        p.set_defaults(handler=_compile if name == "compile" else _export)
+    p = sub.add_parser("compile", help="compile an arch and summarize its IR graph")
+    _add_arch_args(p, required=True)
+    p.add_argument("--text", action="store_true", help="print the IR graph as text")
+    add_json_flag(p)
+    p.set_defaults(handler=_compile)
+
+    p = sub.add_parser(
+        "export",
+        help="export an arch, or a stored trial's trained network, to ONNX",
+        description=(
+            "Export SPACE --arch (freshly initialized weights), or with --from-store a stored "
+            "trial's trained network (its best epoch's weights): --best (the run's or store's "
+            "best ok trial with weights) or --trial ID. A trial's ONNX file carries its space, "
+            "arch, ids and metrics as metadata_props."
+        ),
+        epilog="example: nas export --from-store runs/store --best --onnx best.onnx",
+    )
+    _add_arch_args(p, required=False)
+    p.add_argument("--onnx", required=True, metavar="PATH", help="ONNX file to write")
+    p.add_argument("--from-store", metavar="STORE", help="export a trial of this result store")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--best", action="store_true", help="the best trial (by val accuracy)")
+    which.add_argument("--trial", metavar="TRIAL_ID", help="this trial")
+    p.add_argument("--run-id", help="only trials of this run")
+    p.add_argument(
+        "--no-check", action="store_true", help="skip the ONNX Runtime vs torch comparison"
+    )
+    add_json_flag(p)
+    p.set_defaults(handler=_export)
+
+
+def _add_arch_args(p: Any, *, required: bool) -> None:
+    p.add_argument("space", nargs=None if required else "?", help="space name (see `nas spaces`)")
+    p.add_argument(
+        "--arch",
+        required=required,
+        help="arch JSON (an object of decision values, or the output of `nas sample`), or @FILE",
+    )
 
 
 def _space(name: str) -> Any:
@@ -165,6 +182,12 @@ def _compile(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from nas.graph import export_onnx, onnx_check
 
+    if args.from_store:
+        return _export_trial(args)
+    if args.best or args.trial or args.run_id:
+        raise CliInputError("--best, --trial and --run-id need --from-store STORE.")
+    if args.space is None or args.arch is None:
+        raise CliInputError("nas export needs SPACE --arch ARCH, or --from-store STORE --best.")
     space = _space(args.space)
     arch = _arch(space, args.arch)
     graph = space.compile(arch)
@@ -173,13 +196,53 @@ def _export(args: argparse.Namespace) -> int:
     info["onnx"] = str(path)
     if not args.no_check:
         info["onnxruntime_max_abs_diff"] = onnx_check(graph, path)
-    if args.json:
+    _print_export(info, args.json)
+    return 0
+
+
+def _print_export(info: dict[str, Any], as_json: bool) -> None:
+    if as_json:
         emit(info, as_json=True)
-    else:
-        _print_summary(info)
-        diff = info.get("onnxruntime_max_abs_diff")
-        checked = (
-            f" (ONNX Runtime matches torch, max |diff| {diff:.2e})" if diff is not None else ""
-        )
-        print(f"wrote {path}{checked}")
+        return
+    _print_summary(info)
+    for key in ("trial_id", "val_accuracy", "test_accuracy", "onnxruntime_test_accuracy"):
+        if info.get(key) is not None:
+            value = info[key]
+            print(f"{key} {value:.2f}%" if isinstance(value, float) else f"{key} {value}")
+    diff = info.get("onnxruntime_max_abs_diff")
+    checked = f" (ONNX Runtime matches torch, max |diff| {diff:.2e})" if diff is not None else ""
+    print(f"wrote {info['onnx']}{checked}")
+
+
+def _export_trial(args: argparse.Namespace) -> int:
+    """``nas export --from-store``: a stored trial's trained weights, with metadata."""
+    from nas.run._summary import export_result_onnx, onnx_accuracy, stored_trial
+    from nas.space import Arch
+    from nas.store import ResultStore
+
+    if args.space is not None or args.arch is not None:
+        raise CliInputError("--from-store exports the trial's own arch; drop SPACE and --arch.")
+    if not (args.best or args.trial):
+        raise CliInputError("--from-store needs --best or --trial TRIAL_ID.")
+    from nas.cli._train import check_writable
+
+    check_writable(args.onnx, "--onnx")
+    result = stored_trial(ResultStore(args.from_store), trial_id=args.trial, run_id=args.run_id)
+    space = _space(result.space)
+    arch = Arch.from_json(result.arch)
+    graph = space.compile(arch.values)
+    path = export_result_onnx(space, result, args.onnx)
+    info = _summary(space, arch, graph)
+    info.update(
+        onnx=str(path),
+        trial_id=result.trial_id,
+        run_id=result.run_id,
+        val_accuracy=result.val_accuracy,
+        test_accuracy=result.test_accuracy,
+        checkpoint=result.checkpoint,
+        recipe=result.recipe_dict(),  # what it was trained with (overrides included)
+    )
+    if not args.no_check:
+        info["onnxruntime_test_accuracy"] = onnx_accuracy(path, result.dataset)
+    _print_export(info, args.json)
     return 0

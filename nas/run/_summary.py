@@ -24,6 +24,7 @@ __all__ = [
     "checkpoint_of",
     "export_best_onnx",
     "export_result_onnx",
+    "onnx_accuracy",
     "onnx_metadata",
     "stored_trial",
     "summary_lines",
@@ -148,6 +149,30 @@ def stored_trial(
             f"pass --run-id."
         )
     return rows[-1]
+
+
+def onnx_accuracy(
+    path: str | os.PathLike[str], dataset: str, split: str = "test", **dataset_kwargs: Any
+) -> float:
+    """Accuracy (percent) of the ONNX model at ``path`` on a split of ``dataset``, in ONNX Runtime.
+
+    The check that an exported file is the trained network: it should match the trial's
+    stored ``test_accuracy`` (up to float rounding on a few borderline samples).
+    """
+    import numpy as np
+    import onnxruntime as ort
+
+    from nas.data import get_dataset
+
+    data = getattr(get_dataset(dataset, **dataset_kwargs), split)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    correct = 0
+    for start in range(0, len(data.y), 1024):
+        x = np.ascontiguousarray(data.x[start : start + 1024], dtype=np.float32)
+        logits = session.run(None, {name: x})[0]  # (batch, num_classes)
+        correct += int((logits.argmax(axis=1) == data.y[start : start + 1024]).sum())
+    return 100.0 * correct / max(1, len(data.y))
 
 
 def _onnx_path(store: ResultStore, run_dir: Path, arch_id: str) -> Path:
