@@ -150,22 +150,33 @@ def _checked(element: Element, part: Part) -> Part:
     if not isinstance(part, Part) or not isinstance(part.value, Decision | Element):
         raise SpaceError(f"{where}: expected Parts holding a decision, node or expression.")
     value, where = part.value, f"{where} part {part.key!r}"
-    if isinstance(value, Decision):
-        if part.then is not None and value.size() is None:
-            raise SpaceError(f"{where}: a continuous decision cannot activate parts.")
-        if part.then is None and isinstance(value, Choice) and value.subtrees is not None:
-            subtrees, key = value.subtrees, part.key
-            return Part(key, value, lambda label: (Part(join(key, str(label)), subtrees[label]),))
-    return part
+    if not isinstance(value, Decision):
+        return part
+    then = part.then
+    if then is None and isinstance(value, Choice) and value.subtrees is not None:
+        subtrees, key = value.subtrees, part.key
+        then = lambda label: (Part(join(key, str(label)), subtrees[label]),)  # noqa: E731
+    if then is None:
+        return part
+    if value.size() is None:
+        raise SpaceError(f"{where}: a continuous decision cannot activate parts.")
+    # Parts that never hold a decision change no walk, declaration or count: drop them once.
+    live = any(_live(sub.value) for option in value.values() for sub in then(option))
+    return Part(part.key, value, then if live else None)
 
 
 # ----------------------------------------------------------------------------- walks
 def walk(parts: Sequence[Part], ctx: BuildContext, path: str) -> None:
     """Resolve every active decision in order (define-by-run), skipping static subtrees."""
+    bound = ctx.bound
     for part in parts:
         value = part.value
         if isinstance(value, Decision):
-            chosen = ctx.decide(join(path, part.key), value)
+            name = value.name  # a shared decision met again needs no path
+            if name is not None and name in bound:
+                chosen = bound[name]
+            else:
+                chosen = ctx.decide(join(path, part.key), value)
             if part.then is not None:
                 walk(part.then(chosen), ctx, path)
         elif not value.is_static():
