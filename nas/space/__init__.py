@@ -26,9 +26,10 @@ from __future__ import annotations
 
 from nas.space._cells import EdgeCell, InputCell
 from nas.space._compose import Branches, Repeat, Residual, Select, Seq
+from nas.space._context import BuildContext
 from nas.space._decisions import Choice, Decision, FloatRange, IntRange
 from nas.space._exprs import InChannels, SamePadding, Scaled, make_divisible
-from nas.space._node import Node, Part, register_node
+from nas.space._node import Node, Part, register_node, subpath
 from nas.space._ops import Op, Project, Recipe, SqueezeExcite
 from nas.space._registry import get_space, list_spaces, register_space
 from nas.space._space import Arch, Space
@@ -36,6 +37,7 @@ from nas.space._space import Arch, Space
 __all__ = [
     "Arch",
     "Branches",
+    "BuildContext",
     "Choice",
     "Decision",
     "EdgeCell",
@@ -61,4 +63,5 @@ __all__ = [
     "make_divisible",
     "register_node",
     "register_space",
+    "subpath",
 ]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from nas.errors import SpaceError
 from nas.space._compose import as_node
 from nas.space._decisions import Choice
-from nas.space._node import Node, Part, join, register_node
+from nas.space._node import Node, Part, register_node, subpath
 
 if TYPE_CHECKING:
     from nas.graph import Graph
@@ -67,15 +67,15 @@ class EdgeCell(Node):
         states = [x]
         incoming: list[str] = []
         for i, j, choice in self._edges:
-            edge = join(path, f"n{i}_from{j}")
+            edge = subpath(path, f"n{i}_from{j}")
             label = ctx.decide(edge, choice)
-            incoming.append(self.ops[label].build(ctx, graph, join(edge, label), states[j]))
+            incoming.append(self.ops[label].build(ctx, graph, subpath(edge, label), states[j]))
             if j == i - 1:  # last edge into node i: merge
                 add = incoming[0] if len(incoming) == 1 else None
-                states.append(add or graph.add("add", incoming, name=join(path, f"n{i}")))
+                states.append(add or graph.add("add", incoming, name=subpath(path, f"n{i}")))
                 incoming = []
         if self.output == "concat" and self.nodes > 2:
-            return graph.add("concat", states[1:], name=join(path, "out"))
+            return graph.add("concat", states[1:], name=subpath(path, "out"))
         return states[-1]
 
 
@@ -123,16 +123,16 @@ class InputCell(Node):
         states = [x]
         used: set[int] = set()
         for i, op, inputs in self._decisions:
-            node = join(path, f"node{i}")
-            sources = ctx.decide(join(node, "inputs"), inputs)
-            label = ctx.decide(join(node, "op"), op)
+            node = subpath(path, f"node{i}")
+            sources = ctx.decide(subpath(node, "inputs"), inputs)
+            label = ctx.decide(subpath(node, "op"), op)
             used.update(sources)
             if len(sources) == 1:
                 h = states[sources[0]]
             else:
-                h = graph.add("add", [states[s] for s in sources], name=join(node, "in"))
-            states.append(self.ops[label].build(ctx, graph, join(node, label), h))
+                h = graph.add("add", [states[s] for s in sources], name=subpath(node, "in"))
+            states.append(self.ops[label].build(ctx, graph, subpath(node, label), h))
         loose = [states[i] for i in range(1, self.nodes - 1) if i not in used]
         if len(loose) == 1:
             return loose[0]
-        return graph.add("add", loose, name=join(path, "out"))
+        return graph.add("add", loose, name=subpath(path, "out"))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from nas.errors import GraphError, SpaceError
 from nas.space._decisions import Choice, Decision
-from nas.space._node import Node, Part, cached_parts, join, register_node
+from nas.space._node import Node, Part, cached_parts, register_node, subpath
 
 if TYPE_CHECKING:
     from nas.graph import Graph
@@ -44,7 +44,7 @@ class Select(Node):
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
         label = ctx.decide(path, self.choice)
-        return self.choice.subtrees[label].build(ctx, graph, join(path, str(label)), x)  # type: ignore[index]
+        return self.choice.subtrees[label].build(ctx, graph, subpath(path, str(label)), x)  # type: ignore[index]
 
 
 def _children(kind: str, items: Sequence[Any], named: Mapping[str, Any]) -> dict[str, Node]:
@@ -69,7 +69,7 @@ class _Sequential(Node):
         return {"items": dict(self.children)}
 
     def _outputs(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> list[str]:
-        return [p.value.build(ctx, graph, join(path, p.key), x) for p in cached_parts(self)]
+        return [p.value.build(ctx, graph, subpath(path, p.key), x) for p in cached_parts(self)]
 
 
 @register_node
@@ -99,7 +99,7 @@ class Seq(_Sequential):
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
         for part in cached_parts(self):
-            x = part.value.build(ctx, graph, join(path, part.key), x)
+            x = part.value.build(ctx, graph, subpath(path, part.key), x)
         return x
 
 
@@ -143,7 +143,7 @@ class Branches(_Sequential):
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
         return graph.add(
-            self.merge, self._outputs(ctx, graph, path, x), name=join(path, self.merge)
+            self.merge, self._outputs(ctx, graph, path, x), name=subpath(path, self.merge)
         )
 
 
@@ -174,16 +174,16 @@ class Residual(Node):
             object.__setattr__(self, "shortcut", as_node(self.shortcut, "Residual shortcut"))
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
-        y = self.body.build(ctx, graph, join(path, "body"), x)
+        y = self.body.build(ctx, graph, subpath(path, "body"), x)
         s = x
         if isinstance(self.shortcut, Node):
-            s = self.shortcut.build(ctx, graph, join(path, "shortcut"), x)
+            s = self.shortcut.build(ctx, graph, subpath(path, "shortcut"), x)
         same = graph.shape(y) == graph.shape(s)
         if self.shortcut == "if_same" and not same:
             return y
         if self.shortcut == "project" and not same:
-            s = _projection(graph, join(path, "shortcut"), x, graph.shape(y))
-        return graph.add("add", [y, s], name=join(path, "add"))
+            s = _projection(graph, subpath(path, "shortcut"), x, graph.shape(y))
+        return graph.add("add", [y, s], name=subpath(path, "add"))
 
 
 def _projection(graph: Graph, path: str, x: str, target: tuple[int, ...]) -> str:
@@ -202,9 +202,9 @@ def _projection(graph: Graph, path: str, x: str, target: tuple[int, ...]) -> str
         )
     conv = "conv1d" if len(source) == 2 else "conv2d"
     y = graph.add(
-        conv, [x], name=join(path, "conv"), out_channels=target[0], kernel_size=1, stride=stride
+        conv, [x], name=subpath(path, "conv"), out_channels=target[0], kernel_size=1, stride=stride
     )
-    return graph.add("batch_norm", [y], name=join(path, "bn"))
+    return graph.add("batch_norm", [y], name=subpath(path, "bn"))
 
 
 @register_node
@@ -249,6 +249,6 @@ class Repeat(Node):
         return self._blocks(self.depth)
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
-        for part in self._blocks(ctx.value(join(path, "depth"), self.depth)):
-            x = part.value.build(ctx, graph, join(path, part.key), x)
+        for part in self._blocks(ctx.value(subpath(path, "depth"), self.depth)):
+            x = part.value.build(ctx, graph, subpath(path, part.key), x)
         return x

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from nas.space._node import Element, join, register_node
+from nas.space._node import Element, register_node, subpath
 
 if TYPE_CHECKING:
     from nas.space._context import BuildContext
@@ -37,7 +37,7 @@ class InChannels(Expr):
     divisor: int = 1
 
     def resolve(self, ctx: BuildContext, path: str, in_shape: tuple[int, ...] | None) -> Any:
-        m = ctx.value(join(path, "mult"), self.mult)
+        m = ctx.value(subpath(path, "mult"), self.mult)
         if in_shape is None:
             return None
         return make_divisible(in_shape[0] * m, self.divisor)
@@ -60,7 +60,7 @@ class Scaled(Expr):
 
     def resolve(self, ctx: BuildContext, path: str, in_shape: tuple[int, ...] | None) -> Any:
         return make_divisible(
-            self.base * ctx.value(join(path, "factor"), self.factor), self.divisor
+            self.base * ctx.value(subpath(path, "factor"), self.factor), self.divisor
         )
 
 

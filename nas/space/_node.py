@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from nas.graph import Graph
     from nas.space._context import BuildContext
 
-__all__ = ["Element", "Node", "Part", "register_node"]
+__all__ = ["Element", "Node", "Part", "register_node", "subpath"]
 
 # A counting state: the shared (named) decisions bound so far, with the value that matters
 # for counting (the value of a decision that activates parts somewhere, else None).
@@ -43,8 +43,8 @@ State = frozenset[tuple[str, Any]]
 T = TypeVar("T", bound=type)
 
 
-def join(path: str, key: str) -> str:
-    """``path.key``; an empty key is the path itself."""
+def subpath(path: str, key: str) -> str:
+    """The path of ``key`` under ``path`` (``path.key``; an empty key is the path itself)."""
     if not key:
         return path
     return f"{path}.{key}" if path else key
@@ -76,9 +76,9 @@ class Element:
         out: list[Part] = []
         for name, value in self.spec().items():
             if isinstance(value, Mapping):
-                out.extend(Part(join(name, str(k)), v) for k, v in value.items() if _live(v))
+                out.extend(Part(subpath(name, str(k)), v) for k, v in value.items() if _live(v))
             elif isinstance(value, list | tuple):
-                out.extend(Part(join(name, str(i)), v) for i, v in enumerate(value) if _live(v))
+                out.extend(Part(subpath(name, str(i)), v) for i, v in enumerate(value) if _live(v))
             elif _live(value):
                 out.append(Part(name, value))
         return out
@@ -102,19 +102,23 @@ class Element:
 class Node(Element):
     """Base of every node of the tree: declare parts once, build the graph once.
 
+    A dataclass node gets its parts from its fields; a node whose paths differ from its
+    field names (or whose decisions activate parts) overrides :meth:`parts`.
+
     Example:
         >>> from dataclasses import dataclass
         >>> from typing import Any
-        >>> from nas.space import Choice, Node, Space, register_node
+        >>> from nas.space import Choice, Node, Space, register_node, subpath
         >>> @register_node(replace=True)
         ... @dataclass(frozen=True, eq=False)
         ... class Dense(Node):
         ...     width: Any
         ...     def build(self, ctx, graph, path, x):
-        ...         width = ctx.value(f"{path}.width" if path else "width", self.width)
+        ...         width = ctx.value(subpath(path, "width"), self.width)
         ...         return graph.add("linear", [x], name=path or "dense", out_features=width)
-        >>> Space("dense", Dense(Choice([4, 8])), input_shape=(3,)).size()
-        2
+        >>> space = Space("dense", Dense(Choice([4, 8])), input_shape=(3,))
+        >>> space.size(), list(space.decisions)
+        (2, ['width'])
     """
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
@@ -155,7 +159,7 @@ def _checked(element: Element, part: Part) -> Part:
     then = part.then
     if then is None and isinstance(value, Choice) and value.subtrees is not None:
         subtrees, key = value.subtrees, part.key
-        then = lambda label: (Part(join(key, str(label)), subtrees[label]),)  # noqa: E731
+        then = lambda label: (Part(subpath(key, str(label)), subtrees[label]),)  # noqa: E731
     if then is None:
         return part
     if value.size() is None:
@@ -176,11 +180,11 @@ def walk(parts: Sequence[Part], ctx: BuildContext, path: str) -> None:
             if name is not None and name in bound:
                 chosen = bound[name]
             else:
-                chosen = ctx.decide(join(path, part.key), value)
+                chosen = ctx.decide(subpath(path, part.key), value)
             if part.then is not None:
                 walk(part.then(chosen), ctx, path)
         elif not value.is_static():
-            walk(live_parts(value), ctx, join(path, part.key))
+            walk(live_parts(value), ctx, subpath(path, part.key))
 
 
 def declare(
@@ -191,9 +195,9 @@ def declare(
     for part in parts:
         value = part.value
         if isinstance(value, Element):
-            declare(live_parts(value), join(path, part.key), out, conditional)
+            declare(live_parts(value), subpath(path, part.key), out, conditional)
             continue
-        key = declare_decision(join(path, part.key), value, out)
+        key = declare_decision(subpath(path, part.key), value, out)
         if part.then is not None:
             subs: dict[tuple[str, int], Part] = {}
             for option in value.values():
@@ -244,7 +248,7 @@ def count(
         if isinstance(value, Decision):
             states = _count_decision(part, path, states, conditional)
         elif not value.is_static():
-            states = count(live_parts(value), join(path, part.key), states, conditional)
+            states = count(live_parts(value), subpath(path, part.key), states, conditional)
     return states
 
 
@@ -254,11 +258,11 @@ def _count_decision(
     decision, then = part.value, part.then
     size = decision.size()
     if size is None:
-        raise Infinite(join(path, part.key))
+        raise Infinite(subpath(path, part.key))
     name = decision.name
     # A decision that activates no decision counts as its size: which value a shared one is
     # bound to cannot change the count downstream, so its states need not be told apart.
-    keyed = (name or join(path, part.key)) in conditional
+    keyed = (name or subpath(path, part.key)) in conditional
     out: dict[State, int] = {}
     for state, n in states.items():
         bound = dict(state) if name is not None else {}

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from nas.errors import SpaceError
 from nas.space._decisions import Choice, Decision
 from nas.space._exprs import SamePadding, make_divisible
-from nas.space._node import Element, Node, Part, join, register_node
+from nas.space._node import Element, Node, Part, register_node, subpath
 
 if TYPE_CHECKING:
     from nas.graph import Graph
@@ -63,14 +63,14 @@ class Op(Node):
         return cls(spec["op"], **dict(spec.get("attrs") or {}))
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
-        op = ctx.value(join(path, "op"), self.op)
+        op = ctx.value(subpath(path, "op"), self.op)
         attrs = self.attrs
         plain = self.__dict__.get("_plain")
         if plain is None:  # attributes never change: check once
             plain = self.__dict__["_plain"] = not any(map(_searched, attrs.values()))
         if not plain:
             in_shape = graph.shape(x)
-            attrs = {k: ctx.value(join(path, k), v, in_shape) for k, v in attrs.items()}
+            attrs = {k: ctx.value(subpath(path, k), v, in_shape) for k, v in attrs.items()}
             for k, v in attrs.items():
                 if isinstance(v, SamePadding):  # needs the resolved kernel size and dilation
                     attrs[k] = v.padding(attrs)
@@ -95,21 +95,21 @@ class SqueezeExcite(Node):
     enabled: Any = True
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
-        if not ctx.value(join(path, "enabled"), self.enabled):
+        if not ctx.value(subpath(path, "enabled"), self.enabled):
             return x
         channels = graph.shape(x)[0]
         squeezed = make_divisible(channels / self.reduction, self.divisor)
         conv = "conv1d" if len(graph.shape(x)) == 2 else "conv2d"
-        s = graph.add("global_avg_pool", [x], name=join(path, "pool"), keepdim=True)
+        s = graph.add("global_avg_pool", [x], name=subpath(path, "pool"), keepdim=True)
         s = graph.add(
-            conv, [s], name=join(path, "reduce"), out_channels=squeezed, kernel_size=1, bias=True
+            conv, [s], name=subpath(path, "reduce"), out_channels=squeezed, kernel_size=1, bias=True
         )
-        s = graph.add("relu", [s], name=join(path, "relu"))
+        s = graph.add("relu", [s], name=subpath(path, "relu"))
         s = graph.add(
-            conv, [s], name=join(path, "expand"), out_channels=channels, kernel_size=1, bias=True
+            conv, [s], name=subpath(path, "expand"), out_channels=channels, kernel_size=1, bias=True
         )
-        s = graph.add("sigmoid", [s], name=join(path, "gate"))
-        return graph.add("mul", [x, s], name=join(path, "scale"))
+        s = graph.add("sigmoid", [s], name=subpath(path, "gate"))
+        return graph.add("mul", [x, s], name=subpath(path, "scale"))
 
 
 @register_node
@@ -123,14 +123,19 @@ class Project(Node):
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
         in_shape = graph.shape(x)
-        out = ctx.value(join(path, "out_channels"), self.out_channels, in_shape)
+        out = ctx.value(subpath(path, "out_channels"), self.out_channels, in_shape)
         if in_shape[0] == out and self.stride == 1:
             return x
         conv = "conv1d" if len(in_shape) == 2 else "conv2d"
         y = graph.add(
-            conv, [x], name=join(path, "conv"), out_channels=out, kernel_size=1, stride=self.stride
+            conv,
+            [x],
+            name=subpath(path, "conv"),
+            out_channels=out,
+            kernel_size=1,
+            stride=self.stride,
         )
-        return graph.add("batch_norm", [y], name=join(path, "bn"))
+        return graph.add("batch_norm", [y], name=subpath(path, "bn"))
 
 
 @register_node
@@ -165,7 +170,7 @@ class Recipe(Node):
 
     def resolve(self, ctx: BuildContext, path: str = "recipe") -> dict[str, Any]:
         """Every field's value: plain ones as they are, decisions through ``ctx``."""
-        return {k: ctx.value(join(path, k), v) for k, v in self.fields.items()}
+        return {k: ctx.value(subpath(path, k), v) for k, v in self.fields.items()}
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
         self.resolve(ctx, path)
