@@ -12,6 +12,8 @@ import dataclasses
 import inspect
 import json
 import math
+import shutil
+import tempfile
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +51,13 @@ def result_from_json(text: str) -> Result:
     return Result.from_row(row)
 
 
-def _report(result: Result | None, *, final: bool, error: str | None = None) -> None:
+def _report(
+    result: Result | None,
+    *,
+    final: bool,
+    error: str | None = None,
+    checkpoint: str | None = None,
+) -> None:
     # Every report carries the whole (partial) result, so the driver can store what the trial
     # trained even when a scheduler or a failure ends it before it returns.
     value = None if result is None else result.val_accuracy
@@ -62,7 +70,12 @@ def _report(result: Result | None, *, final: bool, error: str | None = None) -> 
         metrics["nas_result"] = result_to_json(result)
     if error is not None:
         metrics["nas_error"] = error
-    tune.report(metrics)
+    # Tune copies the directory into the run's checkpoint storage (a shared path or a cloud
+    # URI on a cluster) before report returns, so the trainer may overwrite it afterwards.
+    tune.report(
+        metrics,
+        checkpoint=None if checkpoint is None else tune.Checkpoint.from_directory(checkpoint),
+    )
 
 
 def run_trial(config: dict[str, Any], evaluator: Any = None, threads: int | None = None) -> None:
@@ -77,13 +90,21 @@ def run_trial(config: dict[str, Any], evaluator: Any = None, threads: int | None
     kwargs: dict[str, Any] = {"seed": int(config["seed"])}
     kwargs["trial_id"] = tune.get_context().get_trial_id()
     last: list[Result] = []
+    # The trainer keeps the best epoch's weights here; each new best goes to Tune with the
+    # epoch's report (a trial stopped by a scheduler keeps its best epoch too).
+    weights = (
+        tempfile.mkdtemp(prefix="nas-weights-") if _takes(evaluator, "checkpoint_dir") else None
+    )
 
     def on_epoch(partial: Result) -> None:
         last[:] = [partial]
-        _report(partial, final=False)
+        improved = (partial.extra_dict() or {}).get("best_epoch") == partial.fidelity
+        _report(partial, final=False, checkpoint=weights if improved else None)
 
-    if _takes_on_epoch(evaluator):
+    if _takes(evaluator, "on_epoch"):
         kwargs["on_epoch"] = on_epoch
+    if weights is not None:
+        kwargs["checkpoint_dir"] = weights
     try:
         result = evaluator.evaluate(arch, **kwargs)
     except Exception as err:
@@ -91,14 +112,31 @@ def run_trial(config: dict[str, Any], evaluator: Any = None, threads: int | None
         # driver stores this line; Tune's own error files may live on another node.
         _report(last[0] if last else None, final=False, error=describe_error(err))
         raise
+    finally:
+        if weights is not None:
+            shutil.rmtree(weights, ignore_errors=True)
     _report(result, final=True)
 
 
-def _takes_on_epoch(evaluator: Any) -> bool:
+def _takes(evaluator: Any, argument: str) -> bool:
     try:
-        return "on_epoch" in inspect.signature(evaluator.evaluate).parameters
+        return argument in inspect.signature(evaluator.evaluate).parameters
     except (TypeError, ValueError):
         return False
+
+
+def checkpoint_location(checkpoint: Any) -> str | None:
+    """A Tune ``Checkpoint`` as a location ``nas.train.load_checkpoint`` reads: its local path,
+    or a URI on the storage's filesystem (``s3://...``)."""
+    if checkpoint is None:
+        return None
+    import pyarrow.fs as pafs
+
+    fs = checkpoint.filesystem
+    if fs is None or isinstance(fs, pafs.LocalFileSystem):
+        return str(checkpoint.path)
+    scheme = {"gcs": "gs"}.get(fs.type_name, fs.type_name)
+    return f"{scheme}://{checkpoint.path}"
 
 
 class TrialBridge:
@@ -146,7 +184,8 @@ class TrialBridge:
         last = trial.last_result or {}
         reported = last.get("nas_result")
         partial = result_from_json(reported) if reported else None
-        changes: dict[str, Any] = {}
+        # The trial's weights as Tune stored them, not the trial's own temporary directory.
+        changes: dict[str, Any] = {"checkpoint": checkpoint_location(trial.checkpoint)}
         time_left = self.driver.time_left()
         ended_by_time = not last.get("nas_final") and time_left is not None and time_left <= 0
         if error:

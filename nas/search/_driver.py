@@ -257,6 +257,9 @@ class Driver:
         tail_window: with a cost estimate, the last this-many proposals of a budget are
             asked together and handed out longest first (0: off).
         on_result: called with every new row (progress displays).
+        keep_checkpoints: trained rows whose weights (the ``checkpoint`` column) stay on
+            disk: the best this-many by the first objective (feasible, ok rows first); the
+            others' weights are deleted as they fall out (None: keep all).
     """
 
     def __init__(
@@ -272,8 +275,12 @@ class Driver:
         checkpoint_interval_s: float = 0.0,
         tail_window: int = 0,
         on_result: Callable[[Result], None] | None = None,
+        keep_checkpoints: int | None = 3,
     ) -> None:
+        from nas.train import CheckpointKeeper
+
         self.space, self.strategy, self.state = space, strategy, state
+        self.keeper = CheckpointKeeper(keep_checkpoints)
         self.store, self.run_dir = store, run_dir
         self.dataset = str(evaluator.dataset)
         self.every, self.interval_s = max(1, checkpoint_every), checkpoint_interval_s
@@ -318,6 +325,7 @@ class Driver:
                 if cid not in told:  # stored, then the driver died before the tell
                     self._tell(cid, by_candidate.get(row.reused_from, row))
                     self.state.told.append(cid)
+                self._keep_weights(row)
             else:  # asked after the last checkpoint: answered if the strategy asks it again
                 self._replay[cid] = row
         for cid in self.state.pending():
@@ -457,6 +465,7 @@ class Driver:
             graph_hash=graph_hash,
         )
         self._record(candidate_id, row)
+        self._keep_weights(row)
         if row.status == "cut":  # never evaluated in full: its twins still need a trial
             self._queue[:0] = self._parked.pop(key, [])
             return
@@ -466,6 +475,18 @@ class Driver:
             self._sec_per_cost.append(float(row.train_seconds or 0.0) / cost)
         for twin in self._parked.pop(key, []):
             self._reuse(twin, candidate_id)
+
+    def _keep_weights(self, row: Result) -> None:
+        """Rank a trained row's weights; those out of the run's top ``keep_checkpoints`` go."""
+        if not row.checkpoint:
+            return
+        metrics = result_metrics(row)
+        first = self.strategy.objectives[0]
+        value = metrics.get(first.metric, math.nan)
+        check = getattr(self.strategy, "is_feasible", None)  # constraints, when it has any
+        feasible = row.status == "ok" and (check is None or bool(check(metrics)))
+        score = first.sign * value if math.isfinite(value) else -math.inf
+        self.keeper.offer(row.checkpoint, (row.status == "ok", feasible, score))
 
     def _reuse(self, candidate_id: str, source: str) -> None:
         arch, known = self._archs[candidate_id], self.rows[source]

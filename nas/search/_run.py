@@ -138,6 +138,7 @@ def run(
     export_best: bool = False,
     checkpoint_every: int | None = None,
     checkpoint_interval_s: float = 10.0,
+    keep_checkpoints: int | None = 3,
 ) -> SearchResult:
     """Search ``space`` with ``strategy``, evaluating with ``evaluator``, on an executor.
 
@@ -174,6 +175,11 @@ def run(
         export_best: export the best arch to ONNX next to the store (training searches).
         checkpoint_every: rows per checkpoint (default 1000 in-process, 1 on Ray).
         checkpoint_interval_s: at most this long between checkpoints of queued rows.
+        keep_checkpoints: a training evaluator saves each trial's best-epoch weights
+            (in-process: ``run_dir/weights/TRIAL``; on Ray: Ray's checkpoint storage under
+            the run directory); the best this-many trials keep them, the others' are
+            deleted as they fall out (None: keep all). Each takes about 4 bytes per
+            parameter. No ``run_dir`` in-process: no weights are kept.
 
     Returns:
         A :class:`~nas.search.SearchResult` over every row of the run.
@@ -217,6 +223,7 @@ def run(
     driver = Driver(
         space, strategy, evaluator, state, store=result_store, run_dir=run_path,
         checkpoint_every=every, checkpoint_interval_s=checkpoint_interval_s, tail_window=window,
+        keep_checkpoints=keep_checkpoints,
     )  # fmt: skip
     if resumed:
         driver.resume()
@@ -316,14 +323,28 @@ def _run_here(driver: Driver, evaluator: Evaluator, *, progress: bool) -> None:
                 advance(completed=len(driver.rows), note=note)
 
             driver.on_result = on_result
+        weights = _weights_dir(driver, evaluator)
         while (trial := driver.next_trial()) is not None:
+            kwargs = {} if weights is None else {"checkpoint_dir": weights / trial.candidate_id}
             try:
                 result = evaluator.evaluate(
-                    trial.arch, seed=driver.state.seed, trial_id=trial.candidate_id
+                    trial.arch, seed=driver.state.seed, trial_id=trial.candidate_id, **kwargs
                 )
             except Exception as exc:  # recorded, and the search goes on
                 result = failed_result(trial.arch, driver.dataset, exc)
             driver.complete(trial.candidate_id, result)
+
+
+def _weights_dir(driver: Driver, evaluator: Evaluator) -> Path | None:
+    """Where in-process trials keep their best-epoch weights: ``run_dir/weights`` when the
+    evaluator saves any (a ``checkpoint_dir`` argument, as ``TrainingEvaluator`` has)."""
+    import inspect
+
+    try:
+        takes = "checkpoint_dir" in inspect.signature(evaluator.evaluate).parameters
+    except (TypeError, ValueError):
+        takes = False
+    return None if driver.run_dir is None or not takes else driver.run_dir / "weights"
 
 
 def _write_summary(

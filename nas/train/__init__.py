@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from nas.train._checkpoint import (
     Checkpoint,
     CheckpointError,
+    CheckpointKeeper,
     cpu_state,
     delete_checkpoint,
     load_checkpoint,
@@ -60,6 +61,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Checkpoint",
     "CheckpointError",
+    "CheckpointKeeper",
     "EpochMetrics",
     "Recipe",
     "RecipeError",

@@ -40,6 +40,7 @@ __all__ = [
     "FORMAT",
     "Checkpoint",
     "CheckpointError",
+    "CheckpointKeeper",
     "cpu_state",
     "delete_checkpoint",
     "load_checkpoint",
@@ -140,3 +141,50 @@ def delete_checkpoint(location: str | os.PathLike[str]) -> None:
     fs, root = _filesystem(str(location))
     with contextlib.suppress(FileNotFoundError):
         fs.delete_dir(root)
+
+
+class CheckpointKeeper:
+    """Keeps the checkpoints of a run's ``keep`` best trials and deletes the others as they
+    fall out of the top ``keep``, so a long search holds at most ``keep`` sets of weights
+    (each about 4 bytes per parameter).
+
+    Args:
+        keep: how many to keep (0: none survive; None: keep every one).
+
+    Example:
+        >>> import tempfile
+        >>> from torch import nn
+        >>> keeper = CheckpointKeeper(1)
+        >>> a = save_checkpoint(tempfile.mkdtemp(), cpu_state(nn.Linear(1, 1)), {})
+        >>> b = save_checkpoint(tempfile.mkdtemp(), cpu_state(nn.Linear(1, 1)), {})
+        >>> keeper.offer(a, 0.5), keeper.offer(b, 0.9) == [a], keeper.kept() == [b]
+        ([], True, True)
+    """
+
+    def __init__(self, keep: int | None) -> None:
+        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 0):
+            raise CheckpointError(
+                f"Expected the number of checkpoints to keep to be an int >= 0 or None (got "
+                f"{keep!r})."
+            )
+        self.keep = keep
+        self._scores: dict[str, Any] = {}  # location -> score (bigger is better)
+        self._order: dict[str, int] = {}  # location -> offer number: earlier wins ties
+
+    def offer(self, location: str, score: Any) -> list[str]:
+        """Rank ``location`` by ``score`` (bigger is better, earlier wins ties); returns the
+        locations deleted because they are no longer among the best ``keep``."""
+        self._scores[location] = score
+        self._order.setdefault(location, len(self._order))
+        if self.keep is None:
+            return []
+        ranked = sorted(self._scores, key=lambda loc: (self._scores[loc], -self._order[loc]))
+        dropped = ranked[: max(0, len(ranked) - self.keep)]
+        for loc in dropped:
+            delete_checkpoint(loc)
+            del self._scores[loc]
+        return dropped
+
+    def kept(self) -> list[str]:
+        """The locations kept, best first."""
+        return sorted(self._scores, key=lambda loc: (-self._scores[loc], self._order[loc]))

@@ -1,0 +1,76 @@
+"""A search keeps its top-k trials' trained weights, and its summary exports the winner trained."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+import pytest
+
+from nas.run import TrainingEvaluator
+from nas.run._summary import onnx_accuracy
+from nas.search import RayOptions, run
+from nas.space import get_space
+from nas.store import ResultStore
+from nas.train import load_checkpoint
+
+
+def _search(tmp_path: Path, executor: str, budget: int, keep: int) -> tuple:
+    space = get_space("mlp")
+    evaluator = TrainingEvaluator(
+        space, "mnist1d", device="cpu", threads=1, recipe_overrides={"epochs": 1}
+    )
+    store = ResultStore(tmp_path / "store")
+    out = run(
+        space, "random", evaluator, executor=executor, budget=budget, store=store,
+        run_dir=tmp_path / "run", export_best=True, keep_checkpoints=keep, progress=False,
+        ray=RayOptions(max_concurrent=2) if executor == "ray" else None,
+    )  # fmt: skip
+    return out, store.results()
+
+
+def _check_export(out, rows) -> None:
+    best = out.best
+    assert best is not None and out.onnx is not None and Path(out.onnx).is_file()
+    assert best.test_accuracy > 30  # trained: chance is 10%
+    assert onnx_accuracy(out.onnx, "mnist1d") == pytest.approx(best.test_accuracy, abs=0.1)
+    meta = {p.key: p.value for p in onnx.load(str(out.onnx)).metadata_props}
+    assert meta["run_id"] == out.run_id and meta["trial_id"] == best.trial_id
+    assert meta["arch_id"] == best.arch_id and meta["space"] == "mlp"
+    assert json.loads(meta["metrics"])["test_accuracy"] == best.test_accuracy
+
+
+def _kept(rows) -> list:
+    kept = []
+    for row in rows:
+        try:
+            load_checkpoint(row.checkpoint)
+        except Exception:
+            continue
+        kept.append(row)
+    return kept
+
+
+def test_in_process_search_keeps_the_top_k_and_exports_the_trained_best(tmp_path) -> None:
+    out, rows = _search(tmp_path, "inprocess", budget=3, keep=2)
+    trained = [r for r in rows if r.status == "ok"]
+    assert len(trained) == 3 and all(r.checkpoint for r in trained)
+    assert all(Path(r.checkpoint).parent == tmp_path / "run" / "weights" for r in trained)
+    kept = _kept(trained)
+    ranked = sorted(trained, key=lambda r: -r.val_accuracy)
+    assert len(kept) == 2 and {r.trial_id for r in kept} == {r.trial_id for r in ranked[:2]}
+    assert not Path(ranked[2].checkpoint).exists()  # fell out of the top 2: deleted
+    _check_export(out, rows)
+
+
+@pytest.mark.ray
+def test_ray_trials_ship_their_weights_through_tune_checkpoints(tmp_path) -> None:
+    out, rows = _search(tmp_path, "ray", budget=2, keep=2)
+    trained = [r for r in rows if r.status == "ok"]
+    assert len(trained) == 2
+    for row in trained:
+        # In Ray's checkpoint storage under the run directory, not a worker's temporary dir.
+        assert Path(row.checkpoint).is_relative_to(tmp_path / "run")
+        assert load_checkpoint(row.checkpoint).meta["epoch"] == 1
+    _check_export(out, rows)
