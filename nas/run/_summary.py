@@ -24,10 +24,11 @@ __all__ = [
     "checkpoint_of",
     "export_best_onnx",
     "export_result_onnx",
+    "kept_weights",
     "onnx_accuracy",
     "onnx_metadata",
     "stored_trial",
-    "summary_lines",
+    "write_summary",
 ]
 
 _log = logging.getLogger("nas.run")
@@ -205,23 +206,13 @@ def export_best_onnx(space: Space, best: Result, store: ResultStore, run_dir: Pa
         return None
 
 
-def summary_lines(best: Result | None, counts: dict[str, int], onnx: Path | None) -> list[str]:
-    """Human-readable summary of a finished search."""
-    finished = sum(counts.values())
-    parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    lines = [f"Search finished: {finished} trials ({parts or 'none'})."]
-    if best is None:
-        lines.append("No trial finished ok: no best arch.")
-        return lines
-    test = "-" if best.test_accuracy is None else f"{best.test_accuracy:.2f}%"
-    lines += [
-        f"Best arch {best.arch_id}: val {best.val_accuracy:.2f}%, test {test}, "
-        f"params {best.params:,}, FLOPs (MACs) {best.flops:,}",
-        f"  arch: {best.arch}",
-    ]
-    if onnx is not None:
-        lines.append(f"  ONNX: {onnx}")
-    return lines
+def kept_weights(run_dir: Path) -> dict[str, int]:
+    """The trained weights a run keeps under ``run_dir`` (in-process ``weights/``, Ray's
+    checkpoint storage ``tune/``): how many trials and how many bytes on disk."""
+    from nas.train._checkpoint import WEIGHTS
+
+    files = list(Path(run_dir).rglob(WEIGHTS))
+    return {"trials": len(files), "bytes": sum(f.stat().st_size for f in files)}
 
 
 def write_summary(
@@ -229,12 +220,14 @@ def write_summary(
     best: Result | None,
     counts: dict[str, int],
     onnx: Path | None,
-    stream: IO[str] | None,
+    stream: IO[str] | None = None,
 ) -> dict[str, Any]:
-    """Print the summary to ``stream`` (if any) and save it as ``run_dir/summary.json``."""
-    if stream is not None:
-        for line in summary_lines(best, counts, onnx):
-            print(line, file=stream)
+    """Save the summary of a run as ``run_dir/summary.json`` (and print it to ``stream``).
+
+    Besides the best trial and the ONNX file, it says what the kept weights cost on disk
+    (``weights``: trials and bytes).
+    """
+    weights = kept_weights(run_dir)
     summary = {
         "counts": counts,
         "best": None
@@ -247,8 +240,12 @@ def write_summary(
             "params": best.params,
             "flops": best.flops,
             "trial_id": best.trial_id,
+            "checkpoint": best.checkpoint,
         },
         "onnx": None if onnx is None else str(onnx),
+        "weights": weights,
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    if stream is not None:
+        print(json.dumps(summary, indent=2), file=stream)
     return summary

@@ -61,6 +61,10 @@ def test_in_process_search_keeps_the_top_k_and_exports_the_trained_best(tmp_path
     ranked = sorted(trained, key=lambda r: -r.val_accuracy)
     assert len(kept) == 2 and {r.trial_id for r in kept} == {r.trial_id for r in ranked[:2]}
     assert not Path(ranked[2].checkpoint).exists()  # fell out of the top 2: deleted
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    sizes = [(Path(r.checkpoint) / "weights.pt").stat().st_size for r in kept]
+    assert summary["weights"] == {"trials": 2, "bytes": sum(sizes)}
+    assert summary["best"]["checkpoint"] == out.best.checkpoint
     _check_export(out, rows)
 
 
