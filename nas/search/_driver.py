@@ -304,6 +304,7 @@ class Driver:
         self._session_start = time.monotonic()
         self._elapsed_before = state.elapsed_s
         self._sec_per_cost: list[float] = []
+        self._out_of_time = False  # the time budget is spent, or the next trial would not fit
 
     # -- resume ---------------------------------------------------------------------------
     def resume(self) -> None:
@@ -369,7 +370,8 @@ class Driver:
         """
         while True:
             left = self.time_left()
-            if left is not None and left <= 0:
+            self._out_of_time = self._out_of_time or (left is not None and left <= 0)
+            if self._out_of_time:
                 return None
             cid = self._queue.pop(0) if self._queue else self._ask()
             if cid is None:
@@ -386,9 +388,10 @@ class Driver:
             if key in self._running:
                 self._parked.setdefault(key, []).append(cid)
                 continue
-            if not self._fits(arch, left):
+            if not self._fits(arch, left):  # nor, most likely, would the next: stop here
                 self._cut(cid, "Not started: its estimated training time exceeds the time left.")
-                continue
+                self._out_of_time = True
+                return None
             self._running[key] = cid
             return Trial(cid, arch)
 
@@ -566,8 +569,7 @@ class Driver:
 
     def close(self, *, interrupted: bool) -> None:
         """End the session: a finished timed run stores its never-run proposals as ``cut``."""
-        left = self.time_left()
-        if not interrupted and left is not None and left <= 0:
+        if not interrupted and self._out_of_time:
             for cid in [*self._queue, *(c for cs in self._parked.values() for c in cs)]:
                 self._cut(cid, "Not started: the search's time budget ran out.")
             self._queue, self._parked = [], {}

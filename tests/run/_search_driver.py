@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from nas.run import TrainingEvaluator, run_ray_search
-from nas.search import get_strategy
+from nas.run import TrainingEvaluator
+from nas.search import RayOptions, get_strategy, run
 from nas.space import get_space
 
 
@@ -17,20 +16,26 @@ def main() -> None:
     p.add_argument("budget", type=int)
     p.add_argument("--seed", type=int, default=3)
     p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--executor", choices=("inprocess", "ray"), default="ray")
     p.add_argument("--address")
     p.add_argument("--max-concurrent", type=int, default=1)
     p.add_argument("--max-failures", type=int, default=0)
-    p.add_argument("--trial-resources", type=json.loads, default=None, help="JSON object")
     args = p.parse_args()
     space = get_space("cnn1d")
     evaluator = TrainingEvaluator(
         space, "mnist1d", device="cpu", recipe_overrides={"epochs": args.epochs}
     )
-    run_ray_search(
-        space, get_strategy("random", space, seed=args.seed), evaluator, budget=args.budget,
-        store=args.work / "store", run_dir=args.work / "run", address=args.address,
-        max_concurrent=args.max_concurrent, max_failures=args.max_failures, progress=False,
-        trial_resources=args.trial_resources,
+    ray = None
+    if args.executor == "ray":
+        ray = RayOptions(
+            address=args.address,
+            max_concurrent=args.max_concurrent,
+            max_failures=args.max_failures,
+        )
+    run(
+        space, get_strategy("random", space, seed=args.seed), evaluator, executor=args.executor,
+        budget=args.budget, store=args.work / "store", run_dir=args.work / "run", ray=ray,
+        progress=False, checkpoint_every=1,
     )  # fmt: skip
 
 

@@ -8,51 +8,60 @@ from pathlib import Path
 import numpy as np
 
 from nas.run import TrainingEvaluator
-from nas.run._driver import FINISHED, Driver
-from nas.run._progress import SearchProgress
-from nas.run._state import RunState
 from nas.search import get_strategy
+from nas.search._driver import Driver, RunState
 from nas.space import Arch, get_space
-from nas.store import ResultStore
+
+
+class _Plain:
+    """An evaluator the driver never calls (a driver hands out trials; executors evaluate)."""
+
+    dataset = "mnist1d"
+
+    def evaluate(self, arch, *, seed, trial_id=None):  # pragma: no cover - never called
+        raise AssertionError("the driver does not evaluate")
+
+
+class _Costed(_Plain):
+    def __init__(self, cost) -> None:
+        self.estimate_cost = cost
 
 
 def _driver(tmp_path: Path, budget: int, cost, window: int) -> Driver:
     space = get_space("cnn1d")
     strategy = get_strategy("random", space, seed=1)
     state = RunState(
-        run_id="r", space="cnn1d", dataset="mnist1d", budget=budget, seed=0,
-        strategy=strategy.state_dict(),
+        run_id="r", space="cnn1d", dataset="mnist1d", strategy_name="random", budget=budget,
+        seed=0, strategy=strategy.state_dict(),
     )  # fmt: skip
-    return Driver(
-        space, strategy, "mnist1d", ResultStore(tmp_path / "store"), tmp_path / "run", state,
-        SearchProgress(budget, enabled=False), cost=cost, tail_window=window,
-    )  # fmt: skip
+    evaluator = _Plain() if cost is None else _Costed(cost)
+    return Driver(space, strategy, evaluator, state, run_dir=tmp_path / "run", tail_window=window)
 
 
 def test_tail_is_started_longest_first_and_every_proposal_is_saved(tmp_path: Path) -> None:
     evaluator = TrainingEvaluator("cnn1d", "mnist1d")
     driver = _driver(tmp_path, budget=7, cost=evaluator.estimate_cost, window=4)
-    configs = [driver.next_config(f"t{i}") for i in range(4)]
+    trials = [driver.next_trial() for _ in range(4)]
     # The four tail proposals hit the state file when they were asked together, before the
     # first of them started: a crash re-runs them on resume.
     saved = json.loads((tmp_path / "run" / "search_state.json").read_text())
     assert len(saved["proposals"]) == 7
-    configs += [driver.next_config(f"t{i}") for i in range(4, 7)]
-    assert driver.next_config("t7") == FINISHED
-    assert all(isinstance(c, dict) for c in configs)
-    cids = [c["candidate_id"] for c in configs]  # type: ignore[index]
+    trials += [driver.next_trial() for _ in range(3)]
+    assert driver.next_trial() is None
+    assert all(t is not None for t in trials)
+    cids = [t.candidate_id for t in trials]
     assert sorted(cids) == sorted(saved["proposals"])
-    costs = [evaluator.estimate_cost(Arch.from_json(c["arch"])) for c in configs]  # type: ignore[index]
+    costs = [evaluator.estimate_cost(t.arch) for t in trials]
     assert costs[3:] == sorted(costs[3:], reverse=True)
-    assert costs[3:] != [
-        evaluator.estimate_cost(Arch.from_json(saved["proposals"][c]["arch"]))
-        for c in sorted(cids[3:])
-    ]  # the strategy's own order was not this one
+    in_ask_order = [
+        evaluator.estimate_cost(Arch.from_json(saved["proposals"][c])) for c in sorted(cids[3:])
+    ]
+    assert costs[3:] != in_ask_order  # the strategy's own order was not this one
 
 
 def test_without_a_cost_estimate_the_order_is_the_strategys(tmp_path: Path) -> None:
     driver = _driver(tmp_path, budget=5, cost=None, window=4)
-    got = [driver.next_config(f"t{i}")["arch"] for i in range(5)]  # type: ignore[index]
+    got = [driver.next_trial().arch.to_json() for _ in range(5)]
     space = get_space("cnn1d")
     expected = [c.arch.to_json() for c in get_strategy("random", space, seed=1).ask(5)]
     assert got == expected
@@ -63,7 +72,7 @@ def test_a_failing_estimate_does_not_stop_the_search(tmp_path: Path) -> None:
         raise RuntimeError("no estimate")
 
     driver = _driver(tmp_path, budget=4, cost=broken, window=4)
-    assert all(isinstance(driver.next_config(f"t{i}"), dict) for i in range(4))
+    assert all(driver.next_trial() is not None for _ in range(4))
 
 
 def test_cost_grows_with_epochs_and_flops_and_falls_with_batch_size() -> None:

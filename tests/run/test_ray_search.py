@@ -1,21 +1,17 @@
-"""run_ray_search on a real embedded Ray: stored rows, faults, schedulers, resume after SIGKILL."""
+"""Searches on a real embedded Ray: stored rows, faults, schedulers, the same search in-process."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import cloudpickle
 import pytest
 
-from nas.run import TrainingEvaluator, init_ray, run_ray_search
-from nas.search import get_strategy
+from nas.bench import TabularEvaluator
+from nas.run import TrainingEvaluator, init_ray
+from nas.search import Objective, RayOptions, get_strategy, run
 from nas.space import Arch, get_space
 from nas.store import ResultStore
 
@@ -23,14 +19,12 @@ from . import _faulty
 
 pytestmark = pytest.mark.ray
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
 def ray_local():
     import ray
 
-    # One embedded Ray for the module; run_ray_search leaves a Ray it did not start running.
+    # One embedded Ray for the module; a search leaves a Ray it did not start running.
     init_ray(None, env_vars={"NAS_CACHE_DIR": os.environ["NAS_CACHE_DIR"]})
     # The fault-injecting evaluator lives in the tests, which the workers cannot import.
     cloudpickle.register_pickle_by_value(_faulty)
@@ -47,14 +41,16 @@ def space():
 def test_search_stores_every_trial_with_curves_and_ids(ray_local, space, tmp_path) -> None:
     store = ResultStore(tmp_path / "store")
     ev = TrainingEvaluator(space, "mnist1d", device="cpu", recipe_overrides={"epochs": 2})
-    out = run_ray_search(
-        space, get_strategy("random", space, seed=1), ev, budget=6, store=store,
-        run_dir=tmp_path / "run", scheduler="asha", progress=False,
+    out = run(
+        space, get_strategy("random", space, seed=1), ev, executor="ray", budget=6, store=store,
+        run_dir=tmp_path / "run", ray=RayOptions(scheduler="asha"), progress=False,
+        export_best=True,
     )  # fmt: skip
     rows = store.results()
-    assert len(rows) == 6 == len(out.results)
+    assert len(rows) == 6 == len(out.results) == out.trained
     assert {r.arch_id for r in rows} == {r.arch_id for r in out.results}
-    assert len({r.trial_id for r in rows}) == 6 and {r.run_id for r in rows} == {out.run_id}
+    assert len({r.trial_id for r in rows}) == 6 and {r.run_id for r in rows} == {"run"}
+    assert out.run_id == "run" and {r.strategy for r in rows} == {"random"}
     for r in rows:
         assert r.status == "ok", r.error
         assert r.host and r.node_id and r.trial_id
@@ -79,8 +75,8 @@ def test_faults_are_recorded_and_the_search_finishes(ray_local, space, tmp_path)
         space, "mnist1d", device="cpu", recipe_overrides={"epochs": 1}, faults=faults
     )
     store = ResultStore(tmp_path / "store")
-    out = run_ray_search(
-        space, get_strategy("random", space, seed=2), ev, budget=5, store=store,
+    out = run(
+        space, get_strategy("random", space, seed=2), ev, executor="ray", budget=5, store=store,
         run_dir=tmp_path / "run", progress=False,
     )  # fmt: skip
     by_arch = {r.arch_id: r for r in store.results()}
@@ -96,52 +92,32 @@ def test_faults_are_recorded_and_the_search_finishes(ray_local, space, tmp_path)
     assert out.best is not None and out.best.arch_id in {a.arch_id for a in archs[3:]}
 
 
-def _stored(store_dir: Path) -> int:
-    store = ResultStore(store_dir)
-    return len(store) if store.is_present() else 0
+_TIMING = {"trial_id", "host", "node_id", "created_at", "train_seconds", "engine_version"}
 
 
-def test_resume_after_sigkill_of_the_driver(ray_local, space, tmp_path) -> None:
-    budget, kill_after = 7, 2
-    args = [sys.executable, "-m", "tests.run._search_driver", str(tmp_path), str(budget)]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    driver = subprocess.Popen(
-        args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 240
-        while _stored(tmp_path / "store") < kill_after:
-            assert driver.poll() is None, driver.stderr.read().decode()[-3000:]
-            assert time.monotonic() < deadline, "the driver stored nothing in time"
-            time.sleep(0.5)
-        os.kill(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=30)
-    finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
-        # The killed driver's own Ray dies with it (Ray shares its fate); its group too.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(driver.pid, signal.SIGKILL)
-    before = ResultStore(tmp_path / "store").results()
-    assert kill_after <= len(before) < budget
-    state = json.loads((tmp_path / "run" / "search_state.json").read_text())
+def test_both_executors_run_the_same_search(ray_local, tmp_path) -> None:
+    space = get_space("nb201")
+    objectives = [Objective("val_accuracy"), Objective("params", "min")]
+    outs, stores = {}, {}
+    for executor in ("inprocess", "ray"):
+        strategy = get_strategy(
+            "rea", space, seed=4, population_size=4, sample_size=2, objectives=objectives
+        )
+        stores[executor] = ResultStore(tmp_path / executor / "store")
+        outs[executor] = run(
+            space, strategy, TabularEvaluator("nb201-cifar10"), executor=executor, budget=14,
+            store=stores[executor], run_dir=tmp_path / executor / "run-1", seed=4,
+            progress=False, ray=RayOptions(max_concurrent=1) if executor == "ray" else None,
+        )  # fmt: skip
+    here, there = outs["inprocess"], outs["ray"]
+    assert [r.arch_id for r in here.results] == [r.arch_id for r in there.results]
+    assert [r.candidate_id for r in here.pareto] == [r.candidate_id for r in there.pareto]
+    assert here.best.candidate_id == there.best.candidate_id
+    assert (here.proposed, here.trained) == (there.proposed, there.trained)
 
-    # Resume in this process (and this test's Ray), with a fresh strategy object.
-    ev = TrainingEvaluator(space, "mnist1d", device="cpu", recipe_overrides={"epochs": 1})
-    out = run_ray_search(
-        space, get_strategy("random", space, seed=3), ev, budget=budget,
-        store=tmp_path / "store", run_dir=tmp_path / "run", resume=True, progress=False,
-    )  # fmt: skip
-    rows = ResultStore(tmp_path / "store").results()
-    keys = [r.key for r in rows]
-    assert len(rows) == budget == len(set(keys))  # every trial exactly once, budget respected
-    assert {r.run_id for r in rows} == {state["run_id"]} == {out.run_id}
-    assert {r.key for r in before} <= set(keys)  # nothing finished before the kill is lost
-    assert len({r.arch_id for r in rows}) == budget  # nothing evaluated twice
-    final = json.loads((tmp_path / "run" / "search_state.json").read_text())
-    assert len(final["told"]) == budget == len(set(final["told"]))
-    assert sorted(final["proposals"]) == sorted(final["told"])
-    # The proposals made before the kill are the ones a strategy with this seed makes.
-    expected = [c.arch.arch_id for c in get_strategy("random", space, seed=3).ask(budget)]
-    assert sorted(r.arch_id for r in rows) == sorted(expected)
+    def rows(store: ResultStore) -> list[dict]:
+        out = [{k: v for k, v in r.to_row().items() if k not in _TIMING} for r in store.results()]
+        return sorted(out, key=lambda row: row["candidate_id"])
+
+    assert rows(stores["inprocess"]) == rows(stores["ray"])
+    assert len(rows(stores["ray"])) == 14
