@@ -30,7 +30,7 @@ from nas.predictors._metrics import ndcg_at_k, score_predictions
 from nas.predictors._model import GennapePredictor, Prediction, PredictorConfig
 from nas.predictors._pretrain import PretrainConfig, PretrainedEncoder, pretrain, sample_graphs
 from nas.predictors._rank import RankResult, rank_candidates
-from nas.predictors._tables import TABLES, LabeledTable, load_labeled, nb101_graph
+from nas.predictors._tables import TABLES, LabeledTable, load_labeled
 
 try:  # registers "predictor" with nas.search; the core must not need the predictor package
     from nas.predictors._strategy import PredictorGuidedSearch
@@ -62,7 +62,6 @@ __all__ = [
     "fuzzy_cmeans",
     "load_labeled",
     "memberships",
-    "nb101_graph",
     "ndcg_at_k",
     "pretrain",
     "random_batch",

@@ -1,7 +1,7 @@
 """Convert the public benchmark files under ``shared/benchmarks`` into store-schema tables.
 
-Every NAS-Bench-201 and NAS-Bench-Macro row is parsed into an arch of the matching
-built-in space and compiled, so ``arch``, ``arch_id``, ``graph_hash``, ``params`` and
+Every NAS-Bench-201, NAS-Bench-Macro, and Suite-Zero NB-101 / NB-301 / TransNAS-Bench-101 row
+is parsed into an arch of the matching built-in space and compiled, so ``arch``, ``arch_id``, ``graph_hash``, ``params`` and
 ``flops`` come from our IR, not from the source; only the measured metrics are copied.
 Compiling is the slow part (about 10 ms per NB-201 arch plus 5 ms for its graph_hash), so
 it runs in a process pool.
@@ -23,11 +23,28 @@ from nas.errors import StoreError
 
 __all__ = ["build_table", "import_table", "ir_facts"]
 
-# (space name, arch-string parser module) of the spaces whose rows we compile.
+# space name -> "module:function" that parses one benchmark arch string into its arch.
 _PARSERS = {
-    "nb201": "nas.search_spaces.nb201",
-    "nb201_c100": "nas.search_spaces.nb201",
-    "nb_macro": "nas.search_spaces.nb_macro",
+    "nb201": "nas.search_spaces.nb201:parse_arch_str",
+    "nb201_c100": "nas.search_spaces.nb201:parse_arch_str",
+    "nb_macro": "nas.search_spaces.nb_macro:parse_arch_str",
+    "nb101": "nas.search_spaces.nb101:parse_key",
+    "nb301": "nas.search_spaces.nb301:parse_genotype",
+    **{
+        f"tnb101_{kind}_{task}": f"nas.search_spaces.tnb101:parse_{kind}_key"
+        for kind in ("micro", "macro")
+        for task in ("object", "scene")
+    },
+}
+# Tables cut from the Suite-Zero subsets: name -> (its search_space, its task, our space).
+_SUITE_TABLES = {
+    "nb101-cifar10": ("nasbench101", "cifar10", "nb101"),
+    "nb301-cifar10": ("nasbench301", "cifar10", "nb301"),
+    **{
+        f"tnb101-{kind}-{task}": (f"transbench101_{kind}", f"class_{task}", f"tnb101_{kind}_{task}")
+        for kind in ("micro", "macro")
+        for task in ("object", "scene")
+    },
 }
 _PROXIES = (
     "synflow",
@@ -65,7 +82,8 @@ def ir_facts(job: tuple[str, str]) -> tuple[str, str, str, str | None, int, int]
 
     space_name, arch_str = job
     space = get_space(space_name)
-    arch = importlib.import_module(_PARSERS[space_name]).parse_arch_str(arch_str, space)
+    module, _, function = _PARSERS[space_name].partition(":")
+    arch = getattr(importlib.import_module(module), function)(arch_str, space)
     graph = space.compile(arch)
     return (
         arch.to_json(),
@@ -276,7 +294,46 @@ def _suite_zero(source: Path, name: str, *, processes: int | None, progress: boo
     return _results(rows, name)
 
 
+def _suite_subset(source: Path, name: str, *, processes: int | None, progress: bool) -> Any:
+    bench, task, space = _SUITE_TABLES[name]
+    src = [
+        r
+        for r in _read(source / "zc_subsets.parquet")
+        if r["search_space"] == bench and r["task"] == task
+    ]
+    facts = _compile_all(
+        [(space, r["arch_key"]) for r in src], processes=processes, progress=progress, what=name
+    )
+    first: dict[str, dict[str, Any]] = {}
+    for r, (arch, arch_id, version, ghash, params, flops) in zip(src, facts):
+        p = _finite(r["params"])
+        key = {"arch_key": r["arch_key"], "val_accuracy": _finite(r["val_accuracy"])}
+        row = first.get(arch_id)
+        if row is not None:  # two encodings of one arch (pair order, pruned vertices): keep both
+            row["extra"].setdefault("same_arch", []).append(key)
+            continue
+        first[arch_id] = dict(
+            space=space,
+            space_version=version,
+            arch=arch,
+            arch_id=arch_id,
+            graph_hash=ghash,
+            dataset=task,
+            status="ok",
+            val_accuracy=key["val_accuracy"],
+            params=params,
+            flops=flops,
+            extra={
+                "arch_key": r["arch_key"],
+                "params_benchmark": None if p is None else round(p * 1e6),
+                "flops_m_benchmark": _finite(r["flops"]),
+            },
+        )
+    return _results(first.values(), name)
+
+
 _BUILDERS: dict[str, Callable[..., Any]] = {
+    **dict.fromkeys(_SUITE_TABLES, _suite_subset),
     "nb201-cifar10": _nb201,
     "nb201-cifar100": _nb201,
     "nb-macro": _nb_macro,

@@ -8,6 +8,8 @@ mirror); a table is read once per process and then served from memory.
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
 import threading
 from dataclasses import dataclass
@@ -15,12 +17,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nas._registry import Registry
-from nas.errors import StoreError
+from nas.errors import RegistryError, StoreError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["TableInfo", "datasets_dir", "list_tables", "load_table", "table_info", "table_path"]
+__all__ = [
+    "ALIASES",
+    "TableInfo",
+    "datasets_dir",
+    "is_builtin",
+    "list_tables",
+    "load_table",
+    "read_table_info",
+    "table_info",
+    "table_path",
+]
 
 DATASETS_ENV = "NAS_DATASETS_DIR"
 
@@ -83,6 +95,45 @@ for _info in (
         signal="mean test accuracy of 3 runs (the benchmark has no validation split)",
         reported="mean test accuracy of 3 runs",
     ),
+    *(
+        TableInfo(
+            name=name,
+            spaces=(space,),
+            datasets=(dataset,),
+            source_folder="nasbench_suite_zero_subsets",
+            source=f"{bench} rows of the NAS-Bench-Suite-Zero subsets from NASLib "
+            "(Krishnakumar et al., NeurIPS 2022; Apache-2.0)",
+            signal=signal,
+            reported="none (test_accuracy is null: the subsets record one accuracy)",
+        )
+        for name, bench, space, dataset, signal in (
+            (
+                "nb101-cifar10",
+                "NAS-Bench-101 (Ying et al., ICML 2019)",
+                "nb101",
+                "cifar10",
+                "CIFAR-10 validation accuracy (108 epochs) as NASLib stores it",
+            ),
+            (
+                "nb301-cifar10",
+                "NAS-Bench-301 (Siems, Zela et al., 2020; surrogate)",
+                "nb301",
+                "cifar10",
+                "surrogate-predicted CIFAR-10 validation accuracy as NASLib stores it",
+            ),
+            *(
+                (
+                    f"tnb101-{kind}-{task.removeprefix('class_')}",
+                    f"TransNAS-Bench-101 {kind} (Duan et al., CVPR 2021)",
+                    f"tnb101_{kind}_{task.removeprefix('class_')}",
+                    task,
+                    f"{task} validation top-1 accuracy as NASLib stores it",
+                )
+                for kind in ("micro", "macro")
+                for task in ("class_object", "class_scene")
+            ),
+        )
+    ),
     TableInfo(
         name="suite-zero",
         spaces=(
@@ -114,19 +165,65 @@ for _info in (
     _TABLES.register(_info.name, _info)
 
 
+#: Earlier names of tables, still accepted everywhere a table name is.
+ALIASES = {"nb101": "nb101-cifar10", "nb301": "nb301-cifar10"}
+#: A user's table (``nas bench add``) is registered by ``NAME.table.json`` beside its Parquet.
+USER_SUFFIX = ".table.json"
+
+
+def _user_tables() -> dict[str, TableInfo]:
+    folder = datasets_dir()
+    found: dict[str, TableInfo] = {}
+    if not folder.is_dir():
+        return found
+    for path in sorted(folder.glob(f"*{USER_SUFFIX}")):
+        info = read_table_info(path)
+        found[info.name] = info
+    return found
+
+
+def read_table_info(path: Path) -> TableInfo:
+    """The :class:`TableInfo` saved in a user table's ``NAME.table.json``."""
+    try:
+        obj = json.loads(path.read_text())
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in obj.items()}
+        return TableInfo(**fields)
+    except (OSError, ValueError, TypeError) as exc:
+        raise StoreError(
+            f"Table registration {path} is unreadable ({exc}); re-run `nas bench add` for it "
+            f"or delete the file."
+        ) from None
+
+
 def list_tables() -> list[str]:
-    """Names of the shipped benchmark tables.
+    """Names of the shipped benchmark tables and of the user's tables (``nas bench add``).
 
     Example:
         >>> "nb201-cifar10" in list_tables()
         True
     """
-    return _TABLES.names()
+    return sorted({*_TABLES.names(), *_user_tables()})
+
+
+def is_builtin(name: str) -> bool:
+    """True for a table shipped with the project (``nas bench import`` rebuilds it)."""
+    return ALIASES.get(name, name) in _TABLES
 
 
 def table_info(name: str) -> TableInfo:
     """The :class:`TableInfo` of table ``name`` (a ``RegistryError`` names close matches)."""
-    return _TABLES.get(name)
+    name = ALIASES.get(name, name)
+    if name in _TABLES:
+        return _TABLES.get(name)
+    user = _user_tables()
+    if name in user:
+        return user[name]
+    close = difflib.get_close_matches(name, [*_TABLES.names(), *user], n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise RegistryError(
+        f"Unknown benchmark table {name!r}{hint} (known: {', '.join(list_tables())}); "
+        f"add your own with `nas bench add`."
+    )
 
 
 def datasets_dir() -> Path:
@@ -160,9 +257,13 @@ def load_table(name: str) -> pa.Table:
     try:
         mtime = path.stat().st_mtime
     except FileNotFoundError:
+        how = (
+            f"rebuild it with `nas bench import {name} --source DIR`"
+            if is_builtin(name)
+            else "add it again with `nas bench add`"
+        )
         raise StoreError(
-            f"Benchmark table {name!r} not found at {path}; rebuild it with "
-            f"`nas bench import {name} --source DIR` or set ${DATASETS_ENV}."
+            f"Benchmark table {name!r} not found at {path}; {how} or set ${DATASETS_ENV}."
         ) from None
     with _LOCK:
         hit = _CACHE.get(path)
