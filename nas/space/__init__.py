@@ -31,7 +31,7 @@ from nas.space._decisions import Choice, Decision, FloatRange, IntRange
 from nas.space._exprs import InChannels, SamePadding, Scaled, make_divisible
 from nas.space._node import Node, Part, register_node, subpath
 from nas.space._ops import Op, Project, Recipe, SqueezeExcite
-from nas.space._registry import get_space, list_spaces, register_space
+from nas.space._registry import get_space, list_spaces, register_space, restamp
 from nas.space._space import Arch, Space
 
 __all__ = [
@@ -63,5 +63,6 @@ __all__ = [
     "make_divisible",
     "register_node",
     "register_space",
+    "restamp",
     "subpath",
 ]

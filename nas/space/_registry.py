@@ -12,9 +12,9 @@ from functools import cache
 from importlib.metadata import entry_points
 
 from nas._registry import Registry
-from nas.space._space import Space
+from nas.space._space import Arch, Space
 
-__all__ = ["get_space", "list_spaces", "register_space"]
+__all__ = ["get_space", "list_spaces", "register_space", "restamp"]
 
 ENTRY_POINT_GROUP = "nas.search_spaces"
 
@@ -75,6 +75,30 @@ def get_space(name: str) -> Space:
     """The space registered under ``name`` (built once, then cached)."""
     _load_entry_points()
     return _build(name)
+
+
+def restamp(arch: Arch) -> Arch:
+    """``arch`` as its registered space gives it today, for archs stored before ids carried
+    the space's fingerprint: one without a fingerprint, of a registered space at the same
+    version, gets that space's fingerprint (and so its current ``arch_id``); any other arch
+    is returned as it is (a fingerprint is never replaced: an edited space keeps new ids).
+
+    Example:
+        >>> import numpy as np
+        >>> arch = get_space("mlp").sample(np.random.default_rng(0))
+        >>> old = Arch(arch.space, arch.version, arch.values)  # as stored before fingerprints
+        >>> old.arch_id == arch.arch_id, restamp(old).arch_id == arch.arch_id
+        (False, True)
+    """
+    if arch.fingerprint:
+        return arch
+    _load_entry_points()
+    if arch.space not in _SPACES:
+        return arch
+    space = get_space(arch.space)
+    if space.version != arch.version:
+        return arch
+    return Arch(arch.space, arch.version, arch.values, space.fingerprint)
 
 
 def list_spaces() -> list[str]:

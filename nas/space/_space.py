@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -42,7 +43,12 @@ class Arch:
     """A concrete value for every active decision of a space.
 
     ``values`` is a flat ``{path: value}`` mapping. ``arch_id`` is a stable hash of the
-    canonical JSON of the values together with the space's name and version.
+    canonical JSON of the values together with the space's name, version and structural
+    ``fingerprint`` (:attr:`Space.fingerprint`, a hash of the space's decisions, their
+    values and its tree). Editing a space changes its fingerprint, so the archs of an edited
+    space never reuse the ids of the old one, even when its version was not bumped. An arch
+    built without a space (``Arch(space, version, values)``) has no fingerprint, and its id
+    is the hash of the name, version and values only.
 
     Example:
         >>> a = Arch("toy", "1", {"width": 16})
@@ -53,14 +59,17 @@ class Arch:
     space: str
     version: str
     values: Mapping[str, Any]
+    fingerprint: str = ""
     arch_id: str = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "values", dict(self.values))
-        payload = canonical_json(
-            {"space": self.space, "version": self.version, "values": self.json_values()}
-        )
-        object.__setattr__(self, "arch_id", hashlib.sha256(payload.encode()).hexdigest()[:16])
+        obj = {"space": self.space, "version": self.version, "values": self.json_values()}
+        if self.fingerprint:
+            obj["fingerprint"] = self.fingerprint
+        text = canonical_json(obj)
+        self.__dict__["_json"] = text  # computed once: ids, stores and Ray configs all use it
+        object.__setattr__(self, "arch_id", hashlib.sha256(text.encode()).hexdigest()[:16])
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -82,10 +91,9 @@ class Arch:
         return {k: _thaw(v) for k, v in self.values.items()}
 
     def to_json(self) -> str:
-        """Canonical JSON: ``{"space": ..., "version": ..., "values": {...}}``."""
-        return canonical_json(
-            {"space": self.space, "version": self.version, "values": self.json_values()}
-        )
+        """Canonical JSON: ``{"space": ..., "version": ..., "fingerprint": ..., "values": {...}}``
+        (no ``fingerprint`` key when the arch has none)."""
+        return str(self.__dict__["_json"])
 
     @staticmethod
     def from_json(text: str | Mapping[str, Any]) -> Arch:
@@ -95,7 +103,10 @@ class Arch:
                 'An arch JSON needs {"space": ..., "version": ..., "values": {...}}; '
                 f"got keys {sorted(obj) if isinstance(obj, Mapping) else type(obj).__name__}."
             )
-        return Arch(str(obj.get("space", "")), str(obj.get("version", "")), obj["values"])
+        space, version, fingerprint = (
+            str(obj.get(k, "")) for k in ("space", "version", "fingerprint")
+        )
+        return Arch(space, version, obj["values"], fingerprint)
 
 
 class Space:
@@ -170,7 +181,46 @@ class Space:
         return ctx
 
     def _arch(self, ctx: BuildContext) -> Arch:
-        return Arch(self.name, self.version, ctx.bound)
+        return Arch(self.name, self.version, ctx.bound, self.fingerprint)
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A stable hash of what the space computes: input shape, tree, decisions and their
+        values, recipe (its JSON form, in order; name, version and description excluded).
+        Part of every ``arch_id``, so editing a space never reuses the ids of the old one."""
+        from nas.space._json import structure_json
+
+        text = json.dumps(structure_json(self), separators=(",", ":"), allow_nan=False)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def arch_id(self, values: Mapping[str, Any]) -> str:
+        """The ``arch_id`` this space gives the arch with ``values``, without validating it
+        (e.g. to re-key rows stored before ids carried the fingerprint)."""
+        return Arch(self.name, self.version, values, self.fingerprint).arch_id
+
+    def max_epochs(self) -> int | None:
+        """The largest ``epochs`` the recipe can take (the fidelity ceiling of ASHA and
+        Hyperband): the most of an ``epochs`` decision, or its fixed value; ``None`` when the
+        recipe has no ``epochs`` field (or the space has no recipe).
+
+        Example:
+            >>> from nas.space import get_space
+            >>> get_space("cnn1d").max_epochs()
+            40
+        """
+        epochs = self.recipe_node.fields.get("epochs") if self.recipe_node else None
+        if epochs is None:
+            return None
+        if isinstance(epochs, FloatRange):
+            values = [math.floor(epochs.high)]
+        else:
+            values = epochs.values() if isinstance(epochs, Decision) else [epochs]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise SpaceError(
+                f"Space {self.name!r}: recipe epochs must be ints (got {epochs!r}); "
+                f"use an int, an IntRange or a Choice of ints."
+            )
+        return max(values)
 
     # --------------------------------------------------------------------- core API
     def sample(self, rng: np.random.Generator) -> Arch:
