@@ -37,8 +37,13 @@ def _index(name: str, dataset: str | None) -> dict[str, Any]:
         import pyarrow.compute as pc
 
         table = table.filter(pc.equal(table["dataset"], dataset))
+    from nas.space import Arch, restamp
+
     index: dict[str, Any] = {}
     for row in table.to_pylist():
+        if '"fingerprint"' not in row["arch"]:  # stored before ids carried the space's fingerprint
+            arch = restamp(Arch.from_json(row["arch"]))
+            row["arch"], row["arch_id"] = arch.to_json(), arch.arch_id
         arch_id = row["arch_id"]
         if arch_id in index:
             datasets = sorted(set(load_table(name).column("dataset").to_pylist()))
