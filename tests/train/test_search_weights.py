@@ -8,6 +8,7 @@ from pathlib import Path
 import onnx
 import pytest
 
+from nas.cli import main
 from nas.run import TrainingEvaluator
 from nas.run._summary import onnx_accuracy
 from nas.search import RayOptions, run
@@ -69,7 +70,7 @@ def test_in_process_search_keeps_the_top_k_and_exports_the_trained_best(tmp_path
 
 
 @pytest.mark.ray
-def test_ray_trials_ship_their_weights_through_tune_checkpoints(tmp_path) -> None:
+def test_ray_trials_ship_their_weights_through_tune_checkpoints(tmp_path, capsys) -> None:
     out, rows = _search(tmp_path, "ray", budget=2, keep=2)
     trained = [r for r in rows if r.status == "ok"]
     assert len(trained) == 2
@@ -78,3 +79,10 @@ def test_ray_trials_ship_their_weights_through_tune_checkpoints(tmp_path) -> Non
         assert Path(row.checkpoint).is_relative_to(tmp_path / "run")
         assert load_checkpoint(row.checkpoint).meta["epoch"] == 1
     _check_export(out, rows)
+    # A Ray trial is seeded and threaded as `nas train` is: it reproduces here, exactly.
+    row = trained[0]
+    code = main(["train", "--from-store", str(tmp_path / "store"), "--trial", str(row.trial_id),
+                 "--json"])  # fmt: skip
+    again = json.loads(capsys.readouterr().out)
+    assert code == 0 and again["reproduces"]["identical"], again["reproduces"]
+    assert again["val_accuracy_curve"] == list(row.val_accuracy_curve)
