@@ -11,6 +11,7 @@ from torch import nn
 from nas.data import Dataset, get_dataset
 from nas.train import (
     CheckpointError,
+    CheckpointKeeper,
     EpochMetrics,
     cpu_state,
     delete_checkpoint,
@@ -116,3 +117,25 @@ def test_a_checkpoint_of_a_cuda_run_loads_on_the_cpu(synthetic: Dataset, tmp_pat
     x, y = torch.from_numpy(synthetic.val.x), torch.from_numpy(synthetic.val.y)
     # AMP on the GPU vs float32 here: predictions may flip for a sample or two.
     assert accuracy(fresh, x, y) == pytest.approx(result.best_val_accuracy, abs=1.0)
+
+
+def test_the_keeper_keeps_the_best_k_and_deletes_the_rest(tmp_path) -> None:
+    keeper = CheckpointKeeper(2)
+    saved = {
+        name: save_checkpoint(tmp_path / name, cpu_state(nn.Linear(1, 1)), {}) for name in "abcd"
+    }
+    assert keeper.offer(saved["a"], 0.5) == []
+    assert keeper.offer(saved["b"], 0.7) == []
+    assert keeper.offer(saved["c"], 0.5) == [saved["c"]]  # ties: the earlier one stays
+    assert keeper.offer(saved["d"], 0.9) == [saved["a"]]
+    assert keeper.kept() == [saved["d"], saved["b"]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "d"]
+
+
+def test_keeping_all_or_none(tmp_path) -> None:
+    every, none = CheckpointKeeper(None), CheckpointKeeper(0)
+    a = save_checkpoint(tmp_path / "a", cpu_state(nn.Linear(1, 1)), {})
+    assert every.offer(a, 1.0) == [] and (tmp_path / "a").exists()
+    assert none.offer(a, 1.0) == [a] and not (tmp_path / "a").exists()
+    with pytest.raises(CheckpointError, match="int >= 0 or None"):
+        CheckpointKeeper(-1)
