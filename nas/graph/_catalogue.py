@@ -207,6 +207,10 @@ def _conv_features(in_shapes: Shapes, out: Shape, a: Attrs) -> dict[str, float]:
     return {"depthwise": float(a["groups"] > 1 and a["groups"] == in_shapes[0][0])}
 
 
+def _conv_weights(node: OnnxNode, a: Attrs) -> dict[str, Any]:
+    return {"weight": node.const(1), **({"bias": node.const(2)} if a["bias"] else {})}
+
+
 for _nd in (1, 2):
     register_op(
         OpSpec(
@@ -231,6 +235,7 @@ for _nd in (1, 2):
             onnx_op_types=("Conv",),
             from_onnx=_conv_from_onnx(_nd),
             from_torch=_conv_from_torch(_nd),
+            onnx_weights=_conv_weights,
             description=f"{_nd}-D convolution; padding='same' means d*(k-1)/2 on each side.",
         )
     )
@@ -270,6 +275,13 @@ def _linear_from_onnx(node: OnnxNode) -> dict[str, Any] | None:
     return {"out_features": int(out_f), "bias": b is not None}
 
 
+def _linear_weights(node: OnnxNode, a: Attrs) -> dict[str, Any]:
+    w = node.const(1)  # torch keeps (out, in); Gemm(transB=1) too, MatMul keeps (in, out)
+    trans = node.op_type == "Gemm" and node.attrs.get("transB", 0)
+    out = {"weight": w if trans else w.T}
+    return {**out, "bias": node.const(2).reshape(-1)} if a["bias"] else out
+
+
 def _linear_from_torch(m: Any) -> dict[str, Any] | None:
     from torch import nn
 
@@ -293,6 +305,7 @@ register_op(
         onnx_op_types=("Gemm", "MatMul", "nas.MatMulAdd"),
         from_onnx=_linear_from_onnx,
         from_torch=_linear_from_torch,
+        onnx_weights=_linear_weights,
         description="Affine map over the last dim.",
     )
 )
@@ -325,6 +338,11 @@ def _bn_from_onnx(node: OnnxNode) -> dict[str, Any] | None:
     }
 
 
+def _bn_weights(node: OnnxNode, a: Attrs) -> dict[str, Any]:
+    names = ("weight", "bias", "running_mean", "running_var")
+    return {k: node.const(i + 1) for i, k in enumerate(names)}
+
+
 def _bn_from_torch(m: Any) -> dict[str, Any] | None:
     from torch import nn
 
@@ -344,6 +362,7 @@ register_op(
         onnx_op_types=("BatchNormalization",),
         from_onnx=_bn_from_onnx,
         from_torch=_bn_from_torch,
+        onnx_weights=_bn_weights,
         description="Batch norm over channels (dim 0); 1d or 2d from the input rank.",
     )
 )
@@ -456,6 +475,12 @@ def _relu6_check(node: OnnxNode) -> dict[str, Any] | None:
     return {}
 
 
+def _hardsigmoid_check(node: OnnxNode) -> dict[str, Any] | None:
+    # torch's hardsigmoid is relu6(x + 3) / 6: ONNX HardSigmoid with alpha 1/6, beta 0.5
+    alpha, beta = node.attrs.get("alpha", 0.2), node.attrs.get("beta", 0.5)
+    return {} if abs(alpha - 1 / 6) < 1e-6 and beta == 0.5 else None
+
+
 def _gelu_check(node: OnnxNode) -> dict[str, Any] | None:
     approx = node.attrs.get("approximate", "none")
     return {"approximate": approx.decode() if isinstance(approx, bytes) else approx}
@@ -491,6 +516,14 @@ _activation(
     "hardswish", "torch.nn.functional.hardswish", "HardSwish", "Hardswish", zero_preserving=True
 )
 _activation("sigmoid", "torch.sigmoid", "Sigmoid", "Sigmoid", zero_preserving=False)
+_activation(
+    "hardsigmoid",
+    "torch.nn.functional.hardsigmoid",
+    "HardSigmoid",
+    "Hardsigmoid",
+    zero_preserving=False,
+    onnx_check=_hardsigmoid_check,
+)
 _activation("tanh", "torch.tanh", "Tanh", "Tanh", zero_preserving=True)
 
 
@@ -506,6 +539,8 @@ def _pool_normalize(kind: str):
         out = {"kernel_size": _canon(k), "stride": _canon(s), "padding": _canon(p)}
         if kind == "avg":
             out["count_include_pad"] = bool(a["count_include_pad"])
+        if a["ceil_mode"]:  # only when set, so graphs (and hashes) without it are unchanged
+            out["ceil_mode"] = True
         return out
 
     return normalize
@@ -516,10 +551,13 @@ def _pool_shape(in_shapes: Shapes, a: Attrs) -> Shape:
     nd = len(shape) - 1
     k, s = _tup(a["kernel_size"], nd, "k"), _tup(a["stride"], nd, "s")
     p = _tup(a["padding"], nd, "p", minimum=0)
-    return (
-        shape[0],
-        *(_window_out(shape[i + 1], k[i], s[i], p[i], 1, i + 1, shape) for i in range(nd)),
-    )
+    out = [_window_out(shape[i + 1], k[i], s[i], p[i], 1, i + 1, shape) for i in range(nd)]
+    if a.get("ceil_mode"):  # torch's rule: round up, but the last window must start inside
+        for i in range(nd):
+            size = shape[i + 1] + 2 * p[i] - k[i]
+            up = -(-size // s[i]) + 1
+            out[i] = up - 1 if (up - 1) * s[i] >= shape[i + 1] + p[i] else up
+    return (shape[0], *out)
 
 
 def _pool_torch(kind: str):
@@ -531,6 +569,8 @@ def _pool_torch(kind: str):
         kw = {"kernel_size": a["kernel_size"], "stride": a["stride"], "padding": a["padding"]}
         if kind == "avg":
             kw["count_include_pad"] = a["count_include_pad"]
+        if a.get("ceil_mode"):
+            kw["ceil_mode"] = True
         return TorchCall(fn, kw)
 
     return to_torch
@@ -538,7 +578,7 @@ def _pool_torch(kind: str):
 
 def _pool_from_onnx(kind: str):
     def hook(node: OnnxNode) -> dict[str, Any] | None:
-        if node.data_inputs != (0,) or node.attrs.get("ceil_mode", 0):
+        if node.data_inputs != (0,):
             return None
         k = tuple(node.attrs["kernel_shape"])
         nd = len(k)
@@ -552,6 +592,7 @@ def _pool_from_onnx(kind: str):
         }
         if kind == "avg":
             out["count_include_pad"] = bool(node.attrs.get("count_include_pad", 0))
+        out["ceil_mode"] = bool(node.attrs.get("ceil_mode", 0))
         return out
 
     return hook
@@ -562,7 +603,7 @@ def _pool_from_torch(kind: str):
         from torch import nn
 
         name = "AvgPool" if kind == "avg" else "MaxPool"
-        if type(m) not in (getattr(nn, f"{name}1d"), getattr(nn, f"{name}2d")) or m.ceil_mode:
+        if type(m) not in (getattr(nn, f"{name}1d"), getattr(nn, f"{name}2d")):
             return None
         if kind == "max" and m.dilation not in (1, (1, 1)):
             return None
@@ -571,6 +612,7 @@ def _pool_from_torch(kind: str):
         out = {"kernel_size": m.kernel_size, "stride": m.stride, "padding": m.padding}
         if kind == "avg":
             out["count_include_pad"] = m.count_include_pad
+        out["ceil_mode"] = bool(m.ceil_mode)
         return out
 
     return hook
@@ -580,6 +622,7 @@ for _kind in ("avg", "max"):
     _defaults: dict[str, Any] = {"kernel_size": REQUIRED, "stride": None, "padding": 0}
     if _kind == "avg":
         _defaults["count_include_pad"] = True
+    _defaults["ceil_mode"] = False
     register_op(
         OpSpec(
             name=f"{_kind}_pool",
@@ -591,7 +634,10 @@ for _kind in ("avg", "max"):
             onnx_op_types=("AveragePool" if _kind == "avg" else "MaxPool",),
             from_onnx=_pool_from_onnx(_kind),
             from_torch=_pool_from_torch(_kind),
-            description=f"{_kind} pooling, 1d or 2d from the input rank; stride defaults to the kernel.",
+            description=(
+                f"{_kind} pooling, 1d or 2d from the input rank; stride defaults to the kernel; "
+                f"ceil_mode as in torch."
+            ),
         )
     )
 
@@ -824,10 +870,7 @@ def _flatten_from_onnx(node: OnnxNode) -> dict[str, Any] | None:
         return {} if node.attrs.get("axis", 1) == 1 else None
     target = node.const(1)
     size = math.prod(node.shapes[0])
-    if target is None or target.size != 2:
-        return None
-    lead, last = (int(v) for v in target.reshape(-1))
-    return {} if lead in (0, -1) and last in (-1, size) and (lead, last) != (-1, -1) else None
+    return {} if target is not None and node.per_sample(target, size) == (size,) else None
 
 
 def _flatten_from_torch(m: Any) -> dict[str, Any] | None:
@@ -888,3 +931,7 @@ register_op(
         description="Dropout with probability p (identity in eval mode).",
     )
 )
+
+
+# The other families live in their own modules; importing them here registers them with the rest.
+from nas.graph import _ops_tensor, _ops_vision  # noqa: E402, F401

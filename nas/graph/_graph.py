@@ -92,6 +92,9 @@ class Graph:
         self._nodes: dict[str, Node] = {}  # insertion order is a topological order
         self.inputs: list[str] = []
         self.outputs: list[str] = []
+        # node name -> the lowered module's state_dict as numpy arrays; filled by the importers
+        # (import_onnx, from_torch) and loaded by to_torch; empty for a compiled candidate
+        self.weights: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ building
     def _unique(self, base: str) -> str:
@@ -404,4 +407,5 @@ class Graph:
         g._nodes = dict(self._nodes)
         g.inputs = list(self.inputs)
         g.outputs = list(self.outputs)
+        g.weights = dict(self.weights)
         return g

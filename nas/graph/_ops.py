@@ -17,6 +17,7 @@ from nas._registry import Registry
 from nas.errors import GraphError
 
 __all__ = [
+    "BATCH",
     "REQUIRED",
     "OnnxNode",
     "OpSpec",
@@ -38,6 +39,10 @@ class _Required:
 
 REQUIRED: Any = _Required()
 """Default value marking an attribute the caller must give (e.g. ``out_channels``)."""
+
+
+BATCH = 2**31 - 1
+"""What a symbolic batch dim evaluates to in an imported model's shape arithmetic."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,10 @@ class OnnxNode:
         consts: For each input position holding a constant (initializer or folded), its
             numpy array; positions missing here are data inputs (IR values) or omitted.
         shapes: For each data input position, its per-sample shape.
+        n_inputs: How many inputs the node lists (omitted optional inputs included).
+        batch: The value the batch dim takes in the model's shape arithmetic: its static size,
+            or :data:`BATCH` when the batch is symbolic. A ``Reshape`` target whose first entry
+            is ``batch``, ``0`` or ``-1`` keeps the batch (see :meth:`per_sample`).
     """
 
     op_type: str
@@ -75,6 +84,7 @@ class OnnxNode:
     consts: Mapping[int, Any]
     shapes: Mapping[int, Shape]
     n_inputs: int
+    batch: int = -1
 
     def const(self, i: int) -> Any | None:
         """Return input ``i`` as a numpy array if it is a constant, else ``None``."""
@@ -84,6 +94,33 @@ class OnnxNode:
     def data_inputs(self) -> tuple[int, ...]:
         """Positions of the inputs that are IR values (they become the node's inputs)."""
         return tuple(sorted(self.shapes))
+
+    def per_sample(self, target: Any, size: int) -> Shape | None:
+        """A full-tensor ``Reshape`` target as a per-sample shape (``-1`` resolved), or ``None``.
+
+        ``size`` is the per-sample element count. The target's first entry must keep the batch
+        (``0``, ``-1`` or :attr:`batch`); another ``-1`` is then resolved from ``size``.
+        """
+        return per_sample_shape([int(v) for v in target.reshape(-1)], size, self.batch)
+
+
+def per_sample_shape(dims: Sequence[int], size: int, batch: int) -> Shape | None:
+    """A full reshape target -> the per-sample shape, or ``None`` if it does not keep the batch.
+
+    The first entry must be ``0``, ``-1`` or ``batch``; one ``-1`` among the rest is resolved
+    from the per-sample element count ``size``.
+    """
+    if not dims or dims[0] not in (0, -1, batch):
+        return None
+    rest = list(dims[1:])
+    if (dims[0] == -1 and -1 in rest) or rest.count(-1) > 1 or 0 in rest:
+        return None
+    known = math.prod(d for d in rest if d != -1)
+    if -1 in rest:
+        if known == 0 or size % known:
+            return None
+        rest[rest.index(-1)] = size // known
+    return tuple(rest) if math.prod(rest) == size else None
 
 
 def _zero_count(in_shapes: tuple[Shape, ...], out_shape: Shape, attrs: Mapping[str, Any]) -> int:
@@ -140,7 +177,12 @@ class OpSpec:
         onnx_op_types: ONNX op types :func:`nas.graph.import_onnx` offers to ``from_onnx``.
         from_onnx: ``OnnxNode -> attrs | None``; ``None`` means "not mine".
         from_torch: ``module -> attrs | None`` for fx ``call_module`` nodes in
-            :func:`nas.graph.from_torch`.
+            :func:`nas.graph.from_torch`; the module's ``state_dict()`` becomes the node's
+            weights, so the lowering must name its tensors the same way.
+        onnx_weights: ``(OnnxNode, attrs) -> {name: array}``: the lowered module's
+            ``state_dict`` from the node's constants. Without it, an op with parameters takes
+            the node's constant inputs in order, matched to the lowered module's parameters
+            by shape (import fails, naming the op, when they do not match).
 
     Example:
         >>> spec = get_op("relu")
@@ -165,6 +207,7 @@ class OpSpec:
     onnx_op_types: tuple[str, ...] = ()
     from_onnx: Callable[[OnnxNode], dict[str, Any] | None] | None = None
     from_torch: Callable[[Any], dict[str, Any] | None] | None = None
+    onnx_weights: Callable[[OnnxNode, Mapping[str, Any]], dict[str, Any]] | None = None
     description: str = ""
 
     def check_arity(self, n: int) -> str | None:

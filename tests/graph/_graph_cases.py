@@ -51,7 +51,8 @@ register_op(SCALE, replace=True)
 
 
 # ----------------------------------------------------------------------------- per-op graphs
-OP_CASES: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {
+# An n-ary op's case lists one shape per input.
+OP_CASES: dict[str, tuple[Any, dict[str, Any]]] = {
     "conv1d": ((4, 16), {"out_channels": 6, "kernel_size": 3, "padding": "same", "bias": True}),
     "conv2d": ((4, 9, 9), {"out_channels": 8, "kernel_size": 3, "stride": 2, "padding": 1}),
     "linear": ((4, 10), {"out_features": 7}),
@@ -75,13 +76,38 @@ OP_CASES: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {
     "flatten": ((4, 3, 3), {}),
     "dropout": ((10,), {"p": 0.2}),
     "scale": ((4, 5, 5), {}),
+    "hardsigmoid": ((4, 5, 5), {}),
+    "softmax": ((3, 6, 5), {"dim": 1}),
+    "transpose": ((3, 6, 5), {"perm": (2, 0, 1)}),
+    "reshape": ((4, 6, 5), {"shape": (6, -1)}),
+    "slice": ((8, 5, 5), {"axis": 0, "start": 2, "end": 6}),
+    "mul_scalar": ((4, 5, 5), {"value": 0.125}),
+    "embedding": ((7,), {"vocab": 10, "dim": 6}),
+    "pos_embedding": ((7, 6), {}),
+    "class_token": ((7, 6), {}),
+    "layer_scale": ((5, 5, 6), {}),
+    "token_mean": ((7, 6), {}),
+    "select_token": ((7, 6), {"index": 0}),
+    "upsample": ((3, 4, 5), {"scale_factor": 2, "mode": "linear"}),
+    "conv_transpose1d": ((4, 7), {"out_channels": 6, "kernel_size": 4, "stride": 2, "padding": 1}),
+    "conv_transpose2d": (
+        (4, 5, 5),
+        {"out_channels": 6, "kernel_size": 3, "stride": 2, "output_padding": 1, "groups": 2},
+    ),
+    "channel_shuffle": ((6, 4, 4), {"groups": 3}),
+    "matmul": ([(2, 5, 3), (2, 3, 4)], {}),
 }
-BINARY = {"add", "mul", "concat"}
+BINARY = {"add", "mul", "concat", "matmul"}
 
 
 def op_graph(op: str) -> Graph:
     """input -> op -> output (binary ops read two branches of a relu'd input)."""
     g = Graph(f"op_{op}")
+    if op == "matmul":  # (heads, L, d) @ (heads, d, L), as in attention
+        x = g.add_input((2, 5, 3))
+        k = g.add("transpose", g.add("tanh", x), perm=(0, 2, 1))
+        g.set_outputs(g.add("matmul", [g.add("relu", x), k]))
+        return g
     if op in BINARY:
         x = g.add_input((4, 6, 6))
         a = g.add("relu", x)
