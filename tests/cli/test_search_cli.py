@@ -1,0 +1,99 @@
+"""`nas search` and `nas benchmark search` through the one search API: rows, run ids, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nas.cli import main
+from nas.store import ResultStore
+
+REPO = Path(__file__).resolve().parents[2]
+NAS = [sys.executable, "-c", "import sys; from nas.cli import main; sys.exit(main())"]
+
+
+def test_benchmark_search_stores_strategies_times_seeds_times_queries_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "store"
+    argv = ["benchmark", "search", "--table", "nb201-cifar10", "--strategies", "random,rea",
+            "--seeds", "2", "--queries", "25", "--store", str(store), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    rows = ResultStore(store).results()
+    assert len(rows) == 2 * 2 * 25
+    runs = {(r.strategy, r.seed, r.run_id) for r in rows}
+    assert len(runs) == 4 and {(s, seed) for s, seed, _ in runs} == {
+        (s, seed) for s in ("random", "rea") for seed in (0, 1)
+    }
+    capsys.readouterr()
+    assert main(argv) == 0  # a re-run appends its own runs
+    assert len(ResultStore(store)) == 2 * 2 * 2 * 25
+
+
+def test_search_run_dir_name_is_the_rows_run_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "store"
+    argv = ["search", "--space", "nb201", "--evaluator", "tabular:nb201-cifar10", "--strategy",
+            "rea", "--budget", "60", "--store", str(store), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    rows = ResultStore(store).results()
+    assert len(rows) == 60 == out["proposed"] and out["trained"] <= 60
+    assert Path(out["run_dir"]).name == out["run_id"] == rows[0].run_id
+    assert Path(out["run_dir"]) == (store / "_runs" / out["run_id"]).resolve()
+    assert {r.run_id for r in rows} == {out["run_id"]}
+
+
+def _rows(store: Path) -> int:
+    s = ResultStore(store)
+    return len(s) if s.is_present() else 0
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_interrupted_with_the_resume_command_and_resume_finishes(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "store"
+    argv = ["search", "--space", "cnn1d", "--dataset", "mnist1d", "--executor", "local",
+            "--epochs", "1", "--device", "cpu", "--budget", "5", "--store", str(store)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [*NAS, *argv], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not list((store / "_runs").glob("*/weights/000001")):  # the second trial started
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "no trial started in time"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "Search interrupted" in stdout and "Search finished" not in stdout + stderr
+    assert stdout.count("run search-") == 1  # the summary, printed once, with the run's id
+    command = next(line for line in stdout.splitlines() if line.startswith("Resume with: "))
+    resume = shlex.split(command.removeprefix("Resume with: "))
+    assert resume[:2] == ["nas", "search"] and "--resume" in resume
+    before = _rows(store)
+    assert 1 <= before < 5
+    done = subprocess.run(
+        [*NAS, *resume[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Search finished" in done.stdout
+    rows = ResultStore(store).results()
+    assert len(rows) == 5 == len({r.candidate_id for r in rows})  # none lost, none repeated
+    assert len({r.run_id for r in rows}) == 1
