@@ -5,7 +5,7 @@ The NB-201 cell (4 nodes, 6 edges, each edge ``none``, ``skip_connect``, ``nor_c
 stem conv + BN, one cell, a residual reduction block (stride 2, channels doubled), one
 cell, BN-ReLU-global pool-linear head. ``nb201_digits`` runs it on 8x8 ``digits`` images
 (conv2d, 8 then 16 channels); ``nb201_1d`` is the 1-D version for MNIST-1D signals
-(conv1d, kernel 3 for ``nor_conv_3x3``, 16 then 32 channels). Both have 5^6 = 15,625 archs
+(conv1d, kernel 3 for ``nor_conv_3x3``, 8 then 16 channels). Both have 5^6 = 15,625 archs
 and the arch keys of ``nb201`` (``cell.n{i}_from{j}``), so NB-201 arch strings
 (``nas.search_spaces.nb201.parse_arch_str(text, space)``) name their archs too.
 
@@ -83,7 +83,7 @@ def nb201_digits(num_classes: int = 10, channels: int = 8) -> Space:
     )
 
 
-def nb201_1d(num_classes: int = 10, channels: int = 16, length: int = 40) -> Space:
+def nb201_1d(num_classes: int = 10, channels: int = 8, length: int = 40) -> Space:
     """The NB-201 cell with 1-D convs in a two-cell network for MNIST-1D (1 x 40 signals)."""
     return Space(
         "nb201_1d",

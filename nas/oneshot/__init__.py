@@ -19,3 +19,25 @@ uses it with the budget in supernet epochs.
 """
 
 from __future__ import annotations
+
+from nas.oneshot._methods import (
+    METHODS,
+    OneShotConfig,
+    OneShotResult,
+    Scorer,
+    inherited_accuracy,
+    search,
+)
+from nas.oneshot._supernet import OneShotError, Position, Supernet
+
+__all__ = [
+    "METHODS",
+    "OneShotConfig",
+    "OneShotError",
+    "OneShotResult",
+    "Position",
+    "Scorer",
+    "Supernet",
+    "inherited_accuracy",
+    "search",
+]
