@@ -68,9 +68,6 @@ class _Sequential(Node):
     def spec(self) -> dict[str, Any]:
         return {"items": dict(self.children)}
 
-    def _outputs(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> list[str]:
-        return [p.value.build(ctx, graph, subpath(path, p.key), x) for p in cached_parts(self)]
-
 
 @register_node
 @dataclass(frozen=True, eq=False, init=False)
@@ -142,9 +139,8 @@ class Branches(_Sequential):
         return node
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
-        return graph.add(
-            self.merge, self._outputs(ctx, graph, path, x), name=subpath(path, self.merge)
-        )
+        outs = [p.value.build(ctx, graph, subpath(path, p.key), x) for p in cached_parts(self)]
+        return graph.add(self.merge, outs, name=subpath(path, self.merge))
 
 
 @register_node

@@ -84,9 +84,6 @@ class Decision:
         """A deterministic value (first option / lower bound), used to fill new decisions."""
         raise NotImplementedError
 
-    def to_json_value(self, value: Any) -> Any:
-        return _thaw(value)
-
     @property
     def structural(self) -> bool:
         return False

@@ -92,9 +92,7 @@ def space_from_json(obj: Any) -> Any:
 
     if not isinstance(obj, Mapping):
         raise SpaceError(f"Space JSON must be an object (got {type(obj).__name__}).")
-    if obj.get("format") == "nas-space/1":
-        obj = _upgrade_v1(obj)
-    if obj.get("format") != FORMAT:
+    if obj.get("format") != FORMAT:  # nas-space/1 nodes carried a key: build it anew in Python
         raise SpaceError(
             f"Space JSON has format {obj.get('format')!r}; expected {FORMAT!r} "
             f"(write it with Space.to_json())."
@@ -113,21 +111,3 @@ def space_from_json(obj: Any) -> Any:
         version=str(obj.get("version", "1")),
         description=str(obj.get("description", "")),
     )
-
-
-def _upgrade_v1(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """Read the first format: nodes carried a ``key``; Seq/Branches items were a list."""
-
-    def up(value: Any) -> Any:
-        if isinstance(value, list):
-            return [up(v) for v in value]
-        if not isinstance(value, Mapping):
-            return value
-        node = "type" in value  # only nodes carried a key; mappings of values keep theirs
-        out = {k: up(v) for k, v in value.items() if not (node and k == "key")}
-        if out.get("type") in ("Seq", "Branches") and isinstance(out.get("items"), list):
-            keys = [c.get("key") if isinstance(c, Mapping) else None for c in value["items"]]
-            out["items"] = {k or str(i): c for i, (k, c) in enumerate(zip(keys, out["items"]))}
-        return out
-
-    return {**up(obj), "format": FORMAT}

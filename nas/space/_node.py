@@ -1,23 +1,14 @@
 """The node contract: a node declares its decisions and children once, as :class:`Part` s.
 
-A node (or an expression inside an op's attributes) lists its parts: each is a decision or a
-child element at a key under the node's path. From that one list the base class derives
-everything that is not drawing a graph:
-
-* the decide-only walk (sampling, validating, mutating, driving Optuna): meet every active
-  decision in order, define-by-run;
-* the declaration of every decision that *can* be active, conditional ones included;
-* exact counting (big integers), with shared (explicitly named) decisions counted once;
-* whether a subtree is static (holds no decision), so walks skip it.
-
-A decision part with ``then`` activates further parts for the value it takes (a variable
-depth activates that many blocks); a :class:`Choice` over subtrees activates the chosen
-subtree at ``key.label`` on its own. A node writes one walk itself: :meth:`Node.build`, which
-adds its ops to the IR graph. Every node type is registered (:func:`register_node`), which
-is how a space, a user's own nodes included, round-trips through JSON.
-
-Decision paths come from tree positions (``body.2.kernel_size``) or from explicit names;
-never from a global counter.
+From that one list the base derives everything but drawing the graph: the decide-only walk
+(sampling, validating, mutating, Optuna; define-by-run), the declaration of every decision
+that can be active, exact counting (a shared, explicitly named decision counted once) and
+whether a subtree is static. A decision part's ``then`` gives the parts each value activates
+(a variable depth, that many blocks; a :class:`Choice` over subtrees, the chosen one at
+``key.label``). A node writes :meth:`Node.build` for the IR graph, and is registered
+(:func:`register_node`) so that a space, a user's own nodes included, round-trips through
+JSON. Paths come from tree positions (``body.2.kernel_size``) or explicit names, never from
+a global counter.
 """
 
 from __future__ import annotations

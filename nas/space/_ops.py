@@ -171,7 +171,3 @@ class Recipe(Node):
     def resolve(self, ctx: BuildContext, path: str = "recipe") -> dict[str, Any]:
         """Every field's value: plain ones as they are, decisions through ``ctx``."""
         return {k: ctx.value(subpath(path, k), v) for k, v in self.fields.items()}
-
-    def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
-        self.resolve(ctx, path)
-        return x

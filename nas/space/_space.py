@@ -80,12 +80,8 @@ class Arch:
     def __hash__(self) -> int:
         return hash(self.arch_id)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Arch) and (self.space, self.version, self.arch_id) == (
-            other.space,
-            other.version,
-            other.arch_id,
-        )
+    def __eq__(self, other: object) -> bool:  # the id hashes space, version and values
+        return isinstance(other, Arch) and self.arch_id == other.arch_id
 
     def json_values(self) -> dict[str, Any]:
         return {k: _thaw(v) for k, v in self.values.items()}
@@ -192,11 +188,6 @@ class Space:
 
         text = json.dumps(structure_json(self), separators=(",", ":"), allow_nan=False)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    def arch_id(self, values: Mapping[str, Any]) -> str:
-        """The ``arch_id`` this space gives the arch with ``values``, without validating it
-        (e.g. to re-key rows stored before ids carried the fingerprint)."""
-        return Arch(self.name, self.version, values, self.fingerprint).arch_id
 
     def max_epochs(self) -> int | None:
         """The largest ``epochs`` the recipe can take (the fidelity ceiling of ASHA and

@@ -72,7 +72,7 @@ def test_arch_json_carries_the_fingerprint() -> None:
     arch = space.sample(np.random.default_rng(0))
     assert arch.fingerprint == space.fingerprint and f'"{space.fingerprint}"' in arch.to_json()
     again = Arch.from_json(arch.to_json())
-    assert again == arch and again.arch_id == arch.arch_id == space.arch_id(arch.values)
+    assert again == arch and again.arch_id == arch.arch_id
     bare = Arch("toy", "1", {"width": 16})  # no space: no fingerprint, id from name/version/values
     assert "fingerprint" not in bare.to_json() and Arch.from_json(bare.to_json()) == bare
 
