@@ -96,8 +96,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
     from ray import tune
 
-    from nas.run import init_ray
-    from nas.run._ray_search import _environ
+    from nas.run import init_ray, tune_run
 
     # Trials run in their own working directories (and maybe on other nodes): give them an
     # absolute output path, on storage every node sees when Ray is a cluster.
@@ -111,18 +110,15 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
     seeds = list(range(args.seed, args.seed + args.num_seeds))
     started = init_ray(args.address)
-    try:
-        tuner = tune.Tuner(
+    try:  # the project's one Tune set-up: quiet console, Tune files under OUT/_tune
+        grid = tune_run(
             tune.with_resources(trainable, {"cpu": 1}),
+            os.path.join(out_root, "_tune"),
             param_space={"seed": tune.grid_search(seeds)},
-            tune_config=tune.TuneConfig(metric="final_loss", mode="min"),
-            run_config=tune.RunConfig(
-                storage_path=os.path.join(out_root, "_tune"), verbose=0, log_to_file=False
-            ),
+            metric="final_loss",
+            mode="min",
+            reuse_actors=False,
         )
-        # The legacy reporter at verbose=0 prints nothing; stdout stays the command's own.
-        with _environ({"RAY_AIR_NEW_OUTPUT": "0"}):
-            grid = tuner.fit()
     finally:
         if started:
             import ray

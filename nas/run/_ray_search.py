@@ -228,7 +228,7 @@ def run_on_ray(
 
 def tune_run(
     trainable: Callable[..., Any] | Any,
-    storage_path: Path,
+    storage_path: str | os.PathLike[str],
     *,
     param_space: Mapping[str, Any] | None = None,
     callbacks: list[Any] | None = None,
