@@ -112,3 +112,18 @@ def test_an_unwritable_onnx_path_is_one_line_before_training(tmp_path, capsys, w
     err = captured.err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("nas: error: --onnx")
     assert "epoch" not in captured.err and captured.out == ""  # nothing was trained
+
+
+def test_a_trial_stopped_early_is_compared_over_its_own_epochs() -> None:
+    from types import SimpleNamespace
+
+    from nas.cli._train import compare_curves
+
+    def row(val: list[float]) -> SimpleNamespace:
+        return SimpleNamespace(trial_id="t", val_accuracy_curve=val, train_loss_curve=val,
+                               test_accuracy_curve=val)  # fmt: skip
+
+    assert compare_curves(row([1.0, 2.0]), row([1.0, 2.0, 3.0]))["identical"]
+    differs = compare_curves(row([1.0, 2.5]), row([1.0, 2.0, 3.0]))
+    assert not differs["identical"] and differs["max_abs_diff"] == 0.5
+    assert compare_curves(row([1.0, 2.0]), row([1.0]))["max_abs_diff"] == float("inf")
