@@ -28,7 +28,7 @@ Example:
 from __future__ import annotations
 
 from nas.search._base import Candidate, Constraint, Objective, SearchError, Strategy
-from nas.search._driver import AskTell, Evaluator, SearchResult, StateError, result_metrics
+from nas.search._driver import AskTell, Evaluator, SearchResult, result_metrics
 from nas.search._evolution import RegularizedEvolution
 from nas.search._local import LocalSearch
 from nas.search._optuna import NSGA2Search, OptunaStrategy, TPESearch
@@ -36,6 +36,7 @@ from nas.search._pareto import dominates, non_dominated
 from nas.search._random import RandomSearch
 from nas.search._registry import get_strategy, list_strategies, register_strategy
 from nas.search._run import FunctionEvaluator, RayOptions, run
+from nas.search._state import StateError
 
 __all__ = [
     "AskTell",

@@ -22,16 +22,15 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from nas.errors import NasError
+from nas.search._state import RunState
 from nas.search._status import tell_status
 
 if TYPE_CHECKING:
@@ -39,21 +38,7 @@ if TYPE_CHECKING:
     from nas.space import Arch, Space
     from nas.store import Result, ResultStore
 
-__all__ = [
-    "METRIC_COLUMNS",
-    "STATE_FILE",
-    "AskTell",
-    "Driver",
-    "Evaluator",
-    "RunState",
-    "SearchResult",
-    "StateError",
-    "Trial",
-    "result_metrics",
-]
-
-STATE_FILE = "search_state.json"
-_STATE_FORMAT = 2
+__all__ = ["METRIC_COLUMNS", "AskTell", "Driver", "Evaluator", "SearchResult", "Trial"]
 
 # Result columns handed to the strategy as metrics (objectives and constraints name them).
 METRIC_COLUMNS = (
@@ -65,10 +50,6 @@ METRIC_COLUMNS = (
     "latency_ms",
     "train_seconds",
 )
-
-
-class StateError(NasError, ValueError):
-    """The run directory's state file is unreadable or belongs to another search."""
 
 
 @runtime_checkable
@@ -166,79 +147,6 @@ def result_metrics(result: Result) -> dict[str, float]:
             ):
                 metrics[key] = float(value)
     return metrics
-
-
-@dataclass
-class RunState:
-    """What a killed search needs to continue: one JSON file in the run directory.
-
-    Attributes:
-        run_id: the run's id (the run directory's name when it was created).
-        space, dataset, strategy_name: checked on resume.
-        budget: proposals in all (None: until the strategy or the time runs out).
-        seed: the evaluation seed of every trial.
-        strategy: the strategy's ``state_dict()`` at the last checkpoint.
-        proposals: candidate id -> arch JSON, in ask order.
-        told: candidate ids whose row is stored and told, in tell order.
-        time_budget_s: wall-clock limit of the whole search, resumed sessions included.
-        elapsed_s: wall time the search has run so far, over all its sessions.
-    """
-
-    run_id: str
-    space: str
-    dataset: str
-    strategy_name: str
-    budget: int | None
-    seed: int
-    strategy: dict[str, Any] = field(default_factory=dict)
-    proposals: dict[str, str] = field(default_factory=dict)
-    told: list[str] = field(default_factory=list)
-    time_budget_s: float | None = None
-    elapsed_s: float = 0.0
-
-    def pending(self) -> list[str]:
-        """Candidates proposed but not yet told, in ask order."""
-        done = set(self.told)
-        return [cid for cid in self.proposals if cid not in done]
-
-    def save(self, run_dir: str | os.PathLike[str]) -> None:
-        """Write atomically (temp file, fsync, rename): a reader sees the old or the new file."""
-        directory = Path(run_dir)
-        directory.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps({"format": _STATE_FORMAT, **self.__dict__}, separators=(",", ":"))
-        fd, tmp = tempfile.mkstemp(prefix=f".{STATE_FILE}.", dir=directory)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, directory / STATE_FILE)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    @classmethod
-    def load(cls, run_dir: str | os.PathLike[str]) -> RunState | None:
-        """The saved state, or None when the run directory has none."""
-        path = Path(run_dir) / STATE_FILE
-        if not path.is_file():
-            return None
-        try:
-            raw = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise StateError(
-                f"Cannot read the search state {str(path)!r} ({exc}); remove it to start a "
-                f"new search in that run directory."
-            ) from None
-        if raw.pop("format", None) != _STATE_FORMAT:
-            raise StateError(
-                f"{str(path)!r} is not a search state of format {_STATE_FORMAT} (written by "
-                f"another engine version); start the search in another run directory."
-            )
-        try:
-            return cls(**raw)
-        except TypeError as exc:
-            raise StateError(f"{str(path)!r} is not a valid search state: {exc}.") from None
 
 
 class Driver:

@@ -19,12 +19,11 @@ from nas.search._driver import (
     AskTell,
     Driver,
     Evaluator,
-    RunState,
     SearchResult,
-    StateError,
     check_budgets,
     failed_result,
 )
+from nas.search._state import RunState, StateError
 
 if TYPE_CHECKING:
     from nas.space import Arch, Space

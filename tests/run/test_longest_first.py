@@ -9,7 +9,8 @@ import numpy as np
 
 from nas.run import TrainingEvaluator
 from nas.search import get_strategy
-from nas.search._driver import Driver, RunState
+from nas.search._driver import Driver
+from nas.search._state import RunState
 from nas.space import Arch, get_space
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from nas.cli._search import _default_run_dir
 from nas.run import TrainingEvaluator
 from nas.search import get_strategy, run
-from nas.search._driver import Driver, RunState
+from nas.search._driver import Driver
+from nas.search._state import RunState
 from nas.space import get_space
 from nas.store import Result, ResultStore
 
