@@ -82,7 +82,7 @@ def _arch(space: Any, value: str) -> Any:
         if arch.space and arch.space != space.name:
             raise CliInputError(
                 f"--arch belongs to space {arch.space!r}, not {space.name!r}; "
-                f"run `nas compile {arch.space} ...`."
+                f"pass SPACE {arch.space!r}."
             )
         return space.validate(arch.values)
     return space.validate(obj)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from nas.cli._common import CliInputError, add_json_flag, emit, read_json_arg
+from nas.cli._common import CliInputError, add_json_flag, emit
 
 __all__ = ["register"]
 
@@ -75,25 +75,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--run-id", help="the run of --trial, when several runs have that id")
     add_json_flag(parser)
     parser.set_defaults(handler=_train)
-
-
-def _arch(space: Any, value: str) -> Any:
-    from nas.space import Arch
-
-    obj = read_json_arg(value, "--arch")
-    if not isinstance(obj, dict):
-        raise CliInputError(
-            f"--arch: expected a JSON object of decisions (got {type(obj).__name__})."
-        )
-    if isinstance(obj.get("values"), dict):  # a full arch JSON, as Arch.to_json writes it
-        arch = Arch.from_json(obj)
-        if arch.space and arch.space != space.name:
-            raise CliInputError(
-                f"--arch is an arch of space {arch.space!r}, not {space.name!r}; pass "
-                f"SPACE {arch.space!r}."
-            )
-        obj = dict(arch.values)
-    return space.validate(obj)
 
 
 def check_writable(path: str, flag: str) -> None:
@@ -211,6 +192,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         )
     if args.epochs is not None and args.epochs < 1:
         raise CliInputError(f"--epochs must be >= 1 (got {args.epochs}).")
+    from nas.cli._spaces import _arch
     from nas.space import get_space
 
     space = get_space(args.space)
