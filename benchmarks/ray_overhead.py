@@ -10,7 +10,8 @@ and their ratio.
 
 - plain: ``tune.Tuner`` with Ray Tune's defaults: a function trainable, ``grid_search`` over
   the archs, ``max_concurrent_trials=2``, default loggers, checkpointing and output.
-- ours: ``nas.run.run_ray_search`` with the random strategy over the same space and seed.
+- ours: ``nas.search.run(..., executor="ray")`` with the random strategy over the same space
+  and seed.
   It also reports when the first trial started training (``first_training_start_s``) and
   the CPU seconds a new trial worker spends before its trial runs (``worker_start_cpu_s``,
   from a probe trial on fresh workers after the search), and from that ``floor_ratio``:
@@ -83,8 +84,8 @@ def _plain(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 def _ours(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    from nas.run import init_ray, run_ray_search
-    from nas.search import get_strategy
+    from nas.run import init_ray
+    from nas.search import RayOptions, get_strategy, run
     from nas.space import get_space
 
     space = get_space(SPACE)
@@ -92,21 +93,21 @@ def _ours(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     import nas.run._tune  # noqa: F401  # (imports Ray Tune)
 
     start = time.perf_counter()
-    # The same start-up run_ray_search would do itself, timed apart as for plain Tune.
+    # The same start-up the Ray executor would do itself, timed apart as for plain Tune.
     init_ray(None, env_vars={"NAS_CACHE_DIR": os.environ["NAS_CACHE_DIR"]})
     ray_start = time.perf_counter() - start
     start = time.perf_counter()
     clock_start = time.time()
-    result = run_ray_search(
+    result = run(
         space,
         get_strategy("random", space, seed=args.seed),
         _evaluator(args.epochs),
+        executor="ray",
         budget=args.trials,
         store=workdir / "ours" / "store",
         run_dir=workdir / "ours",
-        max_concurrent=CONCURRENCY,
+        ray=RayOptions(max_concurrent=CONCURRENCY),
         progress=False,
-        export_best=False,
     )
     wall = time.perf_counter() - start
     # A row is created when its trial's training ends (worker clock: this machine's).

@@ -29,8 +29,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 def random_search_500(seeds: int) -> dict:
     from nas.bench import TabularEvaluator
     from nas.bench._compare import incumbent_trajectory
-    from nas.search import get_strategy
-    from nas.search.loop import run_search
+    from nas.search import get_strategy, run
     from nas.space import get_space
 
     space = get_space("nb201")
@@ -39,7 +38,7 @@ def random_search_500(seeds: int) -> dict:
         ev = TabularEvaluator("nb201-cifar10", signal=signal)
         finals = []
         for seed in range(seeds):
-            res = run_search(
+            res = run(
                 space, get_strategy("random", space, seed=seed), ev, budget=500, progress=False
             )
             if signal == "val_accuracy":
@@ -73,8 +72,7 @@ def races(seeds: int, queries: int) -> dict:
 
 def overhead(queries: int, repeats: int) -> dict:
     from nas.bench import TabularEvaluator
-    from nas.search import get_strategy
-    from nas.search.loop import run_search
+    from nas.search import get_strategy, run
     from nas.space import get_space
     from nas.store import ResultStore
 
@@ -90,7 +88,7 @@ def overhead(queries: int, repeats: int) -> dict:
         for mode in ("no_store", "store"):
             store = ResultStore(tempfile.mkdtemp()) if mode == "store" else None
             cpu0, wall0 = time.process_time(), time.perf_counter()
-            res = run_search(
+            res = run(
                 space,
                 get_strategy("random", space, seed=rep),
                 ev,

@@ -285,11 +285,14 @@ class Driver:
             if cid is None:
                 return None
             arch = self._archs[cid]
-            replayed = self._replay.pop(cid, None)
-            if replayed is not None and replayed.arch_id == arch.arch_id:
-                self._record(cid, replayed, store=False)
-                continue
             key = self._key(arch, None)
+            replayed = self._replay.pop(cid, None)
+            if replayed is not None and replayed.arch_id == arch.arch_id:  # stored already
+                source = self.rows.get(replayed.reused_from or "")
+                self._record(cid, replayed, store=False, told_as=source)
+                if replayed.status not in ("reused", "cut"):
+                    self._done[key] = cid
+                continue
             if key in self._done:
                 self._reuse(cid, self._done[key])
                 continue
