@@ -73,6 +73,8 @@ def test_wheel_ships_and_imports_predictors_and_search_spaces(tmp_path: Path) ->
         shipped = {p.name for p in (REPO / folder).glob("*.py")}
         assert {n.rsplit("/", 1)[1] for n in names if n.startswith(f"nas/{folder}/")} == shipped
     assert "nas/py.typed" in names
+    dist_info = "-".join(wheel.name.split("-")[:2]) + ".dist-info"
+    assert {n.split("/", 1)[0] for n in names} == {"nas", dist_info}  # no tests/, datasets/
 
     # install the wheel alone; its dependencies come from this environment
     target = tmp_path / "site"
