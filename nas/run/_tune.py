@@ -211,13 +211,11 @@ class TrialBridge:
                 extra = dict(partial.extra_dict() or {})
                 changes["extra"] = {**extra, "stopped_early": True}
         if partial is None:
+            from nas.search._driver import arch_row
             from nas.space import Arch
 
             arch = Arch.from_json(self.driver.state.proposals[cid])
-            partial = Result(
-                space=arch.space, space_version=arch.version, arch=arch.to_json(),
-                arch_id=arch.arch_id, dataset=self.driver.dataset, fidelity=0, status="failed",
-            )  # fmt: skip
+            partial = arch_row(arch, self.driver.dataset, "failed", fidelity=0)
         return dataclasses.replace(partial, **changes)
 
 

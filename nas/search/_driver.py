@@ -419,25 +419,11 @@ class Driver:
         self._record(candidate_id, row, told_as=known)
 
     def _cut(self, candidate_id: str, reason: str) -> None:
-        from nas.store import Result
-
-        arch = self._archs[candidate_id]
-        row = Result(
-            space=arch.space,
-            space_version=arch.version,
-            arch=arch.to_json(),
-            arch_id=arch.arch_id,
-            dataset=self.dataset,
-            status="cut",
-            error=reason,
-            fidelity=0,
-            run_id=self.state.run_id,
-            candidate_id=candidate_id,
-            trial_id=candidate_id,
-            strategy=self.state.strategy_name,
-            seed=self.state.seed,
-            host=self.host,
-        )
+        row = arch_row(
+            self._archs[candidate_id], self.dataset, "cut", error=reason, fidelity=0,
+            run_id=self.state.run_id, candidate_id=candidate_id, trial_id=candidate_id,
+            strategy=self.state.strategy_name, seed=self.state.seed, host=self.host,
+        )  # fmt: skip
         self._record(candidate_id, row)
 
     def _record(
@@ -527,20 +513,20 @@ def _stamp(result: Result, **fields: Any) -> Result:
     return out
 
 
-def failed_result(arch: Arch, dataset: str, exc: BaseException) -> Result:
-    """The ``failed`` row of an evaluation that raised (one line of error text)."""
+def arch_row(arch: Arch, dataset: str, status: str, **fields: Any) -> Result:
+    """A row of ``arch`` with ``status`` and only the given fields (no evaluation ran)."""
     from nas.store import Result
 
-    message = " ".join(f"{type(exc).__name__}: {exc}".split())
     return Result(
-        space=arch.space,
-        space_version=arch.version,
-        arch=arch.to_json(),
-        arch_id=arch.arch_id,
-        dataset=dataset,
-        status="failed",
-        error=message[:2000],
-    )
+        space=arch.space, space_version=arch.version, arch=arch.to_json(),
+        arch_id=arch.arch_id, dataset=dataset, status=status, **fields,
+    )  # fmt: skip
+
+
+def failed_result(arch: Arch, dataset: str, exc: BaseException) -> Result:
+    """The ``failed`` row of an evaluation that raised (one line of error text)."""
+    message = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return arch_row(arch, dataset, "failed", error=message[:2000])
 
 
 def check_budgets(budget: int | None, time_budget_s: float | None) -> None:

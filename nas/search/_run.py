@@ -20,6 +20,7 @@ from nas.search._driver import (
     Driver,
     Evaluator,
     SearchResult,
+    arch_row,
     check_budgets,
     failed_result,
 )
@@ -84,33 +85,23 @@ class FunctionEvaluator:
         self.dataset = dataset
 
     def evaluate(self, arch: Arch, *, seed: int, trial_id: str | None = None) -> Result:
-        from nas.store import Result
-
+        start = time.perf_counter()
         metrics = self.function(arch)
+        seconds = time.perf_counter() - start
         if not isinstance(metrics, Mapping):
             raise NasError(
                 f"The objective function returned {type(metrics).__name__}; return a mapping "
                 f"of metric name -> number, e.g. {{'val_accuracy': 91.2}}."
             )
-        columns: dict[str, Any] = {}
+        columns: dict[str, Any] = {"train_seconds": seconds}
         extra: dict[str, Any] = {}
         for name, value in metrics.items():
             if name in METRIC_COLUMNS:
                 columns[name] = int(value) if name in ("params", "flops") else float(value)
             else:
                 extra[str(name)] = value
-        start = time.perf_counter()
-        return Result(
-            space=arch.space,
-            space_version=arch.version,
-            arch=arch.to_json(),
-            arch_id=arch.arch_id,
-            dataset=self.dataset,
-            status="ok",
-            seed=seed,
-            trial_id=trial_id,
-            extra=extra or None,
-            **{"train_seconds": time.perf_counter() - start, **columns},
+        return arch_row(
+            arch, self.dataset, "ok", seed=seed, trial_id=trial_id, extra=extra or None, **columns
         )
 
 
