@@ -191,13 +191,29 @@ def _export(args: argparse.Namespace) -> int:
     space = _space(args.space)
     arch = _arch(space, args.arch)
     graph = space.compile(arch)
-    path = export_onnx(graph, args.onnx)
+    meta = _untrained_metadata(space, arch, graph)
     info = _summary(space, arch, graph)
-    info["onnx"] = str(path)
-    if not args.no_check:
-        info["onnxruntime_max_abs_diff"] = onnx_check(graph, path)
+    info["onnx"] = args.onnx
+    if args.no_check:
+        export_onnx(graph, args.onnx, metadata=meta)
+    else:  # the checked export is the file written
+        info["onnxruntime_max_abs_diff"] = onnx_check(graph, args.onnx, metadata=meta)
     _print_export(info, args.json)
     return 0
+
+
+def _untrained_metadata(space: Any, arch: Any, graph: Any) -> dict[str, str]:
+    from nas import __version__
+
+    return {
+        "space": space.name,
+        "space_version": str(space.version),
+        "arch": arch.to_json(),
+        "arch_id": arch.arch_id,
+        "graph_hash": graph.graph_hash(),
+        "weights": "untrained (freshly initialized)",
+        "engine_version": __version__,
+    }
 
 
 def _print_export(info: dict[str, Any], as_json: bool) -> None:

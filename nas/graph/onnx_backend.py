@@ -95,17 +95,20 @@ def export_onnx(
         {'k': 'v'}
     """
     module, shapes = _module_and_shapes(graph_or_module, input_shape)
-    bad = [
-        k for k, v in (metadata or {}).items() if not isinstance(k, str) or not isinstance(v, str)
-    ]
+    checked = _checked_metadata(metadata or {})
+    written = _export(module, shapes, Path(path), opset, dynamic_batch)
+    if checked:
+        _set_metadata(written, checked)
+    return written
+
+
+def _checked_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    bad = [k for k, v in metadata.items() if not isinstance(k, str) or not isinstance(v, str)]
     if bad:
         raise GraphError(
             f"ONNX metadata keys and values must be str (not for {bad!r}); json.dumps the values."
         )
-    written = _export(module, shapes, Path(path), opset, dynamic_batch)
-    if metadata:
-        _set_metadata(written, metadata)
-    return written
+    return dict(metadata)
 
 
 def _set_metadata(path: Path, metadata: Mapping[str, str]) -> None:
@@ -161,10 +164,12 @@ def onnx_check(
     seed: int = 0,
     atol: float = 1e-5,
     rtol: float = 1e-4,
+    metadata: Mapping[str, str] | None = None,
 ) -> float:
     """Export to ONNX, run ONNX Runtime on a random input and compare with torch (eval mode).
 
     A graph is lowered with :func:`to_torch` once, so ORT and torch share the same weights.
+    With ``path`` the checked file stays there, with ``metadata`` as in :func:`export_onnx`.
 
     Returns:
         The largest absolute difference over all outputs.
@@ -187,6 +192,8 @@ def onnx_check(
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(path) if path is not None else Path(tmp) / "model.onnx"
         _export(module, shapes, target, DEFAULT_OPSET, True)
+        if metadata:
+            _set_metadata(target, _checked_metadata(metadata))
         gen = torch.Generator().manual_seed(seed)
         xs = [torch.randn(batch, *s, generator=gen) for s in shapes]
         with torch.no_grad():

@@ -47,12 +47,15 @@ def onnx_metadata(result: Result) -> dict[str, str]:
 
     Keys: ``space``, ``space_version``, ``arch`` (the arch JSON), ``arch_id``, ``graph_hash``,
     ``dataset``, ``recipe`` (JSON), ``seed``, ``metrics`` (JSON: val/test accuracy in percent,
-    val loss, epochs trained, best epoch, params, FLOPs), ``run_id``, ``trial_id``,
-    ``engine_version``; a key whose value is unknown is left out.
+    val loss, epochs trained, best epoch, params, FLOPs), ``weights`` (which epoch's),
+    ``run_id``, ``trial_id``, ``engine_version``; a key whose value is unknown is left out.
     """
     extra = result.extra_dict() or {}
     metrics: dict[str, Any] = {k: getattr(result, k) for k in _METRICS}
     metrics["best_epoch"] = extra.get("best_epoch")
+    weights = "trained"
+    if metrics["best_epoch"] is not None:
+        weights += f" (best epoch {metrics['best_epoch']}, by validation accuracy)"
     fields: dict[str, Any] = {
         "space": result.space,
         "space_version": result.space_version,
@@ -63,6 +66,7 @@ def onnx_metadata(result: Result) -> dict[str, str]:
         "recipe": result.recipe,
         "seed": result.seed,
         "metrics": json.dumps({k: v for k, v in metrics.items() if v is not None}),
+        "weights": weights,
         "run_id": result.run_id,
         "trial_id": result.trial_id,
         "engine_version": result.engine_version,

@@ -52,6 +52,7 @@ def test_best_exports_the_best_trials_trained_weights(store, tmp_path, capsys) -
     meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert meta["trial_id"] == best.trial_id and meta["run_id"] == "r1"
     assert meta["arch_id"] == best.arch_id and meta["graph_hash"] == best.graph_hash
+    assert meta["weights"].startswith("trained (best epoch")
 
 
 def test_a_named_trial_of_a_run(store, tmp_path, capsys) -> None:
@@ -91,3 +92,14 @@ def test_weights_that_are_gone_are_one_line(store, tmp_path, capsys) -> None:
                          str(tmp_path / "x.onnx"))  # fmt: skip
     lines = info["err"].strip().splitlines()
     assert code == 2 and len(lines) == 1 and "No readable checkpoint" in lines[0]
+
+
+def test_an_untrained_export_says_so_in_its_metadata(tmp_path, capsys) -> None:
+    arch = get_space("mlp").sample(np.random.default_rng(1))
+    path = tmp_path / "fresh.onnx"
+    code = main(["export", "mlp", "--arch", arch.to_json(), "--onnx", str(path), "--json"])
+    info = json.loads(capsys.readouterr().out)
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert code == 0 and meta["weights"].startswith("untrained")
+    assert meta["arch_id"] == arch.arch_id == info["arch_id"]
+    assert meta["graph_hash"] == info["graph_hash"] and meta["space"] == "mlp"
