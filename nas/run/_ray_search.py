@@ -140,6 +140,10 @@ def _check_options(options: RayOptions) -> None:
             f"{options.cpus_per_trial!r}, {options.gpus_per_trial!r}); fractions such as 0.5 "
             f"are allowed."
         )
+    extra = dict(options.trial_resources or {})
+    bad = [k for k, v in extra.items() if not (isinstance(v, int | float) and v > 0)]
+    if bad:
+        raise NasError(f"Expected trial_resources[{bad[0]!r}] > 0 (got {extra!r}).")
     if options.max_concurrent < 1 or options.max_failures < -1:
         raise NasError(
             f"Expected max_concurrent >= 1 and max_failures >= -1 (got "

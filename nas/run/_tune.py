@@ -151,7 +151,11 @@ class TrialBridge:
         threads = max(1, int(options.cpus_per_trial))
         return tune.with_resources(
             tune.with_parameters(run_trial, evaluator=evaluator, threads=threads),
-            {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial},
+            {
+                **(options.trial_resources or {}),
+                "cpu": options.cpus_per_trial,
+                "gpu": options.gpus_per_trial,
+            },
         )
 
     def searcher(self, max_concurrent: int) -> ConcurrencyLimiter:

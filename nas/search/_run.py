@@ -42,6 +42,8 @@ class RayOptions:
     Attributes:
         address: None starts Ray on this machine; ``"auto"``/``"host:port"`` joins a cluster.
         cpus_per_trial, gpus_per_trial: resources of each trial (fractions allowed).
+        trial_resources: Ray custom resources each trial reserves (``{"trial_slot": 1}``):
+            trials run only on nodes started with them (``ray start --resources``).
         max_concurrent: trials running at once.
         scheduler: ``"fifo"``, ``"asha"`` or ``"hyperband"`` (on ``val_accuracy``, max).
         max_failures: retries of a trial whose worker raised or died (-1: unlimited).
@@ -53,6 +55,7 @@ class RayOptions:
     address: str | None = None
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
+    trial_resources: Mapping[str, float] | None = None
     max_concurrent: int = 2
     scheduler: str = "fifo"
     max_failures: int = 0

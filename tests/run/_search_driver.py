@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from nas.run import TrainingEvaluator
@@ -20,6 +21,7 @@ def main() -> None:
     p.add_argument("--address")
     p.add_argument("--max-concurrent", type=int, default=1)
     p.add_argument("--max-failures", type=int, default=0)
+    p.add_argument("--trial-resources", type=json.loads, default=None, help="JSON object")
     args = p.parse_args()
     space = get_space("cnn1d")
     evaluator = TrainingEvaluator(
@@ -31,6 +33,7 @@ def main() -> None:
             address=args.address,
             max_concurrent=args.max_concurrent,
             max_failures=args.max_failures,
+            trial_resources=args.trial_resources,
         )
     run(
         space, get_strategy("random", space, seed=args.seed), evaluator, executor=args.executor,
