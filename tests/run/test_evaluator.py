@@ -32,8 +32,10 @@ def test_ok_result_has_curves_metrics_and_identity(space, arch) -> None:
     graph = space.compile(arch)
     assert r.status == "ok" and r.error is None
     assert r.fidelity == 2 and len(r.val_accuracy_curve) == 2 == len(r.train_loss_curve)
-    assert r.val_accuracy == r.val_accuracy_curve[-1] and 0 <= r.val_accuracy <= 100
-    assert r.test_accuracy == r.test_accuracy_curve[-1]
+    best = r.val_accuracy_curve.index(max(r.val_accuracy_curve))  # the best epoch's metrics
+    assert r.val_accuracy == r.val_accuracy_curve[best] and 0 <= r.val_accuracy <= 100
+    assert r.test_accuracy == r.test_accuracy_curve[best]
+    assert r.extra_dict()["best_epoch"] == best + 1
     assert (r.params, r.flops, r.graph_hash) == (graph.params, graph.flops, graph.graph_hash())
     assert r.arch_id == arch.arch_id and Arch.from_json(r.arch) == arch
     assert r.recipe_dict()["epochs"] == 2 and r.seed == 5 and r.trial_id == "t1"
