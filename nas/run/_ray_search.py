@@ -182,12 +182,8 @@ def run_on_ray(
     options: RayOptions,
     run_path: Path,
     space: Space,
-    *,
-    progress: bool,
 ) -> None:
     """Run the driver's trials as Ray Tune trials until it hands out no more."""
-    from nas.run._progress import SearchProgress
-
     _check_options(options)
     to_run = driver.trials_to_run()
     time_left = driver.time_left()
@@ -197,12 +193,6 @@ def run_on_ray(
         options.scheduler,
         max_epochs(space, evaluator, options) if options.scheduler != "fifo" else 0,
     )
-    live = SearchProgress(
-        driver.state.budget, time_budget_s=time_left, concurrency=options.max_concurrent,
-        enabled=progress, done=len(driver.rows),
-        failed=sum(r.status not in ("ok", "reused") for r in driver.rows.values()),
-    )  # fmt: skip
-    driver.on_result = live.record
     env = {"NAS_CACHE_DIR": os.environ.get("NAS_CACHE_DIR", str(run_path / "cache"))}
     prepare = getattr(evaluator, "prepare", None)
     if callable(prepare):
@@ -211,11 +201,10 @@ def run_on_ray(
         with _environ(env):
             prepare()
     started = init_ray(options.address, env_vars=env)
-    live.start()
     try:
         from nas.run._tune import TrialBridge
 
-        bridge = TrialBridge(driver, live)
+        bridge = TrialBridge(driver)
         tune_run(
             bridge.trainable(evaluator, options), run_path / "tune",
             search_alg=bridge.searcher(options.max_concurrent), scheduler=scheduler,
@@ -223,7 +212,6 @@ def run_on_ray(
             callbacks=[bridge.callback()], max_failures=options.max_failures,
         )  # fmt: skip
     finally:
-        live.close()
         if started:
             import ray
 

@@ -25,7 +25,6 @@ from nas.run._evaluator import describe_error
 from nas.store import Result
 
 if TYPE_CHECKING:
-    from nas.run._progress import SearchProgress
     from nas.search import RayOptions
     from nas.search._driver import Driver, Evaluator
 
@@ -142,9 +141,8 @@ def checkpoint_location(checkpoint: Any) -> str | None:
 class TrialBridge:
     """Tune trial ids <-> the driver's candidates, and the searcher, callback and trainable."""
 
-    def __init__(self, driver: Driver, progress: SearchProgress) -> None:
+    def __init__(self, driver: Driver) -> None:
         self.driver = driver
-        self.progress = progress
         self.running: dict[str, str] = {}  # Tune trial id -> candidate id
 
     def trainable(self, evaluator: Evaluator, options: RayOptions) -> Any:
@@ -169,7 +167,6 @@ class TrialBridge:
         if trial is None:
             return FINISHED
         self.running[trial_id] = trial.candidate_id
-        self.progress.set_running(len(self.running))
         return {
             "candidate_id": trial.candidate_id,
             "arch": trial.arch.to_json(),
@@ -182,7 +179,6 @@ class TrialBridge:
             self.driver.complete(
                 cid, self._result_of(trial, cid, error=error), trial_id=trial.trial_id
             )
-        self.progress.set_running(len(self.running))
 
     def _result_of(self, trial: Any, cid: str, *, error: bool) -> Result:
         last = trial.last_result or {}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
+import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -223,13 +225,14 @@ def run(
     start = time.perf_counter()
     interrupted = False
     try:
-        if executor == "ray":
-            from nas.run._ray_search import run_on_ray
+        with _progress(driver, enabled=progress):
+            if executor == "ray":
+                from nas.run._ray_search import run_on_ray
 
-            assert run_path is not None  # set above for Ray
-            run_on_ray(driver, evaluator, options, run_path, space, progress=progress)
-        else:
-            _run_here(driver, evaluator, progress=progress)
+                assert run_path is not None  # set above for Ray
+                run_on_ray(driver, evaluator, options, run_path, space)
+            else:
+                _run_here(driver, evaluator)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -299,14 +302,13 @@ def _state(
     return state, False
 
 
-def _run_here(driver: Driver, evaluator: Evaluator, *, progress: bool) -> None:
-    """The in-process executor: evaluate each handed-out trial here, one at a time."""
-    import sys
-
+@contextlib.contextmanager
+def _progress(driver: Driver, *, enabled: bool) -> Iterator[None]:
+    """The one progress display of a search, whatever executes it: rows of the budget, best."""
     from nas._progress import progress_bar
 
-    show = progress and sys.stderr.isatty()
     first = driver.strategy.objectives[0]
+    show = enabled and sys.stderr.isatty()
     with progress_bar(driver.state.budget, "search", enabled=show) as advance:
         if show:
 
@@ -316,16 +318,21 @@ def _run_here(driver: Driver, evaluator: Evaluator, *, progress: bool) -> None:
                 advance(completed=len(driver.rows), note=note)
 
             driver.on_result = on_result
-        weights = _weights_dir(driver, evaluator)
-        while (trial := driver.next_trial()) is not None:
-            kwargs = {} if weights is None else {"checkpoint_dir": weights / trial.candidate_id}
-            try:
-                result = evaluator.evaluate(
-                    trial.arch, seed=driver.state.seed, trial_id=trial.candidate_id, **kwargs
-                )
-            except Exception as exc:  # recorded, and the search goes on
-                result = failed_result(trial.arch, driver.dataset, exc)
-            driver.complete(trial.candidate_id, result)
+        yield
+
+
+def _run_here(driver: Driver, evaluator: Evaluator) -> None:
+    """The in-process executor: evaluate each handed-out trial here, one at a time."""
+    weights = _weights_dir(driver, evaluator)
+    while (trial := driver.next_trial()) is not None:
+        kwargs = {} if weights is None else {"checkpoint_dir": weights / trial.candidate_id}
+        try:
+            result = evaluator.evaluate(
+                trial.arch, seed=driver.state.seed, trial_id=trial.candidate_id, **kwargs
+            )
+        except Exception as exc:  # recorded, and the search goes on
+            result = failed_result(trial.arch, driver.dataset, exc)
+        driver.complete(trial.candidate_id, result)
 
 
 def _weights_dir(driver: Driver, evaluator: Evaluator) -> Path | None:
