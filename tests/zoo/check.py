@@ -20,7 +20,6 @@ from nas.graph import Graph, from_torch, import_onnx, to_torch
 from .models import ZOO
 
 
-
 def _max_diff(a: torch.Tensor, b: np.ndarray | torch.Tensor) -> float:
     return float(np.max(np.abs(a.numpy() - np.asarray(b))))
 
