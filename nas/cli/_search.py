@@ -75,6 +75,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--device", default="auto", help="training device: auto, cpu, cuda, cuda:N")
     p.add_argument("--epochs", type=int, help="override every candidate's training epochs")
     p.add_argument(
+        "--keep-weights",
+        type=int,
+        default=3,
+        metavar="K",
+        help="trained trials whose best-epoch weights stay on disk, the best K (default 3; "
+        "about 4 bytes per parameter each)",
+    )
+    p.add_argument(
         "--objectives",
         default="val_accuracy:max",
         help="comma-separated METRIC:max|min, e.g. val_accuracy:max,params:min",
@@ -243,6 +251,7 @@ def _search(args: argparse.Namespace) -> int:
         progress=not args.json or sys.stderr.isatty(),
         ray=ray,
         export_best=args.evaluator is None,
+        keep_checkpoints=args.keep_weights,
     )
     _report(args, out, objectives, constraints)
     return 130 if out.interrupted else 0

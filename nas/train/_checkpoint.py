@@ -123,7 +123,7 @@ def load_checkpoint(location: str | os.PathLike[str]) -> Checkpoint:
     except (OSError, ValueError) as err:
         raise CheckpointError(
             f"No readable checkpoint at {location!r} ({type(err).__name__}: {err}); a run keeps "
-            f"the weights of its top-k trials only (nas.search.run(keep_checkpoints=...))."
+            f"the weights of its top-k trials only (`nas search --keep-weights K`)."
         ) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(
