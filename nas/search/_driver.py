@@ -70,8 +70,10 @@ class Evaluator(Protocol):
 class AskTell(Protocol):
     """What the driver needs of a strategy (every :class:`~nas.search.Strategy` is one)."""
 
-    name: str
     objectives: tuple[Objective, ...]
+
+    @property
+    def name(self) -> str: ...
 
     def ask(self, n: int = 1) -> list[Candidate]: ...
 

@@ -194,10 +194,9 @@ def run(
         raise NasError(f"Unknown executor {executor!r}; use 'inprocess' or 'ray'.")
     if ray is not None and executor != "ray":
         raise NasError("ray=RayOptions(...) needs executor='ray'.")
-    if isinstance(strategy, str):
-        from nas.search._registry import get_strategy
+    from nas.search._registry import get_strategy
 
-        strategy = get_strategy(strategy, space, seed=seed)
+    asker = get_strategy(strategy, space, seed=seed) if isinstance(strategy, str) else strategy
     if not isinstance(evaluator, Evaluator):
         evaluator = FunctionEvaluator(evaluator)
     result_store = _open_store(store)
@@ -208,7 +207,7 @@ def run(
         run_dir = Path("nas-runs") / run_id
     run_path = None if run_dir is None else Path(run_dir).resolve()
     state, resumed = _state(
-        space, strategy, evaluator, run_path, run_id, resume, budget, time_budget_s, seed
+        space, asker, evaluator, run_path, run_id, resume, budget, time_budget_s, seed
     )
     if state.budget is None and state.time_budget_s is None and space.size() is None:
         raise NasError(f"Space {space.name!r} is infinite: give budget= or time_budget_s=.")
@@ -216,7 +215,7 @@ def run(
     every = checkpoint_every or (1 if executor == "ray" else 1000)
     window = 2 * options.max_concurrent if executor == "ray" and options.longest_first else 0
     driver = Driver(
-        space, strategy, evaluator, state, store=result_store, run_dir=run_path,
+        space, asker, evaluator, state, store=result_store, run_dir=run_path,
         checkpoint_every=every, checkpoint_interval_s=checkpoint_interval_s, tail_window=window,
         keep_checkpoints=keep_checkpoints,
     )  # fmt: skip
@@ -275,7 +274,7 @@ def _state(
             f"Run directory {str(run_path)!r} already holds a search; pass resume=True "
             f"(`--resume`) to continue it, or use another run directory."
         )
-    if saved is not None:
+    if saved is not None and run_path is not None:
         found = (saved.space, saved.dataset, saved.strategy_name)
         wanted = (space.name, str(evaluator.dataset), strategy.name)
         if found != wanted:

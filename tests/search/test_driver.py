@@ -129,3 +129,56 @@ def test_bad_arguments_are_one_line_errors(nb201, table) -> None:
         run(nb201, "random", table, budget=1, executor="slurm")  # type: ignore[arg-type]
     with pytest.raises(NasError, match="infinite"):
         run(get_space("cnn1d"), "random", table)
+
+
+class Repeating:
+    """A user's own ask/tell strategy (no base class) that proposes every arch twice."""
+
+    name = "repeating"
+
+    def __init__(self, space) -> None:
+        self.inner = get_strategy("random", space, seed=7)
+        self.objectives = self.inner.objectives
+        self.told: dict[str, tuple[str, dict | None]] = {}
+        self._pending: list = []
+        self._n = 0
+
+    def ask(self, n: int = 1) -> list:
+        from nas.search import Candidate
+
+        if not self._pending:
+            [c] = self.inner.ask(1)
+            self._pending = [c.arch, c.arch]
+        self._n += 1
+        return [Candidate(f"r{self._n:04d}", self._pending.pop())]
+
+    def tell(self, candidate_id, metrics, *, status="ok") -> None:
+        self.told[candidate_id] = (status, metrics)
+
+    def best(self):
+        return None
+
+    def pareto_front(self):
+        return []
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state) -> None:
+        pass
+
+
+def test_a_repeated_proposal_is_stored_as_reused_and_told_the_known_result(
+    nb201, table, tmp_path: Path
+) -> None:
+    from nas.search import AskTell
+
+    strategy = Repeating(nb201)
+    assert isinstance(strategy, AskTell)
+    out = run(nb201, strategy, table, budget=10, store=tmp_path / "s", progress=False)
+    rows = sorted(ResultStore(tmp_path / "s").results(), key=lambda r: r.candidate_id)
+    assert len(rows) == 10 and out.trained == 5
+    assert [r.status for r in rows] == ["ok", "reused"] * 5
+    for first, again in zip(rows[::2], rows[1::2]):
+        assert again.arch_id == first.arch_id and again.reused_from == first.candidate_id
+        assert strategy.told[again.candidate_id] == strategy.told[first.candidate_id]
