@@ -259,6 +259,7 @@ def _export_trial(args: argparse.Namespace) -> int:
         recipe=result.recipe_dict(),  # what it was trained with (overrides included)
     )
     if not args.no_check:
-        info["onnxruntime_test_accuracy"] = onnx_accuracy(path, result.dataset)
+        kwargs = (result.extra_dict() or {}).get("dataset_kwargs") or {}
+        info["onnxruntime_test_accuracy"] = onnx_accuracy(path, result.dataset, **kwargs)
     _print_export(info, args.json)
     return 0

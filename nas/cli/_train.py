@@ -169,6 +169,14 @@ def _reproduction(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
             f"imported row?); only trained trials can be reproduced."
         )
     extra = row.extra_dict() or {}
+    from nas.data import SPLIT_SEED, VAL_FRACTION
+
+    split = {"val_fraction": VAL_FRACTION, "seed": SPLIT_SEED}
+    if extra.get("data_split", split) != split:
+        raise CliInputError(
+            f"Trial {args.trial!r} was trained on the data split {extra['data_split']}; this "
+            f"engine splits {split}: it cannot be reproduced here."
+        )
     device = str(extra.get("device") or "auto")
     settings = {
         "space": row.space,
@@ -178,6 +186,7 @@ def _reproduction(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         "recipe": row.recipe_dict(),
         "device": args.device or ("cuda" if device.startswith("cuda") else device),
         "threads": args.threads if args.threads is not None else extra.get("threads"),
+        "dataset_kwargs": extra.get("dataset_kwargs") or {},
     }
     return row, settings
 
@@ -204,6 +213,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "recipe": {} if args.epochs is None else {"epochs": args.epochs},
         "device": args.device or "auto",
         "threads": args.threads,
+        "dataset_kwargs": {},
     }
 
 
@@ -245,6 +255,7 @@ def _train(args: argparse.Namespace) -> int:
         device=settings["device"],
         time_limit_s=args.time_limit,
         recipe_overrides=settings["recipe"],
+        dataset_kwargs=settings["dataset_kwargs"],
         threads=None if settings["threads"] is None else int(settings["threads"]),
     )
 

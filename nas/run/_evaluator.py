@@ -304,11 +304,17 @@ class TrainingEvaluator:
     def _final(self, base: dict[str, Any], outcome: TrainResult) -> Result:
         history = outcome.history
         status = _STATUS.get(outcome.status, "failed")
+        from nas.data import SPLIT_SEED, VAL_FRACTION
+
+        # What `nas train --from-store` needs besides arch, recipe and seed to train it again.
         extra: dict[str, Any] = {
             "train_status": outcome.status,
             "device": outcome.device,
             "threads": outcome.threads,
+            "data_split": {"val_fraction": VAL_FRACTION, "seed": SPLIT_SEED},
         }
+        if self.dataset_kwargs:
+            extra["dataset_kwargs"] = dict(self.dataset_kwargs)
         if outcome.best_epoch is not None:
             extra["best_epoch"] = outcome.best_epoch
         return Result(

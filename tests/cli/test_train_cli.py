@@ -127,3 +127,20 @@ def test_a_trial_stopped_early_is_compared_over_its_own_epochs() -> None:
     differs = compare_curves(row([1.0, 2.5]), row([1.0, 2.0, 3.0]))
     assert not differs["identical"] and differs["max_abs_diff"] == 0.5
     assert compare_curves(row([1.0, 2.0]), row([1.0]))["max_abs_diff"] == float("inf")
+
+
+def test_a_trial_on_a_configured_dataset_reproduces_with_its_loader_arguments(
+    tmp_path, capsys
+) -> None:
+    from nas.run import TrainingEvaluator
+
+    space = get_space("mlp")
+    synth = {"num_classes": 10, "length": 40, "num_train": 400, "num_test": 100}
+    evaluator = TrainingEvaluator(space, "synthetic", device="cpu", threads=1,
+                                  recipe_overrides={"epochs": 2}, dataset_kwargs=synth)  # fmt: skip
+    row = evaluator.evaluate(space.sample(np.random.default_rng(2)), seed=4, trial_id="s1")
+    assert json.loads(row.extra)["dataset_kwargs"] == synth
+    ResultStore(tmp_path / "store").append([row])
+    code, again = _train(capsys, "--from-store", str(tmp_path / "store"), "--trial", "s1")
+    assert code == 0 and again["reproduces"]["identical"], again["reproduces"]
+    assert again["val_accuracy_curve"] == list(row.val_accuracy_curve) and again["seed"] == 4
