@@ -2,7 +2,9 @@
 
 Each node gets an op one-hot (over a fixed vocabulary, unknown ops map to ``"other"``) and
 shape-aware numeric features (log-scaled channels and spatial size, kernel, stride, groups,
-depthwise flag, FLOPs/params as a share of the graph, degrees). Nothing depends on node names
+depthwise flag, FLOPs/params as a share of the graph, degrees). The per-node values come from
+the op registry (``OpSpec.node_features``: the registry's defaults plus the op's own
+``features`` hook), so a user's registered op is featurized from its spec like a built-in. Nothing depends on node names
 or insertion order except the row order of the matrix, so any pooled embedding of the result is
 invariant under node relabelling.
 """
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nas.graph import Graph, Node, list_ops
+from nas.graph import Graph, Node, get_op, list_ops
 
 __all__ = [
     "NUMERIC_FEATURES",
@@ -121,20 +123,6 @@ def _log(v: float) -> float:
     return math.log1p(max(v, 0.0))
 
 
-def _spatial(shape: Sequence[int]) -> float:
-    return float(math.prod(shape[1:])) if len(shape) > 1 else 1.0
-
-
-def _first(value: object, default: float) -> float:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, tuple) and value and all(isinstance(v, int) for v in value):
-        return float(max(value))
-    return default
-
-
 def featurize(graph: Graph, spec: FeatureSpec | None = None) -> GraphFeatures:
     """Featurize one IR graph.
 
@@ -183,7 +171,7 @@ def featurize(graph: Graph, spec: FeatureSpec | None = None) -> GraphFeatures:
             at[name] = ins[0]
             continue
         j = at[name] = len(ids)
-        ids.append(row_index(node, shapes[node.inputs[0]] if node.inputs else node.shape))
+        ids.append(row_index(node, tuple(shapes[i] for i in node.inputs)))
         src += ins
         dst += [j] * len(ins)
     n = len(ids)
@@ -234,8 +222,8 @@ class _RowCache:
         self.flops = np.zeros(256)
         self.params = np.zeros(256)
 
-    def index(self, node: Node, in_shape: tuple[int, ...]) -> int:
-        key = (node.op, id(node.attrs), in_shape, node.shape, node.flops, node.params)
+    def index(self, node: Node, in_shapes: tuple[tuple[int, ...], ...]) -> int:
+        key = (node.op, id(node.attrs), in_shapes, node.shape, node.flops, node.params)
         hit = self.keys.get(key)
         if hit is not None and hit[0] is node.attrs:
             return hit[1]
@@ -245,34 +233,43 @@ class _RowCache:
             self.flops = np.concatenate([self.flops, np.zeros(grow)])
             self.params = np.concatenate([self.params, np.zeros(grow)])
         i = self.size
-        self.table[i] = self._row(node, in_shape)
+        self.table[i] = self._row(node, in_shapes)
         self.flops[i], self.params[i] = node.flops, node.params
         self.keys[key] = (node.attrs, i)
         self.size += 1
         return i
 
-    def _row(self, node: Node, in_shape: tuple[int, ...]) -> np.ndarray:
+    def _row(self, node: Node, in_shapes: tuple[tuple[int, ...], ...]) -> np.ndarray:
         row = np.zeros(self.dim, dtype=np.float32)
         row[self.slot.get(node.op, self.other)] = 1.0
-        out_shape = node.shape
-        attrs = node.attrs
-        in_ch = float(in_shape[0]) if in_shape else 0.0
-        groups = _first(attrs.get("groups"), 1.0)
+        f = _node_features(node, in_shapes)
         values = {
-            "log_in_channels": _log(in_ch),
-            "log_out_channels": _log(float(out_shape[0]) if out_shape else 0.0),
-            "log_in_spatial": _log(_spatial(in_shape)),
-            "log_out_spatial": _log(_spatial(out_shape)),
-            "kernel": _first(attrs.get("kernel_size"), 0.0),
-            "stride": _first(attrs.get("stride"), 0.0),
-            "log_groups": _log(groups),
-            "depthwise": 1.0 if groups > 1 and groups == in_ch else 0.0,
-            "log_flops": _log(node.flops) / 10.0,  # ~[0, 2] for realistic nodes, like the rest
-            "log_params": _log(node.params) / 10.0,
+            "log_in_channels": _log(f["in_channels"]),
+            "log_out_channels": _log(f["out_channels"]),
+            "log_in_spatial": _log(f["in_spatial"]),
+            "log_out_spatial": _log(f["out_spatial"]),
+            "kernel": f["kernel"],
+            "stride": f["stride"],
+            "log_groups": _log(f["groups"]),
+            "depthwise": f["depthwise"],
+            "log_flops": _log(f["flops"]) / 10.0,  # ~[0, 2] for realistic nodes, like the rest
+            "log_params": _log(f["params"]) / 10.0,
         }
         for name, value in values.items():
             row[self.numeric + _COL[name]] = value
         return row
+
+
+def _node_features(node: Node, in_shapes: tuple[tuple[int, ...], ...]) -> dict[str, float]:
+    """The registry's features of a node; a graph input reads as its own shape in and out."""
+    if node.op == "input":
+        shape = node.shape
+        spatial = float(math.prod(shape[1:])) if len(shape) > 1 else 1.0
+        size = float(shape[0]) if shape else 0.0
+        base = {"in_channels": size, "out_channels": size, "in_spatial": spatial}
+        return {**base, "out_spatial": spatial, "kernel": 0.0, "stride": 0.0, "groups": 1.0,
+                "depthwise": 0.0, "flops": 0.0, "params": 0.0}  # fmt: skip
+    return get_op(node.op).node_features(in_shapes, node.shape, node.attrs)
 
 
 _ROW_CACHES: dict[FeatureSpec, _RowCache] = {}

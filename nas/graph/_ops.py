@@ -131,16 +131,43 @@ def _no_normalize(in_shapes: tuple[Shape, ...], attrs: dict[str, Any]) -> dict[s
     return attrs
 
 
+def _spatial(shape: Shape) -> float:
+    return float(math.prod(shape[1:])) if len(shape) > 1 else 1.0
+
+
+def _largest(value: Any, default: float) -> float:
+    """A numeric attr as one float: a bool or number itself, an int tuple its largest entry."""
+    if isinstance(value, bool | int | float):
+        return float(value)
+    if isinstance(value, tuple) and value and all(isinstance(v, int) for v in value):
+        return float(max(value))
+    return default
+
+
 def default_features(
     spec: OpSpec, in_shapes: tuple[Shape, ...], out_shape: Shape, attrs: Mapping[str, Any]
 ) -> dict[str, float]:
-    """Node features every op gets: sizes, params, FLOPs and its numeric attributes."""
+    """Node features every op gets: sizes, params, FLOPs and its numeric attributes.
+
+    The predictor (``nas.predictors``) reads ``in_channels``, ``out_channels``,
+    ``in_spatial``, ``out_spatial``, ``kernel``, ``stride``, ``groups``, ``depthwise``,
+    ``params`` and ``flops`` from here; an op's ``features`` hook overrides any of them.
+    """
+    first = in_shapes[0] if in_shapes else out_shape
+    in_channels = float(first[0]) if first else 0.0
+    groups = _largest(attrs.get("groups"), 1.0)
     feats: dict[str, float] = {
         "params": float(spec.params(in_shapes, out_shape, attrs)),
         "flops": float(spec.flops(in_shapes, out_shape, attrs)),
         "out_size": float(math.prod(out_shape)),
         "out_channels": float(out_shape[0]) if out_shape else 0.0,
-        "in_channels": float(in_shapes[0][0]) if in_shapes and in_shapes[0] else 0.0,
+        "in_channels": in_channels,
+        "in_spatial": _spatial(first),
+        "out_spatial": _spatial(out_shape),
+        "kernel": _largest(attrs.get("kernel_size"), 0.0),
+        "stride": _largest(attrs.get("stride"), 0.0),
+        "groups": groups,
+        "depthwise": 1.0 if groups > 1 and groups == in_channels else 0.0,
         "n_inputs": float(len(in_shapes)),
     }
     for key, value in attrs.items():

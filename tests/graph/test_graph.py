@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from nas.errors import GraphError, RegistryError
@@ -208,3 +209,27 @@ def test_every_op_has_features() -> None:
         feats = g.node_features(out)
         assert feats["out_size"] > 0 and all(isinstance(v, float) for v in feats.values())
     assert get_op("conv2d").description
+
+
+def test_predictor_features_come_from_the_op_spec() -> None:
+    """A user's op is featurized from its spec: its features hook reaches the predictor."""
+    from dataclasses import replace
+
+    from nas.graph import register_op, unregister_op
+    from nas.predictors import FeatureSpec, featurize
+    from nas.predictors._features import NUMERIC_FEATURES
+
+    spec = replace(get_op("scale"), name="wide_scale", features=lambda s, o, a: {"kernel": 7.0})
+    register_op(spec)
+    try:
+        g = Graph()
+        x = g.add_input((4, 5, 5))
+        g.set_outputs(g.add("wide_scale", g.add("relu", x)))
+        fspec = FeatureSpec.default()
+        row = featurize(g, fspec).x[-1]
+        numeric = dict(zip(NUMERIC_FEATURES, row[len(fspec.vocab) :]))
+        assert row[fspec.vocab.index("wide_scale")] == 1.0  # its own one-hot slot
+        assert numeric["kernel"] == 7.0  # from the hook
+        assert numeric["log_params"] == pytest.approx(np.log1p(4) / 10)  # from spec.params
+    finally:
+        unregister_op("wide_scale")
