@@ -39,6 +39,10 @@ class Select(Node):
 
     choice: Choice
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.choice, Choice) or self.choice.subtrees is None:
+            raise SpaceError(f"Select needs a Choice over subtrees (got {self.choice!r}).")
+
     def parts(self) -> Sequence[Part]:
         return [Part("", self.choice)]
 

@@ -124,19 +124,19 @@ def _live(value: Any) -> bool:
 
 def cached_parts(element: Element) -> tuple[Part, ...]:
     """The element's parts, checked and normalised once (elements are immutable)."""
-    parts = element.__dict__.get("_parts")
+    cache = getattr(element, "__dict__", {})  # a slotted class recomputes them
+    parts = cache.get("_parts")
     if parts is None:
-        parts = tuple(_checked(element, p) for p in element.parts())
-        element.__dict__["_parts"] = parts
+        parts = cache["_parts"] = tuple(_checked(element, p) for p in element.parts())
     return parts
 
 
 def live_parts(element: Element) -> tuple[Part, ...]:
     """The parts that hold a decision: all that the decide-only walks need to visit."""
-    live = element.__dict__.get("_live")
+    cache = getattr(element, "__dict__", {})
+    live = cache.get("_live")
     if live is None:
-        live = tuple(p for p in cached_parts(element) if _live(p.value))
-        element.__dict__["_live"] = live
+        live = cache["_live"] = tuple(p for p in cached_parts(element) if _live(p.value))
     return live
 
 
@@ -296,7 +296,7 @@ def register_node(cls: T | None = None, *, name: str | None = None, replace: boo
     """
 
     def wrap(kind: T) -> T:
-        type_name = name or kind.__name__
+        label = name or kind.__name__
         if dataclasses.is_dataclass(kind) and any(
             f.name == "type" for f in dataclasses.fields(kind)
         ):
@@ -304,8 +304,8 @@ def register_node(cls: T | None = None, *, name: str | None = None, replace: boo
                 f"{kind.__name__} has a field named 'type', which names the node type in JSON; "
                 f"rename the field."
             )
-        _TYPES.register(type_name, kind, replace=replace)
-        _NAMES[kind] = type_name
+        _TYPES.register(label, kind, replace=replace)
+        _NAMES[kind] = label
         return kind
 
     return wrap if cls is None else wrap(cls)
