@@ -5,7 +5,8 @@ it calls :meth:`Driver.next_trial` for the next arch to evaluate and
 :meth:`Driver.complete` with its result. Everything else happens here, in one order:
 
 - **dedupe**: a proposal whose arch, or whose IR graph with the same recipe
-  (``graph_hash``), was already evaluated in this run is not evaluated again; the strategy
+  (``graph_hash``), was already evaluated in this run (``ok`` or ``diverged``: outcomes a
+  second trial would repeat) is not evaluated again; the strategy
   is told the known result and the store gets a ``reused`` row naming the trial it reused
   (``reused_from``). A proposal isomorphic to a running trial waits for it.
 - **store -> tell -> checkpoint**: a result is queued for the store, then told; a checkpoint
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
     from nas.store import Result, ResultStore
 
 __all__ = ["METRIC_COLUMNS", "AskTell", "Driver", "Evaluator", "SearchResult", "Trial"]
+
+# Outcomes a second trial of the same graph, recipe and seed would repeat; a failure (a lost
+# worker, a full disk) or a timeout may not recur, so its twins get a trial of their own.
+_REUSABLE = frozenset({"ok", "diverged"})
 
 # Result columns handed to the strategy as metrics (objectives and constraints name them).
 METRIC_COLUMNS = (
@@ -231,7 +236,7 @@ class Driver:
             if cid in self.state.proposals:
                 self.rows[cid] = row
                 self._archs[cid] = Arch.from_json(row.arch)
-                if row.status not in ("reused", "cut"):
+                if row.status in _REUSABLE:
                     self._done[self._key(self._archs[cid], row.graph_hash)] = cid
                 if cid not in told:  # stored, then the driver died before the tell
                     self._tell(cid, by_candidate.get(row.reused_from, row))
@@ -292,7 +297,7 @@ class Driver:
             if replayed is not None and replayed.arch_id == arch.arch_id:  # stored already
                 source = self.rows.get(replayed.reused_from or "")
                 self._record(cid, replayed, store=False, told_as=source)
-                if replayed.status not in ("reused", "cut"):
+                if replayed.status in _REUSABLE:
                     self._done[key] = cid
                 continue
             if key in self._done:
@@ -382,7 +387,7 @@ class Driver:
         )
         self._record(candidate_id, row)
         self._keep_weights(row)
-        if row.status == "cut":  # never evaluated in full: its twins still need a trial
+        if row.status not in _REUSABLE:  # its twins still need a trial of their own
             self._queue[:0] = self._parked.pop(key, [])
             return
         self._done[key] = candidate_id
