@@ -128,6 +128,10 @@ def cached_parts(element: Element) -> tuple[Part, ...]:
     parts = cache.get("_parts")
     if parts is None:
         parts = cache["_parts"] = tuple(_checked(element, p) for p in element.parts())
+        keys = [p.key for p in parts]
+        if len(set(keys)) != len(keys):  # two parts at one path would silently share it
+            twice = next(k for k in keys if keys.count(k) > 1)
+            raise SpaceError(f"{type(element).__name__}.parts() lists key {twice!r} twice.")
     return parts
 
 

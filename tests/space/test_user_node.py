@@ -172,3 +172,10 @@ def test_unregistered_node_and_reserved_field_are_one_line_errors() -> None:
 
     with pytest.raises(SpaceError, match="field named 'type'"):
         register_node(Typed)
+
+    class Twice(Gated):
+        def parts(self) -> Sequence[Part]:
+            return [Part("width", self.width), Part("width", self.act)]
+
+    with pytest.raises(SpaceError, match=r"Twice.parts\(\) lists key 'width' twice"):
+        Space("t_twice", Twice(Choice([1, 2]), Choice(["relu", "gelu"])), input_shape=(3,))
