@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from nas.errors import SpaceError
 from nas.space._compose import as_node
 from nas.space._decisions import Choice
-from nas.space._node import Node, Part, register_node, subpath
+from nas.space._json import register_node
+from nas.space._node import Node, Part, subpath
 
 if TYPE_CHECKING:
     from nas.graph import Graph

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from nas.errors import GraphError, SpaceError
 from nas.space._decisions import Choice, Decision
-from nas.space._node import Node, Part, cached_parts, register_node, subpath
+from nas.space._json import register_node
+from nas.space._node import Node, Part, cached_parts, subpath
 
 if TYPE_CHECKING:
     from nas.graph import Graph

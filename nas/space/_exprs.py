@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from nas.space._node import Element, register_node, subpath
+from nas.space._json import register_node
+from nas.space._node import Element, subpath
 
 if TYPE_CHECKING:
     from nas.space._context import BuildContext

@@ -1,4 +1,4 @@
-"""JSON form of spaces, through the node-type registry.
+"""JSON form of spaces, through the node-type registry (:func:`register_node`).
 
 Every node, expression and decision is ``{"type": <registered name>, **spec}``: its
 constructor's keyword arguments, each encoded the same way (tuples as lists, mappings as
@@ -11,23 +11,66 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
+from nas._registry import Registry
 from nas.errors import NasError, SpaceError
-from nas.space._decisions import Decision
-from nas.space._node import Element, node_type, type_name
+from nas.space._decisions import Choice, Decision, FloatRange, IntRange
+from nas.space._node import Element
 
-__all__ = ["FORMAT", "space_from_json", "space_to_json"]
+__all__ = ["FORMAT", "register_node", "space_from_json", "space_to_json"]
 
 FORMAT = "nas-space/2"
 _PLAIN = (bool, int, float, str, type(None))
+T = TypeVar("T", bound=type)
+_TYPES: Registry[type] = Registry("node type")
+_NAMES: dict[type, str] = {}
+
+
+def register_node(cls: T | None = None, *, name: str | None = None, replace: bool = False) -> Any:
+    """Register a node, expression or decision class so spaces that use it round-trip
+    through JSON (``{"type": name, **spec}``); usable as ``@register_node`` or
+    ``@register_node(name=..., replace=...)``. The name defaults to the class name.
+
+    Example:
+        >>> from nas.space import Node, register_node
+        >>> @register_node(name="doc_identity", replace=True)
+        ... class Identity(Node):
+        ...     def spec(self): return {}
+        ...     def build(self, ctx, graph, path, x): return x
+    """
+
+    def wrap(kind: T) -> T:
+        label = name or kind.__name__
+        if dataclasses.is_dataclass(kind) and any(
+            f.name == "type" for f in dataclasses.fields(kind)
+        ):
+            raise SpaceError(
+                f"{kind.__name__} has a field named 'type', which names the node type in JSON; "
+                f"rename the field."
+            )
+        _TYPES.register(label, kind, replace=replace)
+        _NAMES[kind] = label
+        return kind
+
+    return wrap if cls is None else wrap(cls)
+
+
+for _decision in (Choice, IntRange, FloatRange):
+    register_node(_decision)
 
 
 def to_json(value: Any) -> Any:
     """The JSON form of a node, expression, decision or plain value."""
     if isinstance(value, Element | Decision):
+        kind = _NAMES.get(type(value))
+        if kind is None:
+            raise SpaceError(
+                f"{type(value).__name__} is not a registered node type, so it has no JSON form; "
+                f"decorate the class with @nas.space.register_node."
+            )
         spec = value.spec() if isinstance(value, Element) else _fields(value)
-        return {"type": type_name(value), **{k: to_json(v) for k, v in spec.items()}}
+        return {"type": kind, **{k: to_json(v) for k, v in spec.items()}}
     if isinstance(value, Mapping):
         items = {str(k): to_json(v) for k, v in value.items()}
         return {"type": "dict", "items": items} if "type" in items else items
@@ -57,7 +100,7 @@ def from_json(value: Any, where: str) -> Any:
             raise SpaceError(f"Space JSON at {where}: a 'dict' needs an 'items' object.")
         return {k: from_json(v, f"{where}.{k}") for k, v in items.items()}
     try:
-        cls = node_type(kind)
+        cls = _TYPES.get(kind)
     except NasError as exc:
         raise type(exc)(f"Space JSON at {where}: {exc}") from None
     spec = {k: from_json(v, f"{where}.{k}") for k, v in value.items() if k != "type"}

@@ -6,7 +6,7 @@ that can be active, exact counting (a shared, explicitly named decision counted 
 whether a subtree is static. A decision part's ``then`` gives the parts each value activates
 (a variable depth, that many blocks; a :class:`Choice` over subtrees, the chosen one at
 ``key.label``). A node writes :meth:`Node.build` for the IR graph, and is registered
-(:func:`register_node`) so that a space, a user's own nodes included, round-trips through
+(:func:`~nas.space.register_node`) so that a space, a user's own nodes included, round-trips through
 JSON. Paths come from tree positions (``body.2.kernel_size``) or explicit names, never from
 a global counter.
 """
@@ -16,9 +16,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from nas._registry import Registry
 from nas.errors import SpaceError
 from nas.space._decisions import Choice, Decision, FloatRange, IntRange
 
@@ -26,12 +25,11 @@ if TYPE_CHECKING:
     from nas.graph import Graph
     from nas.space._context import BuildContext
 
-__all__ = ["Element", "Node", "Part", "register_node", "subpath"]
+__all__ = ["Element", "Node", "Part", "subpath"]
 
 # A counting state: the shared (named) decisions bound so far, with the value that matters
 # for counting (the value of a decision that activates parts somewhere, else None).
 State = frozenset[tuple[str, Any]]
-T = TypeVar("T", bound=type)
 
 
 def subpath(path: str, key: str) -> str:
@@ -192,7 +190,13 @@ def declare(
         if isinstance(value, Element):
             declare(live_parts(value), subpath(path, part.key), out, conditional)
             continue
-        key = declare_decision(subpath(path, part.key), value, out)
+        key = value.name or subpath(path, part.key)
+        previous = out.setdefault(key, value)
+        if previous is not value and not _same_domain(previous, value):
+            raise SpaceError(
+                f"Decision {key!r} is declared twice with different domains "
+                f"({previous.describe()} vs {value.describe()}); shared names need one domain."
+            )
         if part.then is not None:
             subs: dict[tuple[str, int], Part] = {}
             for option in value.values():
@@ -202,20 +206,6 @@ def declare(
             if live:
                 conditional.add(key)
             declare(live, path, out, conditional)
-
-
-def declare_decision(path: str, decision: Decision, out: dict[str, Decision]) -> str:
-    """Record a decision under its explicit name or its path; shared names must agree."""
-    key = decision.name or path
-    previous = out.get(key)
-    if previous is not None and previous is not decision and not _same_domain(previous, decision):
-        raise SpaceError(
-            f"Decision {key!r} is declared twice with different domains "
-            f"({previous.describe()} vs {decision.describe()}); shared names need one domain."
-        )
-    if previous is None:
-        out[key] = decision
-    return key
 
 
 def _same_domain(a: Decision, b: Decision) -> bool:
@@ -279,57 +269,3 @@ def _count_decision(
 def _merge(into: dict[State, int], more: dict[State, int]) -> None:
     for state, n in more.items():
         into[state] = into.get(state, 0) + n
-
-
-# ----------------------------------------------------------------------------- registry
-_TYPES: Registry[type] = Registry("node type")
-_NAMES: dict[type, str] = {}
-
-
-def register_node(cls: T | None = None, *, name: str | None = None, replace: bool = False) -> Any:
-    """Register a node, expression or decision class so spaces that use it round-trip
-    through JSON (``{"type": name, **spec}``); usable as ``@register_node`` or
-    ``@register_node(name=..., replace=...)``. The name defaults to the class name.
-
-    Example:
-        >>> from nas.space import Node, register_node
-        >>> @register_node(name="doc_identity", replace=True)
-        ... class Identity(Node):
-        ...     def spec(self): return {}
-        ...     def build(self, ctx, graph, path, x): return x
-    """
-
-    def wrap(kind: T) -> T:
-        label = name or kind.__name__
-        if dataclasses.is_dataclass(kind) and any(
-            f.name == "type" for f in dataclasses.fields(kind)
-        ):
-            raise SpaceError(
-                f"{kind.__name__} has a field named 'type', which names the node type in JSON; "
-                f"rename the field."
-            )
-        _TYPES.register(label, kind, replace=replace)
-        _NAMES[kind] = label
-        return kind
-
-    return wrap if cls is None else wrap(cls)
-
-
-def type_name(obj: Any) -> str:
-    """The registered JSON type name of ``obj``'s class."""
-    found = _NAMES.get(type(obj))
-    if found is None:
-        raise SpaceError(
-            f"{type(obj).__name__} is not a registered node type, so it has no JSON form; "
-            f"decorate the class with @nas.space.register_node."
-        )
-    return found
-
-
-def node_type(name: str) -> type:
-    """The class registered under ``name`` (close matches suggested for an unknown name)."""
-    return _TYPES.get(name)
-
-
-for _decision in (Choice, IntRange, FloatRange):
-    register_node(_decision)

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from nas.errors import SpaceError
 from nas.space._decisions import Choice, Decision
 from nas.space._exprs import SamePadding, make_divisible
-from nas.space._node import Element, Node, Part, register_node, subpath
+from nas.space._json import register_node
+from nas.space._node import Element, Node, Part, subpath
 
 if TYPE_CHECKING:
     from nas.graph import Graph
