@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nas.errors import SpaceError
-from nas.space._decisions import Choice, Decision, FloatRange, IntRange
+from nas.space._decisions import Choice, Decision
 
 if TYPE_CHECKING:
     from nas.graph import Graph
@@ -209,15 +209,12 @@ def declare(
 
 
 def _same_domain(a: Decision, b: Decision) -> bool:
-    if type(a) is not type(b):
+    """Same class, same fields but the name (over subtrees: the same labels)."""
+    if type(a) is not type(b) or a.structural != b.structural:
         return False
-    if isinstance(a, Choice) and isinstance(b, Choice):
-        return a.labels == b.labels and (a.subtrees is None) == (b.subtrees is None)
-    if isinstance(a, IntRange) and isinstance(b, IntRange):
-        return (a.low, a.high, a.step) == (b.low, b.high, b.step)
-    if isinstance(a, FloatRange) and isinstance(b, FloatRange):
-        return (a.low, a.high, a.log) == (b.low, b.high, b.log)
-    return False
+    skip = ("name", "options", "subtrees")
+    fields = [f.name for f in dataclasses.fields(a) if f.name not in skip]  # type: ignore[arg-type]
+    return all(getattr(a, f) == getattr(b, f) for f in fields)
 
 
 class Infinite(Exception):
