@@ -28,10 +28,18 @@ from nas.space._cells import EdgeCell, InputCell
 from nas.space._compose import Branches, Repeat, Residual, Select, Seq
 from nas.space._context import BuildContext
 from nas.space._decisions import Choice, Decision, FloatRange, IntRange
-from nas.space._exprs import InChannels, SamePadding, Scaled, make_divisible
 from nas.space._json import register_node
 from nas.space._node import Node, Part, subpath
-from nas.space._ops import Op, Project, Recipe, SqueezeExcite
+from nas.space._ops import (
+    InChannels,
+    Op,
+    Project,
+    Recipe,
+    SamePadding,
+    Scaled,
+    SqueezeExcite,
+    make_divisible,
+)
 from nas.space._registry import get_space, list_spaces, register_space, restamp
 from nas.space._space import Arch, Space
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from nas.errors import ArchError
 from nas.space._decisions import Choice, Decision, FloatRange, IntRange, _is_plain
-from nas.space._exprs import Expr
+from nas.space._ops import Expr
 
 if TYPE_CHECKING:
     from nas.graph import Graph

@@ -202,10 +202,7 @@ class Space:
         epochs = self.recipe_node.fields.get("epochs") if self.recipe_node else None
         if epochs is None:
             return None
-        if isinstance(epochs, FloatRange):
-            values = [math.floor(epochs.high)]
-        else:
-            values = epochs.values() if isinstance(epochs, Decision) else [epochs]
+        values = epochs.values() if isinstance(epochs, Choice | IntRange) else [epochs]
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
             raise SpaceError(
                 f"Space {self.name!r}: recipe epochs must be ints (got {epochs!r}); "

@@ -95,7 +95,6 @@ def test_restamp_re_keys_archs_stored_before_fingerprints() -> None:
         (IntRange(1, 12), 12),
         (IntRange(2, 11, step=3), 11),
         (7, 7),
-        (FloatRange(1.0, 9.5), 9),
     ],
 )
 def test_max_epochs(epochs: object, expected: int) -> None:
@@ -109,6 +108,7 @@ def test_max_epochs_of_builtins_and_spaces_without_epochs() -> None:
     assert get_space("nb201").max_epochs() is None
     no_epochs = Space("t_lr", Op("relu"), input_shape=(3,), recipe=Recipe(lr=0.1))
     assert no_epochs.max_epochs() is None
-    bad = Space("t_bad", Op("relu"), input_shape=(3,), recipe=Recipe(epochs=Choice([1.5, 2.5])))
-    with pytest.raises(SpaceError, match="recipe epochs must be ints"):
-        bad.max_epochs()
+    for epochs in (Choice([1.5, 2.5]), FloatRange(1.0, 9.5), "10"):
+        bad = Space("t_bad", Op("relu"), input_shape=(3,), recipe=Recipe(epochs=epochs))
+        with pytest.raises(SpaceError, match="recipe epochs must be ints"):
+            bad.max_epochs()
