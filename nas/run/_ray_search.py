@@ -129,7 +129,8 @@ def _scheduler(name: str, max_t: int) -> Any:
     return HyperBandScheduler(time_attr=TIME_ATTR, metric=METRIC, mode="max", max_t=max_t)
 
 
-def _check_options(options: RayOptions) -> None:
+def check_options(options: RayOptions) -> None:
+    """One line naming a bad Ray option (checked before a run directory is written)."""
     if options.scheduler not in SCHEDULERS:
         raise NasError(
             f"Unknown scheduler {options.scheduler!r}; use one of {', '.join(SCHEDULERS)}."
@@ -184,7 +185,6 @@ def run_on_ray(
     space: Space,
 ) -> None:
     """Run the driver's trials as Ray Tune trials until it hands out no more."""
-    _check_options(options)
     to_run = driver.trials_to_run()
     time_left = driver.time_left()
     if to_run == 0 or (time_left is not None and time_left <= 0):

@@ -199,6 +199,11 @@ def run(
     asker = get_strategy(strategy, space, seed=seed) if isinstance(strategy, str) else strategy
     if not isinstance(evaluator, Evaluator):
         evaluator = FunctionEvaluator(evaluator)
+    options = ray or RayOptions()
+    if executor == "ray":
+        from nas.run._ray_search import check_options
+
+        check_options(options)
     result_store = _open_store(store)
     if run_dir is None and resume:
         raise NasError("resume=True needs run_dir= (the run directory of the search).")
@@ -211,7 +216,6 @@ def run(
     )
     if state.budget is None and state.time_budget_s is None and space.size() is None:
         raise NasError(f"Space {space.name!r} is infinite: give budget= or time_budget_s=.")
-    options = ray or RayOptions()
     every = checkpoint_every or (1 if executor == "ray" else 1000)
     window = 2 * options.max_concurrent if executor == "ray" and options.longest_first else 0
     driver = Driver(

@@ -28,3 +28,15 @@ def test_a_space_without_an_epoch_decision_names_the_fix() -> None:
     space = get_space("nb201")
     with pytest.raises(NasError, match="max_epochs"):
         max_epochs(space, TrainingEvaluator(space, "mnist1d"), RayOptions())
+
+
+def test_a_bad_ray_option_fails_before_the_run_directory_is_written(tmp_path) -> None:
+    from nas.search import run
+
+    space = get_space("cnn1d")
+    with pytest.raises(NasError, match="Unknown scheduler 'asha2'"):
+        run(
+            space, "random", TrainingEvaluator(space, "mnist1d"), executor="ray", budget=2,
+            run_dir=tmp_path / "run", ray=RayOptions(scheduler="asha2"),
+        )  # fmt: skip
+    assert not (tmp_path / "run").exists()  # so the corrected command needs no --resume
