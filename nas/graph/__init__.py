@@ -43,7 +43,7 @@ from nas.graph._ops import (
     register_op,
     unregister_op,
 )
-from nas.graph.builders import depthwise_conv, squeeze_excite
+from nas.graph.builders import depthwise_conv, multi_head_attention, squeeze_excite
 from nas.graph.onnx_backend import export_onnx, import_onnx, onnx_check
 from nas.graph.torch_backend import from_torch, to_torch
 
@@ -62,6 +62,7 @@ __all__ = [
     "graph_hash",
     "import_onnx",
     "list_ops",
+    "multi_head_attention",
     "onnx_check",
     "register_op",
     "squeeze_excite",
