@@ -39,6 +39,13 @@ SMALLER: list[tuple[str, str, str]] = [
     (r"--graphs 2000", "--graphs 40", "pretraining: 40 unlabelled graphs"),
     (r"--epochs 15", "--epochs 1", "pretraining: one epoch"),
     (r"--candidates 100000", "--candidates 300", "ranking: 300 candidates"),
+    (
+        r"^nas predictor eval .*",
+        r"\g<0> --test-size 100 --zc-archs 5 --epochs 2",
+        "predictor evaluation: 100 test archs, 2 epochs (the defaults take 10+ minutes here)",
+    ),
+    (r"--pretrain-on .*", r"\g<0> --per-table 50 --finetune-size 20", "transfer: 50 archs a table"),
+    (r"^nas predictor pretrain (?!.*--epochs).*", r"\g<0> --epochs 1", "pretraining: one epoch"),
 ]
 # (pattern, why): README lines matching these are not run here.
 NOT_RUN: list[tuple[str, str]] = [
