@@ -153,24 +153,16 @@ def check_options(options: RayOptions) -> None:
 
 
 def max_epochs(space: Space, evaluator: Any, options: RayOptions) -> int:
-    """The schedulers' ``max_t``: the option, the evaluator's epoch override, the space's."""
+    """The schedulers' ``max_t``: the option, the evaluator's epoch override, else
+    ``space.max_epochs()`` (the largest epoch count the space's recipe can take)."""
     if options.max_epochs is not None:
         return int(options.max_epochs)
     overrides = getattr(evaluator, "recipe_overrides", None) or {}
     if "epochs" in overrides:
         return int(overrides["epochs"])
-    typed = getattr(space, "max_epochs", None)
-    if callable(typed):  # Space.max_epochs(): the largest epoch count the recipe can take
-        value = typed()
-        if value is not None:
-            return int(value)
-    decision = space.decisions.get("recipe.epochs")
-    options_ = getattr(decision, "options", None)
-    if options_:
-        return int(max(options_))
-    high = getattr(decision, "high", None)
-    if high is not None:
-        return int(high)
+    epochs = space.max_epochs()
+    if epochs is not None:
+        return epochs
     raise NasError(
         f"Space {space.name!r} has no recipe.epochs decision to bound ASHA/Hyperband; pass "
         f"RayOptions(max_epochs=N) (or `--epochs N`)."

@@ -49,7 +49,8 @@ class RayOptions:
         max_concurrent: trials running at once.
         scheduler: ``"fifo"``, ``"asha"`` or ``"hyperband"`` (on ``val_accuracy``, max).
         max_failures: retries of a trial whose worker raised or died (-1: unlimited).
-        max_epochs: the schedulers' ``max_t`` (default: ``space.max_epochs()``).
+        max_epochs: the schedulers' ``max_t`` (default: an epochs override, else
+            ``space.max_epochs()``).
         longest_first: with a cost estimate, start the last ``2 * max_concurrent`` trials of
             a budget longest first.
     """
