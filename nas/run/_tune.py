@@ -56,7 +56,8 @@ def _report(
     final: bool,
     error: str | None = None,
     checkpoint: str | None = None,
-) -> None:
+) -> str | None:
+    """Report to Tune; returns why ``checkpoint`` could not be stored (None when it was)."""
     # Every report carries the whole (partial) result, so the driver can store what the trial
     # trained even when a scheduler or a failure ends it before it returns.
     value = None if result is None else result.val_accuracy
@@ -69,12 +70,22 @@ def _report(
         metrics["nas_result"] = result_to_json(result)
     if error is not None:
         metrics["nas_error"] = error
-    # Tune copies the directory into the run's checkpoint storage (a shared path or a cloud
-    # URI on a cluster) before report returns, so the trainer may overwrite it afterwards.
-    tune.report(
-        metrics,
-        checkpoint=None if checkpoint is None else tune.Checkpoint.from_directory(checkpoint),
-    )
+    if checkpoint is not None:
+        # Tune copies the directory into the run's checkpoint storage (a shared path or a
+        # cloud URI on a cluster) before report returns, so the trainer may overwrite it.
+        try:
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint))
+            return None
+        except (RuntimeError, OSError) as err:
+            # Storage this node cannot reach (Ray checks a marker file the driver wrote) or
+            # a failed copy: the trial goes on without weights; anything else is Tune's.
+            if not isinstance(err, OSError) and "storage" not in str(err):
+                raise
+            reason = describe_error(err, limit=300)
+    else:
+        reason = None
+    tune.report(metrics)
+    return reason
 
 
 def run_trial(config: dict[str, Any], evaluator: Any = None, threads: int | None = None) -> None:
@@ -95,10 +106,19 @@ def run_trial(config: dict[str, Any], evaluator: Any = None, threads: int | None
         tempfile.mkdtemp(prefix="nas-weights-") if _takes(evaluator, "checkpoint_dir") else None
     )
 
+    unstored: list[str] = []  # why Tune could not store the weights (then none are sent)
+
     def on_epoch(partial: Result) -> None:
+        partial = _noting(partial, unstored)
         last[:] = [partial]
         improved = (partial.extra_dict() or {}).get("best_epoch") == partial.fidelity
-        _report(partial, final=False, checkpoint=weights if improved else None)
+        send = weights if improved and not unstored else None
+        reason = _report(partial, final=False, checkpoint=send)
+        if reason is not None:
+            unstored.append(
+                f"{reason}. Give the run a directory every node can reach (a shared "
+                f"filesystem) to keep Ray trials' weights."
+            )
 
     if _takes(evaluator, "on_epoch"):
         kwargs["on_epoch"] = on_epoch
@@ -114,7 +134,15 @@ def run_trial(config: dict[str, Any], evaluator: Any = None, threads: int | None
     finally:
         if weights is not None:
             shutil.rmtree(weights, ignore_errors=True)
-    _report(result, final=True)
+    _report(_noting(result, unstored), final=True)
+
+
+def _noting(result: Result, unstored: list[str]) -> Result:
+    """``result`` with the reason its weights were not kept in ``extra`` (if there is one)."""
+    if not unstored:
+        return result
+    extra = {**(result.extra_dict() or {}), "weights_not_kept": unstored[0]}
+    return dataclasses.replace(result, extra=extra)
 
 
 def _takes(evaluator: Any, argument: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import onnx
@@ -17,11 +18,27 @@ from nas.store import ResultStore
 from nas.train import load_checkpoint
 
 
-def _search(tmp_path: Path, executor: str, budget: int, keep: int) -> tuple:
+class UnsharedStorage(TrainingEvaluator):
+    """A fault on purpose: this node cannot see the run's checkpoint storage (as a worker
+    node of a cluster whose run directory is local to the head): Ray's storage marker is
+    removed before training."""
+
+    def evaluate(self, arch, *, seed, trial_id=None, on_epoch=None, checkpoint_dir=None):
+        for marker in Path(self.run_dir).rglob(".validate_storage_marker"):
+            marker.unlink()
+        return super().evaluate(
+            arch, seed=seed, trial_id=trial_id, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir
+        )
+
+
+def _search(
+    tmp_path: Path, executor: str, budget: int, keep: int, evaluator_type: type = TrainingEvaluator
+) -> tuple:
     space = get_space("mlp")
-    evaluator = TrainingEvaluator(
+    evaluator = evaluator_type(
         space, "mnist1d", device="cpu", threads=1, recipe_overrides={"epochs": 1}
     )
+    evaluator.run_dir = str(tmp_path / "run")  # read by UnsharedStorage only
     store = ResultStore(tmp_path / "store")
     out = run(
         space, "random", evaluator, executor=executor, budget=budget, store=store,
@@ -86,3 +103,18 @@ def test_ray_trials_ship_their_weights_through_tune_checkpoints(tmp_path, capsys
     again = json.loads(capsys.readouterr().out)
     assert code == 0 and again["reproduces"]["identical"], again["reproduces"]
     assert again["val_accuracy_curve"] == list(row.val_accuracy_curve)
+
+
+@pytest.mark.ray
+def test_a_ray_trial_that_cannot_reach_the_storage_trains_on_and_says_why(tmp_path) -> None:
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        out, rows = _search(tmp_path, "ray", budget=1, keep=2, evaluator_type=UnsharedStorage)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    (row,) = rows
+    assert row.status == "ok" and row.checkpoint is None and row.test_accuracy > 30
+    assert "storage" in json.loads(row.extra)["weights_not_kept"]
+    assert out.onnx is None  # no trained weights: no ONNX of freshly initialized ones
