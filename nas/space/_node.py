@@ -92,7 +92,9 @@ class Node(Element):
     """Base of every node of the tree: declare parts once, build the graph once.
 
     A dataclass node gets its parts from its fields; a node whose paths differ from its
-    field names (or whose decisions activate parts) overrides :meth:`parts`.
+    field names (or whose decisions activate parts) overrides :meth:`parts`. Register the
+    class (:func:`~nas.space.register_node`): the space's JSON form, which needs it, is also
+    the fingerprint in every ``arch_id``.
 
     Example:
         >>> from dataclasses import dataclass

@@ -163,8 +163,12 @@ def test_unregistered_node_and_reserved_field_are_one_line_errors() -> None:
 
     space = Space("t_unlisted", Seq(a=Unlisted(3)), input_shape=(4,))
     assert space.size() == 1 and space.compile({}).shape("a") == (3,)
-    with pytest.raises(SpaceError, match=r"Unlisted is not a registered node type.*register_node"):
-        space.to_json()
+    for needs_json in (space.to_json, lambda: space.sample(np.random.default_rng(0))):
+        # an arch_id hashes the space's JSON structure, so archs need it too
+        with pytest.raises(
+            SpaceError, match=r"Unlisted is not a registered node type.*register_node"
+        ):
+            needs_json()
 
     @dataclass(frozen=True, eq=False)
     class Typed(Node):
