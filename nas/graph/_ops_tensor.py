@@ -11,11 +11,12 @@ attention block imports back to the same graph. FLOPs count the MACs torch's FLO
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Mapping
 from typing import Any
 
 from nas.errors import GraphError
-from nas.graph._catalogue import _broadcast, _round
+from nas.graph._catalogue import _broadcast
 from nas.graph._ops import REQUIRED, OnnxNode, OpSpec, Shape, TorchCall, register_op
 
 __all__: list[str] = []
@@ -250,7 +251,12 @@ def _mul_scalar_from_onnx(node: OnnxNode) -> dict[str, Any] | None:
     value = _scalar(node.const(1 - data))
     if value is None or value == 0.0 or (node.op_type == "Div" and data != 0):
         return None
-    return {"value": _round(1.0 / value if node.op_type == "Div" else value)}
+    return {"value": 1.0 / value if node.op_type == "Div" else value}
+
+
+def _float32(value: Any) -> float:
+    """Tensors multiply by the scalar as float32; keeping it so makes ONNX and torch agree."""
+    return float(struct.unpack("f", struct.pack("f", float(value)))[0])
 
 
 register_op(
@@ -258,7 +264,7 @@ register_op(
         name="mul_scalar",
         defaults={"value": REQUIRED},
         infer_shape=lambda s, a: s[0],
-        normalize=lambda s, a: {"value": float(a["value"])},
+        normalize=lambda s, a: {"value": _float32(a["value"])},
         to_torch=_call("mul", other=lambda a: a["value"]),
         zero_preserving=True,
         onnx_op_types=("Mul", "Div"),
