@@ -87,6 +87,10 @@ class Element:
         """True when the subtree holds no decision (cached; elements are immutable)."""
         return not live_parts(self)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled without the cached parts: their ``then`` may be a lambda (rebuilt on use).
+        return {k: v for k, v in self.__dict__.items() if k not in ("_parts", "_live")}
+
 
 class Node(Element):
     """Base of every node of the tree: declare parts once, build the graph once.

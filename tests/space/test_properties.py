@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import optuna
@@ -125,6 +126,14 @@ def test_optuna_define_by_run_gives_valid_archs(name: str) -> None:
         assert space.contains(arch)
         assert set(trial.params) == set(arch.values)
         study.tell(trial, float(i % 5))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_space_pickles_after_use(name: str) -> None:
+    space = space_named(name)
+    arch = space.sample(np.random.default_rng(5))  # fills the nodes' caches
+    again = pickle.loads(pickle.dumps(space))
+    assert again.sample(np.random.default_rng(5)) == arch and again.size() == space.size()
 
 
 def test_samples_do_not_touch_global_random_state() -> None:

@@ -4,6 +4,7 @@ they compile, count, enumerate, mutate and round-trip through space and arch JSO
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -143,6 +144,8 @@ def test_space_and_arch_json_round_trip() -> None:
         loaded = Arch.from_json(a.to_json())
         assert loaded == a and loaded.arch_id == a.arch_id
         assert again.validate(loaded) == a
+    copy = pickle.loads(pickle.dumps(space))  # Maybe's parts hold a lambda: not pickled
+    assert copy.sample(np.random.default_rng(11)) == space.sample(np.random.default_rng(11))
 
 
 def test_registry_refuses_duplicates_and_suggests_close_names() -> None:
