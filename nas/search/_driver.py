@@ -31,15 +31,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from nas.errors import NasError
+from nas.search._base import Candidate
 from nas.search._state import RunState
 from nas.search._status import tell_status
 
 if TYPE_CHECKING:
-    from nas.search._base import Candidate, Objective
+    from nas.search._base import Objective
     from nas.space import Arch, Space
     from nas.store import Result, ResultStore
 
-__all__ = ["METRIC_COLUMNS", "AskTell", "Driver", "Evaluator", "SearchResult", "Trial"]
+__all__ = ["METRIC_COLUMNS", "AskTell", "Driver", "Evaluator", "SearchResult"]
 
 # Outcomes a second trial of the same graph, recipe and seed would repeat; a failure (a lost
 # worker, a full disk) or a timeout may not recur, so its twins get a trial of their own.
@@ -93,14 +94,6 @@ class AskTell(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
-
-
-@dataclass(frozen=True)
-class Trial:
-    """One arch to evaluate, under the candidate id its result is completed with."""
-
-    candidate_id: str
-    arch: Arch
 
 
 @dataclass(frozen=True)
@@ -277,7 +270,7 @@ class Driver:
         left = self.remaining()
         return None if left is None else left + len(self._queue)
 
-    def next_trial(self) -> Trial | None:
+    def next_trial(self) -> Candidate | None:
         """The next arch to evaluate, or None when the budget, the time or the space is spent.
 
         Proposals answered from an earlier trial (dedupe), from a stored row (resume) or cut
@@ -311,7 +304,7 @@ class Driver:
                 self._out_of_time = True
                 return None
             self._running[key] = cid
-            return Trial(cid, arch)
+            return Candidate(cid, arch)
 
     def _ask(self) -> str | None:
         left = self.remaining()
