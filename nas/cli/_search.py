@@ -75,6 +75,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--device", default="auto", help="training device: auto, cpu, cuda, cuda:N")
     p.add_argument("--epochs", type=int, help="override every candidate's training epochs")
     p.add_argument(
+        "--ray-storage",
+        metavar="PATH_OR_URI",
+        help="Ray Tune's trial files and the trials' weights (default RUN_DIR/tune); on a "
+        "cluster a path every node mounts or a URI such as s3://bucket/prefix",
+    )
+    p.add_argument(
         "--keep-weights",
         type=int,
         default=3,
@@ -236,6 +242,7 @@ def _search(args: argparse.Namespace) -> int:
             max_concurrent=args.max_concurrent,
             scheduler=args.scheduler,
             max_failures=args.max_failures,
+            storage=args.ray_storage,
         )
     out = run(
         space,

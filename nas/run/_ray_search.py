@@ -198,7 +198,7 @@ def run_on_ray(
 
         bridge = TrialBridge(driver)
         tune_run(
-            bridge.trainable(evaluator, options), run_path / "tune",
+            bridge.trainable(evaluator, options), options.storage or run_path / "tune",
             search_alg=bridge.searcher(options.max_concurrent), scheduler=scheduler,
             num_samples=-1 if to_run is None else to_run, time_budget_s=time_left,
             callbacks=[bridge.callback()], max_failures=options.max_failures,

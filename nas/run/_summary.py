@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -210,13 +211,14 @@ def export_best_onnx(space: Space, best: Result, store: ResultStore, run_dir: Pa
         return None
 
 
-def kept_weights(run_dir: Path) -> dict[str, int]:
-    """The trained weights a run keeps under ``run_dir`` (in-process ``weights/``, Ray's
-    checkpoint storage ``tune/``): how many trials and how many bytes on disk."""
-    from nas.train._checkpoint import WEIGHTS
+def kept_weights(results: Sequence[Result]) -> dict[str, int]:
+    """The trained weights ``results`` still keep (a run deletes those out of its top-k):
+    how many trials and how many bytes, wherever they are stored (local or a URI)."""
+    from nas.train._checkpoint import checkpoint_bytes
 
-    files = list(Path(run_dir).rglob(WEIGHTS))
-    return {"trials": len(files), "bytes": sum(f.stat().st_size for f in files)}
+    sizes = [checkpoint_bytes(r.checkpoint) for r in results if r.checkpoint]
+    kept = [n for n in sizes if n is not None]
+    return {"trials": len(kept), "bytes": sum(kept)}
 
 
 def write_summary(
@@ -225,13 +227,15 @@ def write_summary(
     counts: dict[str, int],
     onnx: Path | None,
     stream: IO[str] | None = None,
+    *,
+    results: Sequence[Result] = (),
 ) -> dict[str, Any]:
     """Save the summary of a run as ``run_dir/summary.json`` (and print it to ``stream``).
 
-    Besides the best trial and the ONNX file, it says what the kept weights cost on disk
-    (``weights``: trials and bytes).
+    Besides the best trial and the ONNX file, it says what the weights ``results`` kept cost
+    on disk (``weights``: trials and bytes).
     """
-    weights = kept_weights(run_dir)
+    weights = kept_weights(results)
     summary = {
         "counts": counts,
         "best": None

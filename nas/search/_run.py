@@ -53,6 +53,10 @@ class RayOptions:
             ``space.max_epochs()``).
         longest_first: with a cost estimate, start the last ``2 * max_concurrent`` trials of
             a budget longest first.
+        storage: where Ray Tune keeps its trial files and the trials' weights (default
+            ``RUN_DIR/tune``). On a multi-node cluster: a path every node mounts, or a URI
+            (``s3://bucket/prefix``) the workers can write; elsewhere trials on other nodes
+            keep no weights (their rows say why).
     """
 
     address: str | None = None
@@ -64,6 +68,7 @@ class RayOptions:
     max_failures: int = 0
     max_epochs: int | None = None
     longest_first: bool = True
+    storage: str | None = None
 
 
 class FunctionEvaluator:
@@ -361,5 +366,6 @@ def _write_summary(
     onnx = None
     if export_best and out.best is not None and store is not None:
         onnx = export_best_onnx(space, out.best, store, run_path)
-    write_summary(run_path, out.best, dict(Counter(r.status for r in out.results)), onnx, None)
+    counts = dict(Counter(r.status for r in out.results))
+    write_summary(run_path, out.best, counts, onnx, None, results=out.results)
     return onnx

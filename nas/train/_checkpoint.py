@@ -41,6 +41,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "CheckpointKeeper",
+    "checkpoint_bytes",
     "cpu_state",
     "delete_checkpoint",
     "load_checkpoint",
@@ -134,6 +135,15 @@ def load_checkpoint(location: str | os.PathLike[str]) -> Checkpoint:
 
     state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
     return Checkpoint(state=state, meta=meta, location=location)
+
+
+def checkpoint_bytes(location: str | os.PathLike[str]) -> int | None:
+    """Size of the weights file at ``location`` in bytes; None when it is gone."""
+    import pyarrow.fs as pafs
+
+    fs, root = _filesystem(str(location))
+    info = fs.get_file_info(f"{root}/{WEIGHTS}")
+    return None if info.type == pafs.FileType.NotFound else int(info.size or 0)
 
 
 def delete_checkpoint(location: str | os.PathLike[str]) -> None:

@@ -32,7 +32,12 @@ class UnsharedStorage(TrainingEvaluator):
 
 
 def _search(
-    tmp_path: Path, executor: str, budget: int, keep: int, evaluator_type: type = TrainingEvaluator
+    tmp_path: Path,
+    executor: str,
+    budget: int,
+    keep: int,
+    evaluator_type: type = TrainingEvaluator,
+    storage: str | None = None,
 ) -> tuple:
     space = get_space("mlp")
     evaluator = evaluator_type(
@@ -43,7 +48,7 @@ def _search(
     out = run(
         space, "random", evaluator, executor=executor, budget=budget, store=store,
         run_dir=tmp_path / "run", export_best=True, keep_checkpoints=keep, progress=False,
-        ray=RayOptions(max_concurrent=2) if executor == "ray" else None,
+        ray=RayOptions(max_concurrent=2, storage=storage) if executor == "ray" else None,
     )  # fmt: skip
     return out, store.results()
 
@@ -88,13 +93,17 @@ def test_in_process_search_keeps_the_top_k_and_exports_the_trained_best(tmp_path
 
 @pytest.mark.ray
 def test_ray_trials_ship_their_weights_through_tune_checkpoints(tmp_path, capsys) -> None:
-    out, rows = _search(tmp_path, "ray", budget=2, keep=2)
+    # A storage outside the run directory, as a cluster's shared mount would be.
+    shared = tmp_path / "shared"
+    out, rows = _search(tmp_path, "ray", budget=2, keep=2, storage=str(shared))
     trained = [r for r in rows if r.status == "ok"]
     assert len(trained) == 2
     for row in trained:
-        # In Ray's checkpoint storage under the run directory, not a worker's temporary dir.
-        assert Path(row.checkpoint).is_relative_to(tmp_path / "run")
+        # In Ray's checkpoint storage, not a worker's temporary directory.
+        assert Path(row.checkpoint).is_relative_to(shared)
         assert load_checkpoint(row.checkpoint).meta["epoch"] == 1
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["weights"]["trials"] == 2 and summary["weights"]["bytes"] > 0
     _check_export(out, rows)
     # A Ray trial is seeded and threaded as `nas train` is: it reproduces here, exactly.
     row = trained[0]
