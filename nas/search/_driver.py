@@ -465,11 +465,13 @@ class Driver:
         self._last_checkpoint = time.monotonic()
 
     def close(self, *, interrupted: bool) -> None:
-        """End the session: a finished timed run stores its never-run proposals as ``cut``."""
-        if not interrupted and self._out_of_time:
-            for cid in [*self._queue, *(c for cs in self._parked.values() for c in cs)]:
-                self._cut(cid, "Not started: the search's time budget ran out.")
-            self._queue, self._parked = [], {}
+        """End the session: when its time is spent, a run stores every proposal it did not
+        finish (never started, waiting for a twin, or abandoned by the executor) as ``cut``."""
+        left = self.time_left()
+        if not interrupted and (self._out_of_time or (left is not None and left <= 0)):
+            for cid in self.state.pending():
+                self._cut(cid, "Not run to the end: the search's time budget ran out.")
+            self._queue, self._parked, self._running = [], {}, {}
         self.checkpoint()
 
     # -- the outcome ----------------------------------------------------------------------
