@@ -108,8 +108,16 @@ def parse_spec(
     if any(adj[u][v] for u in range(_VERTICES) for v in range(u + 1)):
         raise ArchError("A NAS-Bench-101 adjacency matrix must be strictly upper-triangular.")
     names = [_op_name(o) for o in ops]
-    if names[0] != "input" or names[-1] != "output" or set(names[1:-1]) - set(OPS):
-        raise ArchError(f"NAS-Bench-101 ops must be input, 5 of {list(OPS)}, output (got {names}).")
+    if names[0] != "input" or names[-1] != "output" or set(names[1:-1]) - {*OPS, _PRUNED}:
+        raise ArchError(
+            f"NAS-Bench-101 ops must be input, 5 of {list(OPS)} (or {_PRUNED!r} for a "
+            f"pruned vertex), output (got {names})."
+        )
+    for v, name in enumerate(names):  # a vertex marked pruned keeps no edges
+        if name == _PRUNED:
+            adj[v] = [0] * _VERTICES
+            for row in adj:
+                row[v] = 0
     live = _live(adj)
     if _VERTICES - 1 not in live:
         raise ArchError("This NAS-Bench-101 cell has no path from its input to its output.")

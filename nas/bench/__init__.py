@@ -2,8 +2,10 @@
 
 The shipped tables (``datasets/NAME.parquet``, a card ``NAME.md`` beside each) are public NAS
 benchmarks converted into :data:`nas.store.SCHEMA`: ``nb201-cifar10``, ``nb201-cifar100``,
-``nb-macro`` and ``suite-zero``. :class:`TabularEvaluator` looks an arch up by ``arch_id``,
-so strategies can be compared over many seeds in seconds.
+``nb-macro``, ``nb101-cifar10``, ``nb301-cifar10``, ``tnb101-{micro,macro}-{object,scene}``
+and ``suite-zero``; :func:`add_table` (``nas bench add``) registers a user's own.
+:class:`TabularEvaluator` looks an arch up by ``arch_id``, so strategies can be compared over
+many seeds in seconds.
 
 Example:
     >>> import numpy as np
@@ -31,12 +33,14 @@ from nas.bench._tables import (
     table_path,
     table_rows,
 )
+from nas.bench._user import add_table
 
 __all__ = [
     "Comparison",
     "StrategyCurve",
     "TableInfo",
     "TabularEvaluator",
+    "add_table",
     "build_table",
     "compare_strategies",
     "datasets_dir",

@@ -10,18 +10,29 @@ it runs in a process pool.
 from __future__ import annotations
 
 import ast
+import json
 import math
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas._progress import progress_bar
 from nas.bench._tables import table_info, table_path
 from nas.errors import StoreError
 
-__all__ = ["build_table", "import_table", "ir_facts"]
+if TYPE_CHECKING:
+    from nas.space import Arch
+
+__all__ = [
+    "build_table",
+    "import_table",
+    "ir_facts",
+    "ir_row",
+    "one_row_per_arch",
+    "parse_arch",
+]
 
 # space name -> "module:function" that parses one benchmark arch string into its arch.
 _PARSERS = {
@@ -68,22 +79,19 @@ _TASK_METRIC = {
 
 
 def ir_facts(job: tuple[str, str]) -> tuple[str, str, str, str | None, int, int]:
-    """Compile one benchmark arch string of a built-in space.
+    """Compile one arch of a registered space.
 
     Args:
-        job: ``(space name, the benchmark's arch string)``.
+        job: ``(space name, arch JSON or the benchmark's arch string)``.
 
     Returns:
         ``(arch JSON, arch_id, space version, graph_hash, params, flops)`` from the IR.
     """
-    import importlib
-
     from nas.space import get_space
 
     space_name, arch_str = job
     space = get_space(space_name)
-    module, _, function = _PARSERS[space_name].partition(":")
-    arch = getattr(importlib.import_module(module), function)(arch_str, space)
+    arch = parse_arch(space_name, arch_str)
     graph = space.compile(arch)
     return (
         arch.to_json(),
@@ -93,6 +101,41 @@ def ir_facts(job: tuple[str, str]) -> tuple[str, str, str, str | None, int, int]
         graph.params,
         graph.flops,
     )
+
+
+def parse_arch(space_name: str, value: Any) -> Arch:
+    """An arch of ``space_name`` from arch JSON, a ``{path: value}`` mapping (or its JSON
+    text), or a benchmark string that the space's parser reads (``nb201``'s arch strings)."""
+    import importlib
+
+    from nas.space import Arch, get_space
+
+    space = get_space(space_name)
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise StoreError(f"Unreadable arch JSON {value[:60]!r} ({exc}).") from None
+    if isinstance(value, Mapping):
+        if "values" in value and "space" in value:
+            arch = Arch.from_json(dict(value))
+            if arch.space != space_name:
+                raise StoreError(
+                    f"An arch of space {arch.space!r} in a table of space {space_name!r}; "
+                    f"pass --space {arch.space}."
+                )
+            value = arch.values
+        return space.validate(value)
+    parser = _PARSERS.get(space_name)
+    if not isinstance(value, str) or parser is None:
+        raise StoreError(
+            f"Space {space_name!r} reads archs as arch JSON or a {{path: value}} mapping"
+            + (f" or a benchmark string, not {type(value).__name__}" if parser else "")
+            + f" (got {str(value)[:60]!r})."
+        )
+    module, _, function = parser.partition(":")
+    parsed: Arch = getattr(importlib.import_module(module), function)(value, space)
+    return parsed
 
 
 def _compile_all(
@@ -294,6 +337,34 @@ def _suite_zero(source: Path, name: str, *, processes: int | None, progress: boo
     return _results(rows, name)
 
 
+def ir_row(ir: tuple[str, str, str, str | None, int, int], **fields: Any) -> dict[str, Any]:
+    """A table row (``status`` ok) from :func:`ir_facts` output and the measured ``fields``."""
+    arch, arch_id, version, ghash, params, flops = ir
+    return dict(
+        space_version=version,
+        arch=arch,
+        arch_id=arch_id,
+        graph_hash=ghash,
+        status="ok",
+        params=params,
+        flops=flops,
+        **fields,
+    )
+
+
+def one_row_per_arch(rows: Iterable[tuple[dict[str, Any], Any]]) -> list[dict[str, Any]]:
+    """``(row, note)`` pairs -> one row per arch_id: the first, each later one's note in
+    its ``extra["same_arch"]`` (nothing dropped; a tabular lookup needs unique archs)."""
+    first: dict[str, dict[str, Any]] = {}
+    for row, note in rows:
+        kept = first.get(row["arch_id"])
+        if kept is None:
+            first[row["arch_id"]] = row
+        else:
+            kept["extra"].setdefault("same_arch", []).append(note)
+    return list(first.values())
+
+
 def _suite_subset(source: Path, name: str, *, processes: int | None, progress: bool) -> Any:
     bench, task, space = _SUITE_TABLES[name]
     src = [
@@ -304,32 +375,23 @@ def _suite_subset(source: Path, name: str, *, processes: int | None, progress: b
     facts = _compile_all(
         [(space, r["arch_key"]) for r in src], processes=processes, progress=progress, what=name
     )
-    first: dict[str, dict[str, Any]] = {}
-    for r, (arch, arch_id, version, ghash, params, flops) in zip(src, facts):
+    rows = []
+    for r, ir in zip(src, facts):
         p = _finite(r["params"])
-        key = {"arch_key": r["arch_key"], "val_accuracy": _finite(r["val_accuracy"])}
-        row = first.get(arch_id)
-        if row is not None:  # two encodings of one arch (pair order, pruned vertices): keep both
-            row["extra"].setdefault("same_arch", []).append(key)
-            continue
-        first[arch_id] = dict(
+        row = ir_row(
+            ir,
             space=space,
-            space_version=version,
-            arch=arch,
-            arch_id=arch_id,
-            graph_hash=ghash,
             dataset=task,
-            status="ok",
-            val_accuracy=key["val_accuracy"],
-            params=params,
-            flops=flops,
+            val_accuracy=_finite(r["val_accuracy"]),
             extra={
                 "arch_key": r["arch_key"],
                 "params_benchmark": None if p is None else round(p * 1e6),
                 "flops_m_benchmark": _finite(r["flops"]),
             },
         )
-    return _results(first.values(), name)
+        # two encodings of one arch (pair order, pruned vertices): one row, both kept
+        rows.append((row, {"arch_key": r["arch_key"], "val_accuracy": row["val_accuracy"]}))
+    return _results(one_row_per_arch(rows), name)
 
 
 _BUILDERS: dict[str, Callable[..., Any]] = {

@@ -21,7 +21,7 @@ def register(subparsers: Any) -> None:
 def _register_bench(subparsers: Any) -> None:
     bench = subparsers.add_parser(
         "bench",
-        help="list, show and rebuild the shipped benchmark tables",
+        help="list, show, rebuild and add benchmark tables",
         description="Benchmark tables in the result-store schema (datasets/NAME.parquet).",
     )
     sub = bench.add_subparsers(dest="bench_command", metavar="COMMAND")
@@ -52,6 +52,33 @@ def _register_bench(subparsers: Any) -> None:
     add_json_flag(imp)
     imp.set_defaults(handler=_import)
 
+    add = sub.add_parser(
+        "add",
+        help="convert your own table into a benchmark table and register it",
+        description="Convert FILE.parquet (one row per arch) into the result-store schema "
+        "under the datasets folder ($NAS_DATASETS_DIR), with a card, and register it as NAME: "
+        "`nas bench list`, `nas benchmark search --table NAME`, `nas search --evaluator "
+        "tabular:NAME` and the predictor tables then see it.",
+    )
+    add.add_argument("name", help="the new table's name, e.g. my-nb201")
+    add.add_argument("file", metavar="FILE.parquet", help="your table")
+    add.add_argument("--space", required=True, help="the registered space of every arch")
+    add.add_argument(
+        "--arch-column",
+        required=True,
+        metavar="COL",
+        help="arch JSON, a {path: value} JSON mapping, or a string the space parses "
+        "(nb201 arch strings, nb_macro digits)",
+    )
+    add.add_argument("--signal", required=True, metavar="COL", help="becomes val_accuracy")
+    add.add_argument("--report", metavar="COL", help="becomes test_accuracy")
+    add.add_argument("--dataset", default="custom", help="the rows' dataset (default custom)")
+    add.add_argument("--license", default="not stated", help="the data's license, for the card")
+    add.add_argument("--replace", action="store_true", help="overwrite your table NAME")
+    add.add_argument("--processes", type=int, help="compile workers (default: up to 2)")
+    add_json_flag(add)
+    add.set_defaults(handler=_add)
+
 
 def _help(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
@@ -67,12 +94,15 @@ def _list(args: argparse.Namespace) -> int:
         rows.append(
             {"name": name, "rows": table_rows(name), "space": info.space, "source": info.source}
         )
+    width = max(len(r["name"]) for r in rows)
+    spaces = min(28, max(len(r["space"]) for r in rows))
     text = "\n".join(
-        f"{r['name']:<16} {r['rows'] if r['rows'] is not None else 'missing':>8}  "
-        f"{r['space']:<28} {r['source']}"
+        f"{r['name']:<{width}} {r['rows'] if r['rows'] is not None else 'missing':>8}  "
+        f"{r['space']:<{spaces}} {r['source']}"
         for r in rows
     )
-    emit(rows, as_json=args.json, text=f"{'name':<16} {'rows':>8}  {'space':<28} source\n{text}")
+    head = f"{'name':<{width}} {'rows':>8}  {'space':<{spaces}} source"
+    emit(rows, as_json=args.json, text=f"{head}\n{text}")
     return 0
 
 
@@ -156,6 +186,35 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add(args: argparse.Namespace) -> int:
+    import pyarrow.parquet as pq
+
+    from nas.bench import add_table
+
+    path = add_table(
+        args.name,
+        args.file,
+        space=args.space,
+        arch_column=args.arch_column,
+        signal=args.signal,
+        report=args.report,
+        dataset=args.dataset,
+        license=args.license,
+        replace=args.replace,
+        processes=args.processes,
+        progress=not args.json,
+    )
+    rows = pq.ParquetFile(path).metadata.num_rows
+    payload = {
+        "name": args.name,
+        "path": str(path),
+        "rows": rows,
+        "card": str(path.with_suffix(".md")),
+    }
+    emit(payload, as_json=args.json, text=f"added table {args.name}: {rows} rows at {path}")
+    return 0
+
+
 # --------------------------------------------------------------------------- nas benchmark
 def _register_benchmark(subparsers: Any) -> None:
     bm = subparsers.add_parser(
@@ -173,7 +232,9 @@ def _register_benchmark(subparsers: Any) -> None:
         "checkpoint reports mean and std (over seeds) of the test accuracy of the arch with "
         "the best search signal so far, and its regret to the table's best test accuracy.",
     )
-    s.add_argument("--table", required=True, help="nb201-cifar10, nb201-cifar100 or nb-macro")
+    s.add_argument(
+        "--table", required=True, help="a table with test_accuracy (see `nas bench list`)"
+    )
     s.add_argument("--strategies", default="random,rea,ls,tpe", help="comma-separated names")
     s.add_argument("--queries", type=int, default=150, help="evaluations per run (default 150)")
     s.add_argument("--seeds", type=int, default=20, help="runs per strategy (seeds 0..N-1)")

@@ -13,10 +13,20 @@ from nas.errors import StoreError
 
 
 @pytest.mark.slow
+@pytest.mark.source
 def test_nb_macro_rebuild_equals_the_shipped_table(benchmarks_dir: Path, tmp_path: Path) -> None:
     path = import_table("nb-macro", benchmarks_dir, out_dir=tmp_path, processes=1, progress=False)
     rebuilt = pq.read_table(path)
     assert rebuilt.equals(load_table("nb-macro"))
+
+
+@pytest.mark.source
+@pytest.mark.parametrize("name", ["nb301-cifar10", "tnb101-macro-object", "nb101-cifar10"])
+def test_suite_zero_cut_rebuild_equals_the_shipped_table(
+    name: str, benchmarks_dir: Path, tmp_path: Path
+) -> None:
+    path = import_table(name, benchmarks_dir, out_dir=tmp_path, processes=1, progress=False)
+    assert pq.read_table(path).equals(load_table(name))
 
 
 def test_import_from_a_wrong_folder_is_a_store_error(tmp_path: Path) -> None:

@@ -67,8 +67,7 @@ def test_predictor_strategy_state_round_trip_repeats_proposals():
     assert [c.arch.arch_id for c in a.ask(3)] == [c.arch.arch_id for c in b.ask(3)]
 
 
-def test_cli_fit_then_rank_with_model(tmp_path, capsys, benchmarks_dir, monkeypatch):
-    monkeypatch.setenv("NAS_SHARED_BENCHMARKS", str(benchmarks_dir))
+def test_cli_fit_then_rank_with_model(tmp_path, capsys):
     out = tmp_path / "model"
     rc = main(
         [
@@ -114,8 +113,7 @@ def test_cli_fit_then_rank_with_model(tmp_path, capsys, benchmarks_dir, monkeypa
     assert got["unique"] <= got["candidates"] == 60
 
 
-def test_cli_eval_json_reports_every_metric(capsys, benchmarks_dir, monkeypatch):
-    monkeypatch.setenv("NAS_SHARED_BENCHMARKS", str(benchmarks_dir))
+def test_cli_eval_json_reports_every_metric(capsys):
     rc = main(
         [
             "predictor",
@@ -247,16 +245,13 @@ def test_cli_pretrain_runs_one_ray_tune_trial_per_seed(tmp_path, capsys):
     assert not ray.is_initialized()  # the CLI shut down the Ray it started
 
 
-def test_cli_transfer_from_other_families_with_a_pretrained_encoder(
-    tmp_path, capsys, benchmarks_dir, monkeypatch
-):
+def test_cli_transfer_from_other_families_with_a_pretrained_encoder(tmp_path, capsys):
     from nas.predictors import PretrainConfig, pretrain, sample_graphs
 
-    monkeypatch.setenv("NAS_SHARED_BENCHMARKS", str(benchmarks_dir))
     graphs = sample_graphs(["nb201", "nb_macro"], 16, np.random.default_rng(0))
     cfg = PretrainConfig(hidden=8, layers=1, emb_dim=8, epochs=1, batch_size=8)
     pretrain(graphs, cfg).save(tmp_path / "enc")
-    argv = ["predictor", "eval", "--pretrain-on", "nb101,tnb101-micro-scene"]
+    argv = ["predictor", "eval", "--pretrain-on", "nb101-cifar10,tnb101-micro-scene"]
     argv += ["--finetune-on", "nb201-cifar10", "--finetune-size", "10", "--per-table", "30"]
     argv += ["--test-size", "60", "--seeds", "1", "--epochs", "2", "--encoder"]
     argv += [str(tmp_path / "enc"), "--json"]
