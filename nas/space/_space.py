@@ -25,6 +25,7 @@ from nas.space._context import (
     Sampler,
 )
 from nas.space._decisions import Choice, Decision, FloatRange, IntRange, _thaw
+from nas.space._json import space_from_json, space_to_json, structure_json
 from nas.space._node import Infinite, Node, Part, State, count, declare, walk
 from nas.space._ops import Recipe
 
@@ -184,8 +185,6 @@ class Space:
         """A stable hash of what the space computes: input shape, tree, decisions and their
         values, recipe (its JSON form, in order; name, version and description excluded).
         Part of every ``arch_id``, so editing a space never reuses the ids of the old one."""
-        from nas.space._json import structure_json
-
         text = json.dumps(structure_json(self), separators=(",", ":"), allow_nan=False)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -401,14 +400,10 @@ class Space:
 
     # --------------------------------------------------------------------- JSON
     def to_json(self) -> str:
-        from nas.space._json import space_to_json
-
         return json.dumps(space_to_json(self))  # key order is meaningful (option order)
 
     @staticmethod
     def from_json(text: str | Mapping[str, Any]) -> Space:
-        from nas.space._json import space_from_json
-
         if isinstance(text, str):
             try:
                 obj = json.loads(text)
