@@ -146,7 +146,7 @@ def nb301() -> Space:
 
 def _genotypes(key: str | Sequence[Any]) -> tuple[Genotype, Genotype]:
     try:
-        obj = ast.literal_eval(key) if isinstance(key, str) else key
+        obj: Any = ast.literal_eval(key) if isinstance(key, str) else key
         normal, reduce = (tuple((int(n), int(o)) for n, o in cell) for cell in obj)
     except (ValueError, SyntaxError, TypeError):
         raise ArchError(

@@ -32,6 +32,7 @@ from nas.space import (
     Choice,
     EdgeCell,
     InChannels,
+    Node,
     Op,
     Project,
     Repeat,
@@ -89,7 +90,7 @@ def _head(num_classes: int) -> Seq:
     return Seq(pool=Op("global_avg_pool"), fc=Op("linear", out_features=num_classes))
 
 
-def _micro_ops(width: int | None) -> dict[str, object]:
+def _micro_ops(width: int | None) -> dict[str, Node]:
     """Edge ops of a cell; ``width`` set for a downsampling cell (ops widen to it)."""
     if width is None:
         return {

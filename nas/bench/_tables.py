@@ -14,7 +14,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nas._registry import Registry
 from nas.errors import RegistryError, StoreError
@@ -186,7 +186,7 @@ def read_table_info(path: Path) -> TableInfo:
     """The :class:`TableInfo` saved in a user table's ``NAME.table.json``."""
     try:
         obj = json.loads(path.read_text())
-        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in obj.items()}
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in obj.items()}
         return TableInfo(**fields)
     except (OSError, ValueError, TypeError) as exc:
         raise StoreError(

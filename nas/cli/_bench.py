@@ -94,8 +94,8 @@ def _list(args: argparse.Namespace) -> int:
         rows.append(
             {"name": name, "rows": table_rows(name), "space": info.space, "source": info.source}
         )
-    width = max(len(r["name"]) for r in rows)
-    spaces = min(28, max(len(r["space"]) for r in rows))
+    width = max(len(str(r["name"])) for r in rows)
+    spaces = min(28, max(len(str(r["space"])) for r in rows))
     text = "\n".join(
         f"{r['name']:<{width}} {r['rows'] if r['rows'] is not None else 'missing':>8}  "
         f"{r['space']:<{spaces}} {r['source']}"
