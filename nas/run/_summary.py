@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from nas.space import Arch
 from nas.store import Result, ResultStore
@@ -226,11 +226,10 @@ def write_summary(
     best: Result | None,
     counts: dict[str, int],
     onnx: Path | None,
-    stream: IO[str] | None = None,
     *,
     results: Sequence[Result] = (),
 ) -> dict[str, Any]:
-    """Save the summary of a run as ``run_dir/summary.json`` (and print it to ``stream``).
+    """Save the summary of a run as ``run_dir/summary.json``.
 
     Besides the best trial and the ONNX file, it says what the weights ``results`` kept cost
     on disk (``weights``: trials and bytes).
@@ -254,6 +253,4 @@ def write_summary(
         "weights": weights,
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    if stream is not None:
-        print(json.dumps(summary, indent=2), file=stream)
     return summary

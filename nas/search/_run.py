@@ -367,5 +367,5 @@ def _write_summary(
     if export_best and out.best is not None and store is not None:
         onnx = export_best_onnx(space, out.best, store, run_path)
     counts = dict(Counter(r.status for r in out.results))
-    write_summary(run_path, out.best, counts, onnx, None, results=out.results)
+    write_summary(run_path, out.best, counts, onnx, results=out.results)
     return onnx
