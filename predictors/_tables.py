@@ -65,7 +65,8 @@ class LabeledTable:
             g = self._cache[i] = self._space.compile(self.archs[int(i)], check=False)
         return g
 
-    def graphs(self, rows: Sequence[int]) -> list[Graph]:
+    def graphs(self, rows: Sequence[int] | np.ndarray) -> list[Graph]:
+        """The IR graphs of ``rows`` (row indices: ints or an index array)."""
         return [self.graph(i) for i in rows]
 
 
