@@ -6,8 +6,6 @@ import argparse
 import json
 from typing import Any
 
-import numpy as np
-
 from nas.cli._common import CliInputError, add_json_flag, emit, read_json_arg
 
 __all__ = ["register"]
@@ -121,6 +119,8 @@ def _spaces(args: argparse.Namespace) -> int:
 def _sample(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise CliInputError(f"-n must be >= 1 (got {args.n}).")
+    import numpy as np  # here, not at the top: `nas --help` must not pay for numpy
+
     space = _space(args.space)
     rng = np.random.default_rng(args.seed)
     for _ in range(args.n):
