@@ -30,7 +30,12 @@ def register(subparsers: Any) -> None:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--evaluator", metavar="tabular:TABLE", help="e.g. tabular:nb201-cifar10")
     what.add_argument("--dataset", help="train every candidate on this dataset (e.g. digits)")
-    p.add_argument("--strategy", default="random", help="random, rea, ls, tpe, nsga2, ...")
+    p.add_argument(
+        "--strategy",
+        default="random",
+        help="random, rea, ls, tpe, nsga2, ...; or a one-shot method (darts, beta_darts, spos: "
+        "one supernet trial with --dataset, --budget counting its epochs)",
+    )
     p.add_argument(
         "--option",
         action="append",
@@ -221,15 +226,27 @@ def _search(args: argparse.Namespace) -> int:
         args.executor = "local" if args.evaluator is not None else "ray"
     if args.executor == "ray" and not (args.store or args.resume):
         raise CliInputError("--executor ray needs --store DIR (where every trial's result lands).")
-    strategy = get_strategy(
-        args.strategy,
-        space,
-        objectives=objectives,
-        constraints=constraints,
-        seed=args.seed,
-        **_options(args.option),
-    )
-    evaluator = _tabular(args.evaluator, space) if args.evaluator else _training(args, space)
+    from nas.oneshot import METHODS as ONESHOT_METHODS
+
+    if args.strategy in ONESHOT_METHODS:  # one supernet trial; --budget counts its epochs
+        from nas.oneshot import plan_from_cli
+
+        strategy, evaluator = plan_from_cli(
+            args.strategy, space, dataset=args.dataset, budget=budget, epochs_flag=args.epochs,
+            seed=args.seed, device=args.device, objectives=objectives, constraints=constraints,
+            options=_options(args.option),
+        )  # fmt: skip
+        budget, time_budget_s = 1, None
+    else:
+        strategy = get_strategy(
+            args.strategy,
+            space,
+            objectives=objectives,
+            constraints=constraints,
+            seed=args.seed,
+            **_options(args.option),
+        )
+        evaluator = _tabular(args.evaluator, space) if args.evaluator else _training(args, space)
     run_dir = args.resume or args.run_dir
     if run_dir is None and args.store:  # the run directory's name is the rows' run id
         run_dir = _default_run_dir(args.store, new_run_id())

@@ -7,37 +7,55 @@ position. The methods train it and derive an ordinary :class:`~nas.space.Arch`:
 - ``darts``: DARTS, first order (Liu et al., 2019): a softmax over architecture parameters
   mixes every candidate; weights and architecture parameters are updated in turn on two
   halves of the training split; the derived arch is the argmax of each decision.
-- ``beta_darts``: beta-DARTS (Ye et al., 2022): DARTS plus the beta-decay regulariser (the mean
-  log-sum-exp of each decision's architecture parameters), which keeps the softmax from
-  saturating on parameter-free ops.
+- ``beta_darts``: beta-DARTS (Ye et al., 2022): DARTS plus the beta-decay regulariser (the
+  mean log-sum-exp of each decision's architecture parameters), chosen over DrNAS because
+  it is one loss term on the same deterministic forward as DARTS (no Dirichlet sampling),
+  so a run repeats exactly and differs from DARTS in nothing else.
 - ``spos``: single-path one-shot (Guo et al., 2020): one uniformly sampled path per step,
   then regularized evolution over the trained supernet, scored by inherited accuracy.
 
-:func:`search` runs one of them in this process; :class:`OneShotEvaluator` runs it as one
-trial of ``nas.search.run`` (in-process or a Ray trial), and ``nas search --strategy darts``
-uses it with the budget in supernet epochs.
+:func:`search` runs one of them in this process; :func:`plan` gives the strategy and
+evaluator that run it as one trial of ``nas.search.run`` (in-process or a Ray trial), which is
+what ``nas search --strategy darts --dataset NAME --budget EPOCHS`` does.
+
+Example:
+    >>> from nas.oneshot import METHODS
+    >>> METHODS
+    ('darts', 'beta_darts', 'spos')
 """
 
 from __future__ import annotations
 
-from nas.oneshot._methods import (
-    METHODS,
-    OneShotConfig,
-    OneShotResult,
-    Scorer,
-    inherited_accuracy,
-    search,
-)
-from nas.oneshot._supernet import OneShotError, Position, Supernet
+import importlib
+from typing import Any
 
-__all__ = [
-    "METHODS",
-    "OneShotConfig",
-    "OneShotError",
-    "OneShotResult",
-    "Position",
-    "Scorer",
-    "Supernet",
-    "inherited_accuracy",
-    "search",
-]
+#: The one-shot methods, names as given to ``nas search --strategy``.
+METHODS = ("darts", "beta_darts", "spos")
+
+# Everything else needs torch: loaded on first use, so the CLI can ask for METHODS cheaply.
+_LAZY = {
+    "OneShotConfig": "nas.oneshot._methods",
+    "OneShotResult": "nas.oneshot._methods",
+    "Scorer": "nas.oneshot._methods",
+    "inherited_accuracy": "nas.oneshot._methods",
+    "search": "nas.oneshot._methods",
+    "OneShotError": "nas.oneshot._supernet",
+    "Position": "nas.oneshot._supernet",
+    "Supernet": "nas.oneshot._supernet",
+    "OneShotEvaluator": "nas.oneshot._trial",
+    "OneShotStrategy": "nas.oneshot._trial",
+    "plan": "nas.oneshot._trial",
+    "plan_from_cli": "nas.oneshot._trial",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nas.oneshot' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = ["METHODS", *sorted(_LAZY)]

@@ -30,12 +30,11 @@ import torch
 from torch import nn
 
 from nas.data import Dataset
+from nas.oneshot import METHODS
 from nas.oneshot._supernet import OneShotError, Supernet
 from nas.space import Arch, Space
 
-__all__ = ["METHODS", "OneShotConfig", "OneShotResult", "Scorer", "inherited_accuracy", "search"]
-
-METHODS = ("darts", "beta_darts", "spos")
+__all__ = ["OneShotConfig", "OneShotResult", "Scorer", "inherited_accuracy", "search"]
 
 
 @dataclass(frozen=True)
@@ -221,7 +220,7 @@ def _train_spos(
             loss = nn.functional.cross_entropy(net(x, path=path), y)
             _step(net, opt, loss, config)
             sched.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         trajectory.append({"epoch": epoch + 1, "train_loss": _mean(losses)})
         if on_epoch is not None:
             on_epoch(trajectory[-1])
@@ -272,7 +271,7 @@ def _train_darts(
             loss = nn.functional.cross_entropy(net(xw, weights=fixed), yw)
             _step(net, opt, loss, config)
             sched.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         entry = {
             "epoch": epoch + 1,
             "train_loss": _mean(losses),
