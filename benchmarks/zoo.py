@@ -14,33 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.zoo.check import zoo_row  # noqa: E402
+from tests.zoo.check import predictor_scorer, zoo_row  # noqa: E402
 from tests.zoo.models import ZOO  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "zoo.json"
-
-
-def _scorer():  # type: ignore[no-untyped-def]
-    from nas.predictors import GennapePredictor, PredictorConfig
-    from nas.space import get_space
-
-    space = get_space("nb_macro")
-    rng = np.random.default_rng(0)
-    graphs = [space.compile(space.sample(rng)) for _ in range(12)]
-    model = GennapePredictor(PredictorConfig(hidden=8, layers=1, emb_dim=8, epochs=2))
-    model.fit(graphs, [math.log(g.params) for g in graphs])
-    return lambda g: float(model.predict([g]).mean[0])
 
 
 def _table(rows: list[dict]) -> list[str]:
@@ -69,7 +54,7 @@ def main() -> None:
     torch.set_num_threads(1)
     old = json.loads(args.out.read_text())["rows"] if args.out.exists() else []
     rows = {r["model"]: r for r in old if r["model"] not in args.models}
-    score = _scorer()
+    score = predictor_scorer()
     for name in args.models:
         start = time.perf_counter()
         row = zoo_row(name, score=score)

@@ -20,6 +20,22 @@ from nas.graph import Graph, from_torch, import_onnx, to_torch
 from .models import ZOO
 
 
+def predictor_scorer() -> Any:
+    """``graph -> float``: a small GENNAPE predictor fitted on 12 NAS-Bench-Macro graphs
+    (target log params), to show that foreign graphs featurize and score."""
+    import math
+
+    from nas.predictors import GennapePredictor, PredictorConfig
+    from nas.space import get_space
+
+    space = get_space("nb_macro")
+    rng = np.random.default_rng(0)
+    graphs = [space.compile(space.sample(rng)) for _ in range(12)]
+    model = GennapePredictor(PredictorConfig(hidden=8, layers=1, emb_dim=8, epochs=2))
+    model.fit(graphs, [math.log(g.params) for g in graphs])
+    return lambda g: float(model.predict([g]).mean[0])
+
+
 def _max_diff(a: torch.Tensor, b: np.ndarray | torch.Tensor) -> float:
     return float(np.max(np.abs(a.numpy() - np.asarray(b))))
 

@@ -9,27 +9,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import numpy as np
 import pytest
 
 from nas.graph import Graph
 
-from .check import zoo_row
+from .check import predictor_scorer, zoo_row
 from .models import LARGE, ZOO
 
 
 @pytest.fixture(scope="module")
 def score() -> Callable[[Graph], float]:
-    """A small GENNAPE predictor fitted on NAS-Bench-Macro graphs (target: log params)."""
-    from nas.predictors import GennapePredictor, PredictorConfig
-    from nas.space import get_space
-
-    space = get_space("nb_macro")
-    rng = np.random.default_rng(0)
-    graphs = [space.compile(space.sample(rng)) for _ in range(12)]
-    model = GennapePredictor(PredictorConfig(hidden=8, layers=1, emb_dim=8, epochs=2))
-    model.fit(graphs, [math.log(g.params) for g in graphs])
-    return lambda g: float(model.predict([g]).mean[0])
+    return predictor_scorer()
 
 
 CASES = [pytest.param(n, marks=pytest.mark.slow) if n in LARGE else n for n in ZOO]
