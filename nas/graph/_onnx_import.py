@@ -246,7 +246,9 @@ class _Fuser:
         var = self._prod(eps_pair[0], "ReduceMean")
         pw = self._prod(var.ins[0], "Pow") if var is not None else None
         mean = self._prod(sub.ins[1], "ReduceMean")
-        if pw is None or mean is None or pw.ins[0] != sub.outs[0] or mean.ins[0] != sub.ins[0]:
+        if var is None or pw is None or mean is None:
+            return None
+        if pw.ins[0] != sub.outs[0] or mean.ins[0] != sub.ins[0]:
             return None
         if self._scalar(pw.ins[1]) != 2.0 or any(m.attrs.get("axes") != [-1] for m in (mean, var)):
             return None

@@ -75,9 +75,13 @@ def _upsample_from_torch(m: Any) -> dict[str, Any] | None:
 
     if type(m) is not nn.Upsample or m.size is not None or m.align_corners:
         return None
-    s = m.scale_factor
+    s: Any = m.scale_factor
     s = s[0] if isinstance(s, tuple) and len(set(s)) == 1 else s
-    if not float(s).is_integer() or m.mode not in ("nearest", "linear", "bilinear"):
+    if (
+        not isinstance(s, int | float)
+        or not float(s).is_integer()
+        or m.mode not in ("nearest", "linear", "bilinear")
+    ):
         return None
     return {"scale_factor": int(s), "mode": "nearest" if m.mode == "nearest" else "linear"}
 

@@ -186,7 +186,9 @@ def _evaluate(target: Any, args: tuple, kwargs: dict, where: str) -> Any:
 Handler = Callable[[_Tracer, str, tuple, dict, str], Any]
 
 
-def _unary(op: str, attrs: Callable[[_Tracer, str, tuple, dict], dict | None] | None = None):
+def _unary(
+    op: str, attrs: Callable[[_Tracer, str, tuple, dict], dict | None] | None = None
+) -> Handler:
     def handle(t: _Tracer, name: str, args: tuple, kwargs: dict, where: str) -> Any:
         x = t.tensor(args[0], where)
         got = {} if attrs is None else attrs(t, x, args, kwargs)
@@ -398,7 +400,7 @@ def _call_table() -> dict[Any, Handler]:
     import torch.nn.functional as F
 
     table: dict[Any, Handler] = {}
-    same = {
+    same: dict[str, tuple[Any, ...]] = {
         "relu": (F.relu, torch.relu, "relu"),
         "relu6": (F.relu6,),
         "silu": (F.silu,),
@@ -416,35 +418,27 @@ def _call_table() -> dict[Any, Handler]:
     def softmax_attrs(t: _Tracer, x: str, a: tuple, k: dict) -> dict:
         return {"dim": t.dim(x, _arg(a, k, 1, "dim", -1), "softmax")}
 
-    for target in (torch.softmax, F.softmax, "softmax"):
-        table[target] = _unary("softmax", softmax_attrs)
-    for target in (operator.add, operator.iadd, torch.add, "add"):
-        table[target] = _binary("add")
-    for target in (operator.mul, operator.imul, torch.mul, "mul"):
-        table[target] = _binary("mul")
-    table[operator.truediv] = _binary("truediv")
-    for target in (torch.cat, torch.concat):
-        table[target] = _cat
-    for target in (torch.flatten, "flatten"):
-        table[target] = _flatten
-    for target in ("view", "reshape", torch.reshape):
-        table[target] = _reshape
-    for target in ("transpose", torch.transpose):
-        table[target] = _transpose
-    for target in ("permute", torch.permute):
-        table[target] = _permute
-    for target in (torch.matmul, operator.matmul, "matmul"):
-        table[target] = _matmul
-    for target in (torch.mean, "mean"):
-        table[target] = _mean
-    for target in (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d):
-        table[target] = _adaptive_pool
-    for target in (F.avg_pool1d, F.avg_pool2d):
-        table[target] = _pool("avg_pool")
-    for target in (F.max_pool1d, F.max_pool2d):
-        table[target] = _pool("max_pool")
+    groups: list[tuple[tuple[Any, ...], Handler]] = [
+        ((torch.softmax, F.softmax, "softmax"), _unary("softmax", softmax_attrs)),
+        ((operator.add, operator.iadd, torch.add, "add"), _binary("add")),
+        ((operator.mul, operator.imul, torch.mul, "mul"), _binary("mul")),
+        ((operator.truediv,), _binary("truediv")),
+        ((torch.cat, torch.concat), _cat),
+        ((torch.flatten, "flatten"), _flatten),
+        (("view", "reshape", torch.reshape), _reshape),
+        (("transpose", torch.transpose), _transpose),
+        (("permute", torch.permute), _permute),
+        ((torch.matmul, operator.matmul, "matmul"), _matmul),
+        ((torch.mean, "mean"), _mean),
+        ((F.adaptive_avg_pool1d, F.adaptive_avg_pool2d), _adaptive_pool),
+        ((F.avg_pool1d, F.avg_pool2d), _pool("avg_pool")),
+        ((F.max_pool1d, F.max_pool2d), _pool("max_pool")),
+        (("chunk", torch.chunk), _chunk),
+    ]
+    for targets, handler in groups:
+        for target in targets:
+            table[target] = handler
     table[F.interpolate] = _interpolate
-    table["chunk"] = table[torch.chunk] = _chunk
     table["size"] = _size
     table[getattr] = _getattr
     table[operator.getitem] = _getitem
