@@ -182,3 +182,28 @@ def test_a_repeated_proposal_is_stored_as_reused_and_told_the_known_result(
     for first, again in zip(rows[::2], rows[1::2]):
         assert again.arch_id == first.arch_id and again.reused_from == first.candidate_id
         assert strategy.told[again.candidate_id] == strategy.told[first.candidate_id]
+
+
+def test_a_twin_of_a_running_trial_waits_for_it_and_is_answered_when_it_ends(nb201, table) -> None:
+    from nas.search._driver import Driver
+    from nas.search._state import RunState
+
+    strategy = Repeating(nb201)  # proposes each arch twice in a row
+    state = RunState(
+        run_id="r", space="nb201", dataset=table.dataset, strategy_name="repeating", budget=4,
+        seed=0,
+    )  # fmt: skip
+    driver = Driver(nb201, strategy, table, state)
+    first = driver.next_trial()  # running (as on Ray, several trials at once)
+    other = driver.next_trial()  # its twin waits; the driver hands out the next arch instead
+    assert first is not None and other is not None and other.arch != first.arch
+    assert len(state.proposals) == 3 and strategy.told == {}
+    driver.complete(first.candidate_id, table.evaluate(first.arch, seed=0))
+    twin = driver.rows["r0002"]
+    assert twin.status == "reused" and twin.reused_from == first.candidate_id
+    assert strategy.told["r0002"] == strategy.told[first.candidate_id]
+    driver.complete(other.candidate_id, table.evaluate(other.arch, seed=0))
+    assert driver.next_trial() is None  # the fourth proposal is the other's twin: reused
+    assert [r.status for r in driver.outcome(0.0, interrupted=False).results] == [
+        "ok", "reused", "ok", "reused",
+    ]  # fmt: skip
