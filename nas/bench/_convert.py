@@ -419,6 +419,11 @@ def build_table(
         >>> t = build_table("nb-macro", "../shared/benchmarks", progress=False)  # doctest: +SKIP
     """
     info = table_info(name)
+    if info.name not in _BUILDERS:
+        raise StoreError(
+            f"{info.name!r} is a table you added, not one built from the public files; "
+            f"re-run `nas bench add {info.name} FILE ... --replace` to rebuild it."
+        )
     folder = Path(source)
     if (folder / info.source_folder).is_dir():
         folder = folder / info.source_folder

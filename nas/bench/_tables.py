@@ -45,7 +45,8 @@ class TableInfo:
         name: table name (``nb201-cifar10``), also the file stem under ``datasets/``.
         spaces: the ``space`` values of its rows (built-in spaces where one exists).
         datasets: the ``dataset`` values of its rows.
-        source_folder: folder under ``shared/benchmarks`` that ``nas bench import`` reads.
+        source_folder: folder under ``shared/benchmarks`` that ``nas bench import`` reads
+            (empty for a user's table, which ``nas bench add`` writes).
         source: one line of provenance (benchmark, paper, license).
         signal: what ``val_accuracy`` holds (the search signal).
         reported: what ``test_accuracy`` holds (the metric a search is judged by).

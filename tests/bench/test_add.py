@@ -121,6 +121,8 @@ def test_add_errors_are_one_line(
     assert "--replace" in capsys.readouterr().err
     assert _add(user_file, "--replace") == 0
     capsys.readouterr()
+    assert main(["bench", "import", "my-nb201", "--source", str(datasets)]) == 2
+    assert "table you added" in capsys.readouterr().err
     argv = ["bench", "add", "nb201-cifar10", str(user_file), "--space", "nb201"]
     assert main([*argv, "--arch-column", "genotype", "--signal", "acc_12ep"]) == 2
     assert "shipped table" in capsys.readouterr().err
