@@ -20,6 +20,7 @@ from nas.errors import GraphError
 from nas.graph._fold import fold_patterns
 from nas.graph._graph import Graph
 from nas.graph._ops import BATCH, per_sample_shape, registered_specs
+from nas.graph.builders import multi_head_attention
 
 if TYPE_CHECKING:
     import torch
@@ -120,8 +121,12 @@ class _Tracer:
             return None
         raise GraphError(f"{where}: {n.op} nodes have no IR mapping")
 
-    def _module(self, n: Any, where: str) -> str:
+    def _module(self, n: Any, where: str) -> Any:
         mod = self.modules[n.target]
+        from torch import nn
+
+        if type(mod) is nn.MultiheadAttention:
+            return [self._attention(n, mod, where), None]  # (output, weights) as MHA returns
         ins = [self.tensor(a, where) for a in n.args]
         for spec in registered_specs():
             if spec.from_torch is None:
@@ -141,6 +146,44 @@ class _Tracer:
             f"Module {n.target!r} ({type(mod).__name__}) has no IR op; register an OpSpec whose "
             f"from_torch hook returns its attrs for {type(mod).__name__} instances"
         )
+
+    def _attention(self, n: Any, mod: Any, where: str) -> str:
+        """``nn.MultiheadAttention`` -> :func:`multi_head_attention` with its weights split."""
+        args = [*n.args, *(n.kwargs.get(k) for k in ("key", "value") if k in n.kwargs)]
+        masks = [n.kwargs.get(k) for k in ("key_padding_mask", "attn_mask")]
+        ok = (
+            mod.batch_first
+            and mod._qkv_same_embed_dim
+            and mod.bias_k is None
+            and not mod.add_zero_attn
+            and len(args) == 3
+            and args[1] is args[2]
+            and all(m is None for m in masks)
+        )
+        if not ok:
+            raise GraphError(
+                f"{where}: only batch_first self- or encoder-decoder attention without masks "
+                f"(query, key is value) maps nn.MultiheadAttention to the IR"
+            )
+        x, kv = self.tensor(args[0], where), self.tensor(args[1], where)
+        name = str(n.target)
+        bias = mod.in_proj_bias is not None
+        out = multi_head_attention(
+            self.g, x, mod.num_heads, context=None if kv == x else kv, bias=bias, name=name
+        )
+        w = _numpy(mod.in_proj_weight)
+        b = _numpy(mod.in_proj_bias) if bias else None
+        d = w.shape[0] // 3
+        for i, key in enumerate("qkv"):
+            part = {"weight": w[i * d : (i + 1) * d]}
+            self.g.weights[f"{name}.{key}"] = (
+                part if b is None else {**part, "bias": b[i * d : (i + 1) * d]}
+            )
+        proj = {"weight": _numpy(mod.out_proj.weight)}
+        if mod.out_proj.bias is not None:
+            proj["bias"] = _numpy(mod.out_proj.bias)
+        self.g.weights[out] = proj
+        return out
 
     def _call(self, n: Any, where: str) -> Any:
         target = n.target

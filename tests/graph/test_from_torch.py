@@ -122,3 +122,29 @@ def test_import_onnx_unknown_op_names_it(tmp_path) -> None:
         GraphError, match=r"ONNX node 'sp' \(Softplus\).*onnx_op_types=\('Softplus',\)"
     ):
         import_onnx(model)
+
+
+def test_from_torch_multihead_attention_keeps_weights() -> None:
+    """nn.MultiheadAttention (self and encoder-decoder) maps to the attention pieces."""
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.norm = nn.LayerNorm(16)
+            self.self_attn = nn.MultiheadAttention(16, 4, batch_first=True)
+            self.cross = nn.MultiheadAttention(16, 2, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, 6, 16)
+            y = self.norm(x)
+            y = x + self.self_attn(y, y, y, need_weights=False)[0]
+            memory = torch.tanh(x)
+            return y + self.cross(y, memory, memory)[0]
+
+    torch.manual_seed(0)
+    module = Block().eval()
+    g = from_torch(module, (6, 16))
+    assert g.params == sum(p.numel() for p in module.parameters())
+    x = torch.randn(3, 6, 16)
+    with torch.no_grad():
+        assert torch.allclose(to_torch(g).eval()(x), module(x), atol=1e-5)
+    assert [g.node(n).op for n in g.nodes()].count("softmax") == 2
