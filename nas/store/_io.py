@@ -87,21 +87,25 @@ class Location:
             (e for e in entries if e.type == pafs.FileType.File), key=lambda e: e.base_name
         )
 
-    def write_atomic(self, table: pa.Table, final_name: str) -> str:
+    def write_atomic(self, table: pa.Table, final_name: str, *, durable: bool = True) -> str:
         """Write ``table`` under a name readers ignore, flush it to disk, then rename it.
 
         A crash before the rename leaves only an ignored temporary file; the rename
         itself is atomic on local filesystems and a whole-object copy on object stores.
+        ``durable=False`` skips the two fsyncs (file, then directory): still atomic for
+        readers and across a process crash, not across a power cut.
         """
         temp = self.path(f"{TEMP_PREFIX}{uuid.uuid4().hex}{TEMP_SUFFIX}")
         final = self.path(final_name)
         if self.is_local:
             with open(temp, "wb") as handle:
                 pq.write_table(table, handle, compression="zstd")
-                handle.flush()
-                os.fsync(handle.fileno())
+                if durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
             commit_rename(temp, final)
-            fsync_dir(self.root)
+            if durable:
+                fsync_dir(self.root)
         else:
             with self.fs.open_output_stream(temp) as stream:
                 pq.write_table(table, stream, compression="zstd")

@@ -82,6 +82,10 @@ class ResultStore:
             ``s3://bucket/runs``. It is created on the first append.
         filesystem: A ``pyarrow.fs.FileSystem`` to use instead of resolving a URI; the
             path is then taken in that filesystem's syntax.
+        durable: Flush each new file and the directory entry to disk before an append
+            returns (the default), so a committed append survives a power cut. ``False``
+            skips both fsyncs: an append is still atomic for readers and survives a crash
+            of the process, but not of the machine; for benchmarks and scratch stores.
 
     Example:
         >>> import tempfile
@@ -95,10 +99,16 @@ class ResultStore:
     """
 
     def __init__(
-        self, path_or_uri: str | os.PathLike[str], filesystem: pafs.FileSystem | None = None
+        self,
+        path_or_uri: str | os.PathLike[str],
+        filesystem: pafs.FileSystem | None = None,
+        *,
+        durable: bool = True,
     ) -> None:
         self._loc: Location = resolve(path_or_uri, filesystem)
+        self._durable = bool(durable)
         self._key_cache: dict[str, list[ResultKey]] = {}  # parts are immutable once named
+        self._known: set[ResultKey] = set()  # the union of the cached files' keys
 
     def __repr__(self) -> str:
         return f"ResultStore({self._loc.display!r})"
@@ -154,17 +164,22 @@ class ResultStore:
             results = [results]
         if isinstance(results, pa.RecordBatch):
             results = pa.Table.from_batches([results])
-        table = conform_table(
-            results if isinstance(results, pa.Table) else results_to_table(results)
-        )
-        keys = _table_keys(table)
+        if isinstance(results, pa.Table):
+            table = conform_table(results)
+            keys = _table_keys(table)
+        else:
+            # A Result checked its values and holds canonical JSON already: no re-encoding.
+            results = list(results)
+            table = results_to_table(results)
+            keys = [r.key for r in results]
         skipped = 0
         if on_duplicate != "keep":
-            seen = set(self.keys())
+            stored = self._sync_keys()
+            batch: set[ResultKey] = set()
             keep = []
             for key in keys:
-                keep.append(key not in seen)
-                seen.add(key)
+                keep.append(key not in stored and key not in batch)
+                batch.add(key)
             skipped = keep.count(False)
             if skipped and on_duplicate == "error":
                 first = keys[keep.index(False)]
@@ -180,8 +195,9 @@ class ResultStore:
             return AppendResult("", 0, skipped)
         self._loc.ensure()
         name = new_part_name()
-        path = self._loc.write_atomic(table, name)
+        path = self._loc.write_atomic(table, name, durable=self._durable)
         self._key_cache[name] = keys
+        self._known.update(keys)
         return AppendResult(path, table.num_rows, skipped)
 
     # -- reading -------------------------------------------------------------------------
@@ -285,21 +301,34 @@ class ResultStore:
         """Every stored result key, for a search loop's "already done?" check.
 
         Each file's keys are read once and cached (files never change once named), so
-        calling this after every trial costs one small read per new file.
+        calling this after every trial costs one listing and one small read per new file.
         """
-        names = _compact.live_files(self._loc, self._loc.listing())
-        for gone in set(self._key_cache) - set(names):
-            del self._key_cache[gone]
-        out: set[ResultKey] = set()
-        for name in names:
-            if name not in self._key_cache:
-                self._key_cache[name] = _table_keys(read_file(self._loc, name, None, KEY_COLUMNS))
-            out.update(self._key_cache[name])
-        return out
+        return set(self._sync_keys())
 
     def exists(self, key: Result | ResultKey | Sequence[Any]) -> bool:
         """Whether a result with this key (or this result's key) is stored."""
-        return _as_key(key) in self.keys()
+        return _as_key(key) in self._sync_keys()
+
+    def _sync_keys(self) -> set[ResultKey]:
+        # The key set grows with the files other writers added since the last call; it is
+        # rebuilt from the per-file cache only when files went (a compaction merged them).
+        names = _compact.live_files(self._loc, self._loc.listing())
+        live = set(names)
+        gone = [name for name in self._key_cache if name not in live]
+        for name in gone:
+            del self._key_cache[name]
+        if gone:
+            self._rebuild_known()
+        for name in names:
+            if name not in self._key_cache:
+                self._key_cache[name] = _table_keys(read_file(self._loc, name, None, KEY_COLUMNS))
+                self._known.update(self._key_cache[name])
+        return self._known
+
+    def _rebuild_known(self) -> None:
+        self._known = set()
+        for cached in self._key_cache.values():
+            self._known.update(cached)
 
     # -- maintenance ---------------------------------------------------------------------
 
@@ -347,7 +376,8 @@ class ResultStore:
                     self._loc.fs.create_dir(self._loc.path(QUARANTINE), recursive=True)
                     self._loc.move(name, f"{QUARANTINE}/{name}")
                     moved.append(self._loc.path(f"{QUARANTINE}/{name}"))
-                    self._key_cache.pop(name, None)
+                    if self._key_cache.pop(name, None) is not None:
+                        self._rebuild_known()
         return RepairReport(tuple(moved), tuple(removed), finished)
 
 
