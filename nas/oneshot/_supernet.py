@@ -121,13 +121,14 @@ def _apply(fn: Any, args: list[torch.Tensor]) -> torch.Tensor:
     if isinstance(fn, nn.Module):
         return fn(*args)
     call: TorchCall = fn
-    if call.fn is None:
+    f = call.fn
+    if f is None:
         return args[0]
     if call.inputs == "list":
-        return call.fn(list(args), **call.kwargs)
+        return f(list(args), **call.kwargs)
     if call.inputs == "fold":
-        return functools.reduce(lambda a, b: call.fn(a, b, **call.kwargs), args)
-    return call.fn(*args, **call.kwargs)
+        return functools.reduce(lambda a, b: f(a, b, **call.kwargs), args)
+    return f(*args, **call.kwargs)
 
 
 class _Candidate(nn.Module):
@@ -284,16 +285,16 @@ class Supernet(nn.Module):
         order: list[tuple[str, str]] = []  # ("node", name) or ("mixed", path), in run order
         done: set[str] = set()
         for name in graph.nodes()[1:]:
-            path = owner.get(name)
-            if path is None:
+            at = owner.get(name)
+            if at is None:
                 node = graph.node(name)
                 inputs = tuple(rename.get(i, i) for i in node.inputs)
                 nodes.append((name, node.op, dict(node.attrs), node.shape, inputs))
                 shared.append(name)
                 order.append(("node", name))
-            elif path not in done:
-                done.add(path)
-                order.append(("mixed", path))
+            elif at not in done:
+                done.add(at)
+                order.append(("mixed", at))
         return {"nodes": nodes, "segments": segments, "rename": rename, "shared": shared,
                 "order": order}  # fmt: skip
 
@@ -356,7 +357,8 @@ class Supernet(nn.Module):
         module = to_torch(graph)
         owned: dict[str, nn.Module] = dict(self.shared.module_of)
         for i, p in enumerate(self.positions):
-            candidate = self.mixed[i].candidates[self.index(p.key, arch[p.key])]
+            mixed: MixedOp = self.mixed[i]  # type: ignore[assignment]
+            candidate: _Candidate = mixed.candidates[self.index(p.key, arch[p.key])]  # type: ignore[assignment]
             owned.update(candidate.program.module_of)
         ours = [owned[n] for n in graph.nodes() if n in owned]
         theirs = [
