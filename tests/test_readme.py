@@ -44,6 +44,7 @@ SMALLER: list[tuple[str, str, str]] = [
         r"\g<0> --test-size 100 --zc-archs 5 --epochs 2",
         "predictor evaluation: 100 test archs, 2 epochs (the defaults take 10+ minutes here)",
     ),
+    (r"^nas predictor eval (?!.*--seeds).*", r"\g<0> --seeds 1", "predictor evaluation: 1 seed"),
     (r"--pretrain-on .*", r"\g<0> --per-table 50 --finetune-size 20", "transfer: 50 archs a table"),
     (r"^nas predictor pretrain (?!.*--epochs).*", r"\g<0> --epochs 1", "pretraining: one epoch"),
 ]
