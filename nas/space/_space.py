@@ -178,7 +178,25 @@ class Space:
         return ctx
 
     def _arch(self, ctx: BuildContext) -> Arch:
-        return Arch(self.name, self.version, ctx.bound, self.fingerprint)
+        return self._walked(ctx.bound)
+
+    def _walked(self, values: Mapping[str, Any]) -> Arch:
+        # Values a walk of this space chose (or that differ from such values only in a
+        # decision that activates nothing) are valid by construction: the mark lets
+        # mutate/neighbors skip re-validating them with a second walk.
+        arch = Arch(self.name, self.version, values, self.fingerprint)
+        arch.__dict__["_walked_in"] = self.fingerprint
+        return arch
+
+    def _valid(self, arch: Arch) -> Arch:
+        """``arch`` when this space built it, else :meth:`validate` (a walk)."""
+        if (
+            arch.__dict__.get("_walked_in") == self.fingerprint
+            and arch.space == self.name
+            and arch.version == self.version
+        ):
+            return arch
+        return self.validate(arch)
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -217,6 +235,8 @@ class Space:
                 f"sample() needs a numpy.random.Generator (got {type(rng).__name__}); "
                 f"use numpy.random.default_rng(seed)."
             )
+        if not self._conditional:  # flat: every declared decision is active, in this order
+            return self._walked({k: d.sample(rng) for k, d in self.decisions.items()})
         return self._arch(self._walk(Sampler(rng)))
 
     def validate(self, arch: Arch | Mapping[str, Any]) -> Arch:
@@ -314,27 +334,37 @@ class Space:
     # --------------------------------------------------------------------- local moves
     def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
         """Change exactly one active decision (decisions it activates are sampled anew)."""
-        arch = self.validate(arch)
-        keys = [k for k, v in arch.values.items() if self.decisions[k].size() != 1]
+        arch = self._valid(arch)
+        keys = [k for k in arch.values if self.decisions[k].size() != 1]
         if not keys:
             return arch
         key = keys[int(rng.integers(len(keys)))]
         values = dict(arch.values)
         values[key] = self.decisions[key].mutate(values[key], rng)
-        return self._arch(self._walk(KeepOrFill(values, rng)))
+        return self._changed(values, key, rng)
 
     def neighbors(self, arch: Arch) -> list[Arch]:
         """Every arch one decision away (new decisions it activates take their defaults)."""
-        arch = self.validate(arch)
+        arch = self._valid(arch)
         out: dict[str, Arch] = {}
         for key, value in arch.values.items():
             for other in self.decisions[key].neighbors(value):
                 values = dict(arch.values)
                 values[key] = other
-                nb = self._arch(self._walk(KeepOrFill(values, None)))
+                nb = self._changed(values, key, None)
                 if nb.arch_id != arch.arch_id:
                     out.setdefault(nb.arch_id, nb)
         return list(out.values())
+
+    def _changed(self, values: dict[str, Any], key: str, rng: np.random.Generator | None) -> Arch:
+        """The arch of valid ``values`` but a new value at ``key``: what a keep-or-fill walk
+        gives, without the walk when ``key`` activates nothing and its value is in domain."""
+        decision = self.decisions[key]
+        value = decision.normalize(values[key])
+        if key not in self._conditional and decision.contains(value):
+            values[key] = value
+            return self._walked(values)
+        return self._arch(self._walk(KeepOrFill(values, rng)))
 
     # --------------------------------------------------------------------- encodings
     def encode(self, arch: Arch, *, onehot: bool = False) -> np.ndarray:
