@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,9 @@ OUT = ROOT / "benchmarks" / "results" / "transformer_search.json"
 
 def _nas(*args: str) -> dict[str, Any]:
     cmd = [str(Path(sys.executable).parent / "nas"), *args, "--json"]  # the installed CLI
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    # one torch thread per trial: two threads on a shared 2-core machine run ~10x slower
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if done.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout)
@@ -42,6 +45,7 @@ def main() -> None:
     parser.add_argument("--budget", default="10", help="nas search --budget (evaluations or time)")
     parser.add_argument("--epochs", type=int, default=15, help="epochs for every trained arch")
     parser.add_argument("--strategy", default="rea")
+    parser.add_argument("--option", action="append", default=[], help="nas search --option")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
@@ -55,6 +59,7 @@ def main() -> None:
             "search", "--space", "transformer", "--dataset", "mnist1d",
             "--strategy", args.strategy, "--budget", str(args.budget), "--seed", str(args.seed),
             "--executor", "local", "--epochs", str(args.epochs), "--store", str(store),
+            *(x for o in args.option for x in ("--option", o)),
         )  # fmt: skip
         search_seconds = time.perf_counter() - start
         best = search["best"]
@@ -65,17 +70,19 @@ def main() -> None:
         start = time.perf_counter()
         hand = _nas(
             "train", "transformer", "--arch", f"@{arch_file}", "--dataset", "mnist1d",
-            "--epochs", str(args.epochs), "--seed", str(args.seed),
+            "--epochs", str(args.epochs), "--seed", str(args.seed), "--threads", "1",
         )  # fmt: skip
         hand_seconds = time.perf_counter() - start
     report = {
         "figure": "transformer-space search vs a hand-designed transformer, MNIST-1D as tokens",
         "command": f"python benchmarks/transformer_search.py --budget {args.budget} "
-        f"--epochs {args.epochs} --strategy {args.strategy} --seed {args.seed}",
+        f"--epochs {args.epochs} --strategy {args.strategy} --seed {args.seed}"
+        + "".join(f" --option {o}" for o in args.option),
         "dataset": "mnist1d (1 x 40 signal cut into patch tokens), 10 classes",
         "search": {
             "strategy": args.strategy,
             "trials": search["evaluations"],
+            "trained": search["trained"],
             "statuses": search["statuses"],
             "wall_seconds": round(search_seconds, 1),
             "best_arch": _values(best["arch"]),
@@ -90,7 +97,7 @@ def main() -> None:
             },
             "wall_seconds": round(hand_seconds, 1),
         },
-        "machine": "shared 2-core CPU, in-process executor",
+        "machine": "shared 2-core CPU (other jobs running), in-process executor, 1 torch thread",
     }
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from nas.graph import Graph, OpSpec, depthwise_conv, register_op, squeeze_excite
+from nas.graph import (
+    Graph,
+    OpSpec,
+    depthwise_conv,
+    multi_head_attention,
+    register_op,
+    squeeze_excite,
+)
 from nas.graph._ops import OnnxNode
 
 
@@ -208,6 +215,37 @@ def concat_block() -> Graph:
     return g
 
 
+def unet_block() -> Graph:
+    """Down (max pool) and up (nearest upsample; transposed conv) with a concat skip."""
+    g = Graph("unet")
+    x = g.add_input((3, 16, 16))
+    a = g.add("relu", g.add("conv2d", x, out_channels=8, kernel_size=3, padding=1))
+    b = g.add("max_pool", a, kernel_size=2)
+    b = g.add("relu", g.add("conv2d", b, out_channels=16, kernel_size=3, padding=1))
+    up = g.add("upsample", b, scale_factor=2, mode="nearest")
+    deconv = g.add("conv_transpose2d", b, out_channels=8, kernel_size=2, stride=2, bias=True)
+    y = g.add("concat", [a, up, deconv])
+    y = g.add("hardsigmoid", g.add("conv2d", y, out_channels=4, kernel_size=1))
+    g.set_outputs(g.add("channel_shuffle", y, groups=2))
+    return g
+
+
+def vit_block() -> Graph:
+    """Patch embedding, class token, positional embedding, attention, layer scale, head."""
+    g = Graph("vit")
+    x = g.add_input((3, 8, 8))
+    y = g.add("conv2d", x, out_channels=16, kernel_size=4, stride=4, bias=True)  # (16, 2, 2)
+    y = g.add("transpose", g.add("reshape", y, shape=(16, 4)), perm=(1, 0))  # (4, 16)
+    y = g.add("pos_embedding", g.add("class_token", y))  # (5, 16)
+    a = multi_head_attention(g, g.add("layer_norm", y), heads=4)
+    y = g.add("add", [y, g.add("layer_scale", a)])
+    f = g.add("linear", g.add("gelu", g.add("linear", y, out_features=32)), out_features=16)
+    y = g.add("add", [y, f])
+    head = g.add("linear", g.add("select_token", y, index=0), out_features=10)
+    g.set_outputs(g.add("add", [head, g.add("linear", g.add("token_mean", y), out_features=10)]))
+    return g
+
+
 NB201_EDGES = {
     (0, 1): "conv3",
     (0, 2): "none",
@@ -223,4 +261,6 @@ COMPOSITES: dict[str, Callable[[], Graph]] = {
     "mbconv_se": mbconv_se,
     "cnn1d": cnn1d,
     "concat_block": concat_block,
+    "unet_block": unet_block,
+    "vit_block": vit_block,
 }
