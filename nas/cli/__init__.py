@@ -2,21 +2,25 @@
 
 Each command group lives in its own module beside this one and exposes
 ``register(subparsers)``; handlers take the parsed ``argparse.Namespace`` and return an
-exit code. Any :class:`~nas.errors.NasError` (and bad arguments) becomes one line on
-stderr and exit code 2; ``--debug`` shows the traceback instead.
+exit code. Every failure becomes one line on stderr (:func:`error_line`): exit code 2 for
+bad input (a :class:`~nas.errors.NasError`, a bad argument or path, input nested too
+deeply), 1 for a run that failed (:class:`~nas.errors.EvaluationError`, an unexpected
+error); ``--debug`` shows the traceback instead. Output piped into a reader that stops
+early (``| head``) ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from nas.errors import NasError
+from nas.errors import EvaluationError, NasError
 
-__all__ = ["main"]
+__all__ = ["error_line", "main"]
 
 # Command-group modules, imported lazily so `nas --help` stays fast.
 _COMMAND_MODULES = (
@@ -60,15 +64,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.handler(args) or 0)
-    except NasError as exc:
-        if args.debug:
-            raise
-        print(f"nas: error: {exc}", file=sys.stderr)
-        return 2
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        # The reader (`| head`) has what it wanted; keep Python's exit flush quiet too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("nas: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        code, line = error_line(exc)
+        print(f"nas: error: {line}", file=sys.stderr)
+        return code
+
+
+def error_line(exc: BaseException) -> tuple[int, str]:
+    """The exit code and the one line the CLI prints for ``exc``.
+
+    Example:
+        >>> error_line(RecursionError("maximum recursion depth exceeded"))[0]
+        2
+    """
+    if isinstance(exc, NasError):
+        code, text = (1 if isinstance(exc, EvaluationError) else 2), str(exc)
+    elif isinstance(exc, RecursionError):
+        code, text = 2, "the input is nested too deeply to parse; flatten it."
+    elif isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename!r}" if exc.filename else ""
+        code, text = 2, f"{exc.strerror}{where}; check the path and its permissions."
+    elif isinstance(exc, ValueError | OverflowError | OSError):  # ArrowInvalid is a ValueError
+        code, text = 2, f"invalid input ({type(exc).__name__}: {exc})."
+    else:
+        code, text = (
+            1,
+            (
+                f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback "
+                f"and report it)."
+            ),
+        )
+    text = " ".join(text.split())
+    return code, text if len(text) <= 600 else text[:597] + "..."
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,16 +5,28 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 import sys
 from typing import Any
 
-from nas.cli._common import CliInputError, add_json_flag, emit
+from nas.cli._common import CliInputError, add_json_flag, emit, int_at_least, number_at_least
 
-__all__ = ["parse_budget", "parse_constraint", "parse_objectives", "register"]
+__all__ = ["parse_budget", "parse_constraint", "parse_duration", "parse_objectives", "register"]
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h)$")
+_DURATION = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,9})?)(s|m|h)?")
 _UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0}
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
+
+
+# Flags a run saves with its state: `--resume RUN_DIR` restores them, and refuses different ones.
+SETTINGS = {
+    "space": None, "evaluator": None, "dataset": None, "strategy": "random", "option": [],
+    "budget": None, "trial_timeout": None, "seed": 0, "store": None, "executor": None,
+    "address": None, "cpus_per_trial": 1.0, "gpus_per_trial": 0.0, "max_concurrent": 2,
+    "scheduler": "fifo", "max_failures": 0, "device": "auto", "epochs": None,
+    "ray_storage": None, "keep_weights": 3, "objectives": "val_accuracy:max", "constraint": [],
+}  # fmt: skip
+_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]{1,3})?")
 
 
 def register(subparsers: Any) -> None:
@@ -24,44 +36,46 @@ def register(subparsers: Any) -> None:
         description="Search SPACE with a strategy. `--evaluator tabular:TABLE` answers every "
         "arch from a shipped benchmark table (in-process, thousands of queries a second); "
         "`--dataset NAME` trains every arch (through nas.run; `--executor ray` for Ray Tune "
-        "trials). Prints the best arch and the Pareto front.",
+        "trials). Prints the best arch and the Pareto front. `--resume RUN_DIR` alone "
+        "continues a saved search with the flags it was started with.",
     )
-    p.add_argument("--space", required=True, help="a registered space (see `nas spaces`)")
-    what = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("--space", help="a registered space (see `nas spaces`)")
+    what = p.add_mutually_exclusive_group()
     what.add_argument("--evaluator", metavar="tabular:TABLE", help="e.g. tabular:nb201-cifar10")
     what.add_argument("--dataset", help="train every candidate on this dataset (e.g. digits)")
     p.add_argument(
         "--strategy",
-        default="random",
-        help="random, rea, ls, tpe, nsga2, ...; or a one-shot method (darts, beta_darts, spos: "
-        "one supernet trial with --dataset, --budget counting its epochs)",
+        help="random (default), rea, ls, tpe, nsga2, ...; or a one-shot method (darts, "
+        "beta_darts, spos: one supernet trial with --dataset, --budget counting its epochs)",
     )
     p.add_argument(
         "--option",
         action="append",
-        default=[],
         metavar="KEY=VALUE",
         help="a strategy option (VALUE is JSON, else a string), e.g. population_size=20",
     )
+    p.add_argument("--budget", help="evaluations (500) or wall-clock time (90s, 15m, 2h)")
     p.add_argument(
-        "--budget",
-        required=True,
-        help="evaluations (500) or wall-clock time (90s, 15m, 2h)",
+        "--trial-timeout",
+        type=parse_duration,
+        metavar="DURATION",
+        help="wall-clock limit of one trial (90s, 15m, 2h): a trial past it is stopped and "
+        "stored as `timeout` with the epochs it finished (default: none; with a time "
+        "--budget no trial runs past the budget's end)",
     )
-    p.add_argument("--seed", type=int, default=0, help="strategy and evaluation seed")
+    p.add_argument("--seed", type=int_at_least(0), help="strategy and evaluation seed (default 0)")
     p.add_argument("--store", metavar="DIR", help="result store directory (or URI)")
     p.add_argument(
         "--executor",
         choices=("local", "ray"),
-        default=None,
         help="where evaluations run: ray (Ray Tune trials; the default with --dataset) or "
         "local (in-process; the default with a tabular evaluator)",
     )
     p.add_argument("--address", help="Ray cluster address (default: start Ray here)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
-    p.add_argument("--gpus-per-trial", type=float, default=0.0)
-    p.add_argument("--max-concurrent", type=int, default=2)
-    p.add_argument("--scheduler", choices=("fifo", "asha", "hyperband"), default="fifo")
+    p.add_argument("--cpus-per-trial", type=number_at_least(0, above=True), help="default 1")
+    p.add_argument("--gpus-per-trial", type=number_at_least(0), help="default 0")
+    p.add_argument("--max-concurrent", type=int_at_least(1), help="default 2")
+    p.add_argument("--scheduler", choices=("fifo", "asha", "hyperband"), help="default fifo")
     p.add_argument(
         "--run-dir",
         help="run directory, where the search state lives; its name is the run id "
@@ -70,15 +84,21 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--max-failures",
-        type=int,
-        default=0,
+        type=int_at_least(-1),
         help="retries of a trial whose worker raised or died (-1: unlimited; default 0)",
     )
     p.add_argument(
-        "--resume", metavar="RUN_DIR", help="continue the search saved in RUN_DIR (its run id)"
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue the search saved in RUN_DIR (its run id) with its saved flags; flags "
+        "given again must agree with them",
     )
-    p.add_argument("--device", default="auto", help="training device: auto, cpu, cuda, cuda:N")
-    p.add_argument("--epochs", type=int, help="override every candidate's training epochs")
+    p.add_argument(
+        "--device", type=_device, help="training device: auto (default), cpu, cuda, cuda:N"
+    )
+    p.add_argument(
+        "--epochs", type=int_at_least(1), help="override every candidate's training epochs"
+    )
     p.add_argument(
         "--ray-storage",
         metavar="PATH_OR_URI",
@@ -87,27 +107,72 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--keep-weights",
-        type=int,
-        default=3,
+        type=int_at_least(0),
         metavar="K",
         help="trained trials whose best-epoch weights stay on disk, the best K (default 3; "
         "about 4 bytes per parameter each)",
     )
     p.add_argument(
         "--objectives",
-        default="val_accuracy:max",
-        help="comma-separated METRIC:max|min, e.g. val_accuracy:max,params:min",
+        help="comma-separated METRIC:max|min (default val_accuracy:max), e.g. "
+        "val_accuracy:max,params:min",
     )
     p.add_argument(
         "--constraint",
         action="append",
-        default=[],
         metavar="EXPR",
         help="a hard bound, METRIC<=V or METRIC>=V (repeatable), e.g. params<=1e6",
     )
-    p.add_argument("--top", type=int, default=10, help="Pareto members to print (default 10)")
+    p.add_argument(
+        "--top", type=int_at_least(0), default=10, help="Pareto members to print (default 10)"
+    )
     add_json_flag(p)
     p.set_defaults(handler=_search)
+
+
+def _device(text: str) -> str:
+    if not _DEVICE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N, got {text!r}")
+    return text
+
+
+def parse_duration(text: str) -> float:
+    """``"90s"``/``"15m"``/``"2h"`` (or plain seconds) -> seconds (an argparse ``type``)."""
+    m = _DURATION.fullmatch(text.strip())
+    seconds = float(m.group(1)) * _UNIT_S[m.group(2) or "s"] if m else 0.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as 90s, 15m or 2h, got {text!r}"
+        )
+    return seconds
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Fill ``args`` from the resumed run's saved flags (refusing different ones), then the
+    defaults; returns the settings this run saves."""
+    given = {k: getattr(args, k) for k in SETTINGS if getattr(args, k) is not None}
+    if args.resume:
+        from nas.search._run import saved_settings
+
+        saved = saved_settings(args.resume)
+        for key, value in given.items():
+            if key in saved and saved[key] != value:
+                flag = "--" + key.replace("_", "-")
+                raise CliInputError(
+                    f"--resume: {flag} {value!r} disagrees with the run's saved {saved[key]!r}; "
+                    f"drop {flag} to continue with the saved value, or start a new run."
+                )
+        given = {**saved, **given}
+    for key, default in SETTINGS.items():
+        setattr(args, key, given.get(key, default))
+    if args.space is None or args.budget is None or not (args.evaluator or args.dataset):
+        raise CliInputError(
+            "nas search needs --space, --budget and --evaluator or --dataset (or --resume "
+            "RUN_DIR of a run that saved them)."
+        )
+    if args.executor is None:  # training runs as Ray trials, tabular look-ups in-process
+        args.executor = "local" if args.evaluator is not None else "ray"
+    return {k: getattr(args, k) for k in SETTINGS}
 
 
 def parse_budget(text: str) -> tuple[int | None, float | None]:
@@ -118,10 +183,10 @@ def parse_budget(text: str) -> tuple[int | None, float | None]:
         (None, 900.0)
     """
     text = str(text).strip()
-    if text.isdigit() and int(text) > 0:
+    if re.fullmatch("[0-9]{1,12}", text) and int(text) > 0:
         return int(text), None
-    m = _DURATION.match(text)
-    if m and float(m.group(1)) > 0:
+    m = _DURATION.fullmatch(text)
+    if m and m.group(2) and float(m.group(1)) > 0:
         return None, float(m.group(1)) * _UNIT_S[m.group(2)]
     raise CliInputError(
         f"--budget: expected a positive number of evaluations (500) or a duration "
@@ -218,13 +283,12 @@ def _search(args: argparse.Namespace) -> int:
     from nas.search._run import new_run_id
     from nas.space import get_space
 
+    settings = _settings(args)
     budget, time_budget_s = parse_budget(args.budget)
     objectives = parse_objectives(args.objectives)
     constraints = [parse_constraint(c) for c in args.constraint]
     space = get_space(args.space)
-    if args.executor is None:  # training runs as Ray trials, tabular look-ups in-process
-        args.executor = "local" if args.evaluator is not None else "ray"
-    if args.executor == "ray" and not (args.store or args.resume):
+    if args.executor == "ray" and not args.store:
         raise CliInputError("--executor ray needs --store DIR (where every trial's result lands).")
     from nas.oneshot import METHODS as ONESHOT_METHODS
 
@@ -268,6 +332,7 @@ def _search(args: argparse.Namespace) -> int:
         executor="ray" if args.executor == "ray" else "inprocess",
         budget=budget,
         time_budget_s=time_budget_s,
+        trial_timeout_s=args.trial_timeout,
         store=args.store,
         run_dir=run_dir,
         resume=bool(args.resume),
@@ -276,9 +341,28 @@ def _search(args: argparse.Namespace) -> int:
         ray=ray,
         export_best=args.evaluator is None,
         keep_checkpoints=args.keep_weights,
+        settings=settings,
     )
     _report(args, out, objectives, constraints)
-    return 130 if out.interrupted else 0
+    if out.interrupted:
+        return 130
+    _check_some_ran(out.results)
+    return 0
+
+
+def _check_some_ran(results: list[Any]) -> None:
+    """A run whose every evaluation failed is a failed command: say the most common reason."""
+    from collections import Counter
+
+    from nas.errors import EvaluationError
+
+    failed = [r for r in results if r.status in ("failed", "timeout")]
+    if failed and not any(r.status in ("ok", "diverged") for r in results):
+        (reason, count), *_ = Counter(r.error or r.status for r in failed).most_common(1)
+        raise EvaluationError(
+            f"Every evaluation of the run failed ({len(failed)}); the most common reason "
+            f"({count}): {reason}"
+        )
 
 
 def _default_run_dir(store: str, run_id: str) -> str:
@@ -288,22 +372,6 @@ def _default_run_dir(store: str, run_id: str) -> str:
     if "://" in store and not store.startswith("file://"):
         return str(Path("nas-runs") / run_id)
     return str(Path(store.removeprefix("file://")) / "_runs" / run_id)
-
-
-def _resume_command(args: argparse.Namespace, run_dir: Any) -> str:
-    """The command line that continues this search (the same flags, plus --resume)."""
-    import shlex
-
-    argv, skip = [], False
-    for item in sys.argv[1:] if sys.argv[1:2] == ["search"] else ["search"]:
-        if skip or item.startswith(("--resume=", "--run-dir=")):
-            skip = False
-            continue
-        if item in ("--resume", "--run-dir"):
-            skip = True
-            continue
-        argv.append(item)
-    return "nas " + shlex.join([*argv, "--resume", str(run_dir)])
 
 
 def _summary(result: Any, metrics: list[str]) -> dict[str, Any]:
@@ -356,7 +424,7 @@ def _report(
         if out.run_dir is None:
             lines.append("Nothing to resume from: pass --store DIR (or --run-dir) to keep state.")
         else:
-            lines.append(f"Resume with: {_resume_command(args, out.run_dir)}")
+            lines.append(f"Resume with: nas search --resume {shlex.quote(str(out.run_dir))}")
     if out.best is None:
         lines.append("no feasible result")
     else:

@@ -46,6 +46,9 @@ __all__ = ["METRIC_COLUMNS", "AskTell", "Driver", "Evaluator", "SearchResult"]
 # worker, a full disk) or a timeout may not recur, so its twins get a trial of their own.
 _REUSABLE = frozenset({"ok", "diverged"})
 
+# While a trial runs, the elapsed time is saved at least this often (seconds).
+_HEARTBEAT_S = 2.0
+
 # Result columns handed to the strategy as metrics (objectives and constraints name them).
 METRIC_COLUMNS = (
     "val_accuracy",
@@ -259,6 +262,14 @@ class Driver:
             return None
         return self.state.time_budget_s - self.elapsed()
 
+    def trial_limit(self) -> tuple[float, str] | None:
+        """How long the next trial may run, and its status past that: ``timeout`` (the
+        run's trial timeout) or ``cut`` (the time budget's end). None: no limit."""
+        left, cap = self.time_left(), self.state.trial_timeout_s
+        if cap is not None and (left is None or cap <= left):
+            return cap, "timeout"
+        return None if left is None else (max(left, 0.0), "cut")
+
     def remaining(self) -> int | None:
         """Proposals still to make (None: no proposal budget)."""
         if self.state.budget is None:
@@ -451,6 +462,12 @@ class Driver:
             time.monotonic() - self._last_checkpoint >= self.interval_s
         )
         if due:
+            self.checkpoint()
+
+    def tick(self) -> None:
+        """Called by an executor while trials run: the run's elapsed time reaches the state
+        file every few seconds, so a time budget holds across a kill and a resume."""
+        if time.monotonic() - self._last_checkpoint >= min(self.interval_s, _HEARTBEAT_S):
             self.checkpoint()
 
     def checkpoint(self) -> None:

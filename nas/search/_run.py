@@ -7,6 +7,7 @@ import dataclasses
 import math
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -15,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from nas.errors import NasError
+from nas.errors import NasError, StoreError
 from nas.search._driver import (
     METRIC_COLUMNS,
     AskTell,
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from nas.space import Arch, Space
     from nas.store import Result, ResultStore
 
-__all__ = ["FunctionEvaluator", "RayOptions", "new_run_id", "run"]
+__all__ = ["FunctionEvaluator", "RayOptions", "new_run_id", "run", "saved_settings"]
 
 Objective = Callable[["Arch"], "Mapping[str, Any]"]
 
@@ -130,6 +131,7 @@ def run(
     executor: Literal["inprocess", "ray"] = "inprocess",
     budget: int | None = None,
     time_budget_s: float | None = None,
+    trial_timeout_s: float | None = None,
     store: ResultStore | str | os.PathLike[str] | None = None,
     run_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
@@ -140,6 +142,7 @@ def run(
     checkpoint_every: int | None = None,
     checkpoint_interval_s: float = 10.0,
     keep_checkpoints: int | None = 3,
+    settings: Mapping[str, Any] | None = None,
 ) -> SearchResult:
     """Search ``space`` with ``strategy``, evaluating with ``evaluator``, on an executor.
 
@@ -165,7 +168,12 @@ def run(
             (every evaluation a Ray Tune trial; see ``ray``).
         budget: proposals in all (resumed sessions included).
         time_budget_s: wall-clock seconds of the whole search; a trial whose estimated
-            cost does not fit the time left is not started (stored ``cut``).
+            cost does not fit the time left is not started (stored ``cut``), and one still
+            running at the budget's end is stopped (stored ``cut`` with the epochs it did).
+        trial_timeout_s: wall-clock limit of one trial: past it the trial is stopped and
+            stored ``timeout`` with the epochs it finished (Ray kills the trial's actor;
+            in-process a watchdog stops waiting, and the trial's thread ends at its next
+            epoch). None: no limit. Saved with the run; a resume keeps it.
         store: a ``ResultStore`` or its path/URI; None keeps rows in memory only.
         run_dir: where the state file (and Ray's files) live; its name is the run id.
             Default: none in-process (no resume); ``./nas-runs/RUN_ID`` on Ray.
@@ -181,6 +189,8 @@ def run(
             the run directory); the best this-many trials keep them, the others' are
             deleted as they fall out (None: keep all). Each takes about 4 bytes per
             parameter. No ``run_dir`` in-process: no weights are kept.
+        settings: JSON values saved with a new run (the CLI saves its flags);
+            :func:`saved_settings` reads them back.
 
     Returns:
         A :class:`~nas.search.SearchResult` over every row of the run.
@@ -196,6 +206,8 @@ def run(
         (20, True)
     """
     check_budgets(budget, time_budget_s)
+    if trial_timeout_s is not None and not trial_timeout_s > 0:
+        raise NasError(f"Expected trial_timeout_s > 0 seconds or None (got {trial_timeout_s!r}).")
     if executor not in ("inprocess", "ray"):
         raise NasError(f"Unknown executor {executor!r}; use 'inprocess' or 'ray'.")
     if ray is not None and executor != "ray":
@@ -217,8 +229,11 @@ def run(
     if run_dir is None and executor == "ray":
         run_dir = Path("nas-runs") / run_id
     run_path = None if run_dir is None else Path(run_dir).resolve()
+    if run_path is not None and run_path.exists() and not run_path.is_dir():
+        raise StateError(f"Run directory {str(run_path)!r} is a file; pass a directory.")
+    limits = {"budget": budget, "time_budget_s": time_budget_s, "trial_timeout_s": trial_timeout_s}
     state, resumed = _state(
-        space, asker, evaluator, run_path, run_id, resume, budget, time_budget_s, seed
+        space, asker, evaluator, run_path, run_id, resume, limits, seed, dict(settings or {})
     )
     if state.budget is None and state.time_budget_s is None and space.size() is None:
         raise NasError(f"Space {space.name!r} is infinite: give budget= or time_budget_s=.")
@@ -258,7 +273,14 @@ def _open_store(store: ResultStore | str | os.PathLike[str] | None) -> ResultSto
         return None
     from nas.store import ResultStore
 
-    return store if isinstance(store, ResultStore) else ResultStore(store)
+    out = store if isinstance(store, ResultStore) else ResultStore(store)
+    try:  # a store that cannot be created fails now, not at the first append after trials ran
+        out.filesystem.create_dir(out.path, recursive=True)
+    except OSError as exc:
+        raise StoreError(
+            f"Cannot create the result store {out.path!r} ({exc}); pass a directory you can write."
+        ) from None
+    return out
 
 
 def _state(
@@ -268,9 +290,9 @@ def _state(
     run_path: Path | None,
     run_id: str,
     resume: bool,
-    budget: int | None,
-    time_budget_s: float | None,
+    limits: dict[str, Any],
     seed: int,
+    settings: dict[str, Any],
 ) -> tuple[RunState, bool]:
     """The saved state of ``run_path`` (resume) or a new one; True when it was loaded."""
     saved = None if run_path is None else RunState.load(run_path)
@@ -292,19 +314,20 @@ def _state(
                 f"Run directory {str(run_path)!r} holds a search of (space, dataset, strategy) "
                 f"{found}, not {wanted}; pass the same ones, or another run directory."
             )
-        saved.budget = saved.budget if budget is None else budget
-        saved.time_budget_s = saved.time_budget_s if time_budget_s is None else time_budget_s
-        saved.save(run_path)  # the new budgets hold even if this session runs nothing
+        for key, value in limits.items():  # a limit given again replaces the saved one
+            if value is not None:
+                setattr(saved, key, value)
+        saved.save(run_path)  # the new limits hold even if this session runs nothing
         return saved, True
     state = RunState(
         run_id=run_id,
         space=space.name,
         dataset=str(evaluator.dataset),
         strategy_name=strategy.name,
-        budget=budget,
         seed=int(seed),
         strategy=strategy.state_dict(),
-        time_budget_s=time_budget_s,
+        settings=settings,
+        **limits,
     )
     if run_path is not None:
         state.save(run_path)
@@ -330,29 +353,99 @@ def _progress(driver: Driver, *, enabled: bool) -> Iterator[None]:
         yield
 
 
+def saved_settings(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The settings a run was started with (``run(settings=...)``; the CLI's flags).
+
+    Raises:
+        StateError: ``run_dir`` holds no search state.
+    """
+    path = Path(run_dir)
+    state = None if path.exists() and not path.is_dir() else RunState.load(path)
+    if state is None:
+        raise StateError(
+            f"{str(run_dir)!r} holds no search state to resume; pass the run directory the "
+            f"search printed (STORE/_runs/RUN_ID)."
+        )
+    return dict(state.settings)
+
+
 def _run_here(driver: Driver, evaluator: Evaluator) -> None:
     """The in-process executor: evaluate each handed-out trial here, one at a time."""
     weights = _weights_dir(driver, evaluator)
+    epochs = _takes(evaluator, "on_epoch")
     while (trial := driver.next_trial()) is not None:
-        kwargs = {} if weights is None else {"checkpoint_dir": weights / trial.candidate_id}
-        try:
-            result = evaluator.evaluate(
-                trial.arch, seed=driver.state.seed, trial_id=trial.candidate_id, **kwargs
-            )
-        except Exception as exc:  # recorded, and the search goes on
-            result = failed_result(trial.arch, driver.dataset, exc)
+        kwargs: dict[str, Any] = {"seed": driver.state.seed, "trial_id": trial.candidate_id}
+        if weights is not None:
+            kwargs["checkpoint_dir"] = weights / trial.candidate_id
+        limit = driver.trial_limit()
+        if limit is None:
+            result = _evaluate(evaluator, trial.arch, driver.dataset, kwargs)
+        else:
+            result = _watched(evaluator, trial.arch, driver, kwargs, *limit, epochs=epochs)
         driver.complete(trial.candidate_id, result)
+
+
+def _evaluate(evaluator: Evaluator, arch: Arch, dataset: str, kwargs: dict[str, Any]) -> Result:
+    try:
+        return evaluator.evaluate(arch, **kwargs)
+    except Exception as exc:  # recorded, and the search goes on
+        return failed_result(arch, dataset, exc)
+
+
+class _Stopped(Exception):
+    """Raised into an abandoned trial at its next epoch, so its thread ends."""
+
+
+def _watched(
+    evaluator: Evaluator, arch: Arch, driver: Driver, kwargs: dict[str, Any],
+    limit: float, status: str, *, epochs: bool,
+) -> Result:  # fmt: skip
+    """Evaluate in a watched thread: past ``limit`` seconds the trial is given up and stored
+    with ``status`` and its last epoch's partial result (Python cannot kill a thread: it is
+    a daemon, told to stop at its next epoch). Meanwhile the elapsed time is saved."""
+    partial: list[Result] = []
+    done: list[Result] = []
+    stop = threading.Event()
+
+    def on_epoch(row: Result) -> None:
+        if stop.is_set():
+            raise _Stopped("stopped by the trial's time limit")
+        partial[:] = [row]
+
+    if epochs:
+        kwargs["on_epoch"] = on_epoch
+    thread = threading.Thread(
+        target=lambda: done.append(_evaluate(evaluator, arch, driver.dataset, kwargs)),
+        name=f"nas-trial-{kwargs['trial_id']}",
+        daemon=True,
+    )
+    thread.start()
+    deadline = time.monotonic() + limit
+    while thread.is_alive() and (left := deadline - time.monotonic()) > 0:
+        thread.join(min(left, 1.0))
+        driver.tick()
+    if done:
+        return done[0]
+    stop.set()
+    row = partial[0] if partial else arch_row(arch, driver.dataset, status, fidelity=0)
+    why = "the trial timeout" if status == "timeout" else "the search's time budget"
+    error = f"Stopped by {why} after {limit:.4g} s and {row.fidelity or 0} epoch(s)."
+    return dataclasses.replace(row, status=status, error=error)
+
+
+def _takes(evaluator: Evaluator, argument: str) -> bool:
+    import inspect
+
+    try:
+        return argument in inspect.signature(evaluator.evaluate).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _weights_dir(driver: Driver, evaluator: Evaluator) -> Path | None:
     """Where in-process trials keep their best-epoch weights: ``run_dir/weights`` when the
     evaluator saves any (a ``checkpoint_dir`` argument, as ``TrainingEvaluator`` has)."""
-    import inspect
-
-    try:
-        takes = "checkpoint_dir" in inspect.signature(evaluator.evaluate).parameters
-    except (TypeError, ValueError):
-        takes = False
+    takes = _takes(evaluator, "checkpoint_dir")
     return None if driver.run_dir is None or not takes else driver.run_dir / "weights"
 
 

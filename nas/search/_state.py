@@ -40,7 +40,10 @@ class RunState:
         proposals: candidate id -> arch JSON, in ask order.
         told: candidate ids whose row is stored and told, in tell order.
         time_budget_s: wall-clock limit of the whole search, resumed sessions included.
-        elapsed_s: wall time the search has run so far, over all its sessions.
+        elapsed_s: wall time the search has run so far, over all its sessions (saved at
+            every checkpoint and, while trials run, every few seconds).
+        trial_timeout_s: wall-clock limit of one trial (None: none).
+        settings: what started the run (the CLI's flags), restored by ``nas search --resume``.
     """
 
     run_id: str
@@ -54,6 +57,8 @@ class RunState:
     told: list[str] = field(default_factory=list)
     time_budget_s: float | None = None
     elapsed_s: float = 0.0
+    trial_timeout_s: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def pending(self) -> list[str]:
         """Candidates proposed but not yet told, in ask order."""
