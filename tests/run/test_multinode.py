@@ -133,11 +133,14 @@ def test_search_survives_losing_a_node(tmp_path) -> None:
         # Nothing lost: one row per trial of the budget, each stored once, each a result or a
         # failure that says why; the search state proposed and told exactly these.
         assert len(rows) == budget == len({r.key for r in rows})
-        ids = [(r.extra_dict() or {}).get("candidate_id") for r in rows]
+        ids = [r.candidate_id for r in rows]
         assert len(set(ids)) == budget and None not in ids
-        assert all(r.status == "ok" or (r.status == "failed" and r.error) for r in rows), [
-            (r.status, r.error) for r in rows
-        ]
+        assert all(
+            r.status == "ok"
+            or (r.status == "reused" and r.reused_from)
+            or (r.status == "failed" and r.error)
+            for r in rows
+        ), [(r.status, r.error) for r in rows]
         state = json.loads((tmp_path / "run" / "search_state.json").read_text())
         assert sorted(state["told"]) == sorted(ids) == sorted(state["proposals"])
         assert {r.key for r in before} <= {r.key for r in rows}
