@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -101,6 +103,7 @@ def init_ray(address: str | None = None, *, env_vars: Mapping[str, str] | None =
         kwargs.update(address="local", object_store_memory=_OBJECT_STORE_BYTES)
         kwargs["_node_ip_address"] = os.environ.get(NODE_IP_ENV, "127.0.0.1")
     else:
+        _check_reachable(address)
         kwargs["address"] = address
         if os.environ.get(NODE_IP_ENV):  # e.g. a cluster whose nodes were started on loopback
             kwargs["_node_ip_address"] = os.environ[NODE_IP_ENV]
@@ -113,6 +116,38 @@ def init_ray(address: str | None = None, *, env_vars: Mapping[str, str] | None =
             f"RAY_AUTH_MODE=token and the cluster's RAY_AUTH_TOKEN are set here too."
         ) from None
     return True
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A ``host:port`` (or ``ray://host:port``) that takes no connection fails in seconds,
+    not after Ray's minutes of retries."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit() or address == "auto":
+        return  # "auto" and other forms: Ray resolves them
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except (OSError, ValueError) as exc:
+        raise NasError(
+            f"No Ray cluster answers at --address {address!r} ({exc}); check the head node's "
+            f"address and port (`ray status` on it), or drop --address to start Ray here."
+        ) from None
+
+
+def check_fits(options: RayOptions) -> None:
+    """A trial no node of the running Ray can hold is refused, instead of waiting forever."""
+    import ray
+
+    wanted = {"CPU": options.cpus_per_trial, "GPU": options.gpus_per_trial}
+    wanted.update(options.trial_resources or {})
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if any(all(node.get(k, 0.0) >= v for k, v in wanted.items() if v) for node in nodes):
+        return
+    largest = max(nodes, key=lambda n: (n.get("GPU", 0.0), n.get("CPU", 0.0)), default={})
+    offer = {k: largest.get(k, 0.0) for k in wanted}
+    raise NasError(
+        f"No node of the Ray cluster can run a trial that needs {wanted} (the largest node "
+        f"offers {offer}); lower --cpus-per-trial/--gpus-per-trial, or add a node with them."
+    )
 
 
 def _scheduler(name: str, max_t: int) -> Any:
@@ -135,11 +170,12 @@ def check_options(options: RayOptions) -> None:
         raise NasError(
             f"Unknown scheduler {options.scheduler!r}; use one of {', '.join(SCHEDULERS)}."
         )
-    if not options.cpus_per_trial > 0 or options.gpus_per_trial < 0:
+    cpus, gpus = options.cpus_per_trial, options.gpus_per_trial
+    finite = all(isinstance(v, int | float) and math.isfinite(v) for v in (cpus, gpus))
+    if not (finite and cpus > 0 and gpus >= 0) or any(v > 1 and v % 1 for v in (cpus, gpus)):
         raise NasError(
-            f"Expected cpus_per_trial > 0 and gpus_per_trial >= 0 (got "
-            f"{options.cpus_per_trial!r}, {options.gpus_per_trial!r}); fractions such as 0.5 "
-            f"are allowed."
+            f"Expected cpus_per_trial > 0 and gpus_per_trial >= 0, whole numbers above 1 "
+            f"(got {cpus!r}, {gpus!r}); fractions such as 0.5 are allowed below 1."
         )
     extra = dict(options.trial_resources or {})
     bad = [k for k, v in extra.items() if not (isinstance(v, int | float) and v > 0)]
@@ -196,6 +232,7 @@ def run_on_ray(
     try:
         from nas.run._tune import TrialBridge
 
+        check_fits(options)
         bridge = TrialBridge(driver)
         tune_run(
             bridge.trainable(evaluator, options), options.storage or run_path / "tune",

@@ -14,6 +14,7 @@ import json
 import math
 import shutil
 import tempfile
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -172,6 +173,23 @@ class TrialBridge:
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
         self.running: dict[str, str] = {}  # Tune trial id -> candidate id
+        self.started: dict[str, float] = {}  # Tune trial id -> when its actor began it
+        self.timed_out: set[str] = set()  # trials whose actor the trial timeout killed
+
+    def watch(self, trials: list[Any]) -> None:
+        """Every step of Tune's loop: save the elapsed time, and kill the actor of a trial past
+        the run's trial timeout (a hung trial reports nothing, so no stopper would see it)."""
+        self.driver.tick()
+        cap = self.driver.state.trial_timeout_s
+        now = time.monotonic()
+        for trial in trials if cap is not None else ():
+            tid, actor = trial.trial_id, getattr(trial.temporary_state, "ray_actor", None)
+            late = now - self.started.get(tid, now) > cap
+            if late and actor is not None and tid not in self.timed_out:
+                import ray
+
+                self.timed_out.add(tid)
+                ray.kill(actor, no_restart=True)
 
     def trainable(self, evaluator: Evaluator, options: RayOptions) -> Any:
         threads = max(1, int(options.cpus_per_trial))
@@ -216,7 +234,15 @@ class TrialBridge:
         changes: dict[str, Any] = {"checkpoint": checkpoint_location(trial.checkpoint)}
         time_left = self.driver.time_left()
         ended_by_time = not last.get("nas_final") and time_left is not None and time_left <= 0
-        if error:
+        if error and trial.trial_id in self.timed_out:
+            epochs = 0 if partial is None else partial.fidelity or 0
+            cap = self.driver.state.trial_timeout_s or 0.0
+            changes.update(
+                status="timeout",
+                error=f"Stopped by the trial timeout after {cap:.4g} s and {epochs} epoch(s); "
+                f"its Ray actor was killed.",
+            )
+        elif error:
             reason = last.get("nas_error")
             reason = f"The trial raised {reason}" if reason else _trial_error(trial)
             changes.update(status="failed", error=reason)
@@ -294,6 +320,15 @@ class StoreCallback(Callback):
 
     def __init__(self, bridge: TrialBridge) -> None:
         self._bridge: TrialBridge | None = bridge
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        if self._bridge is not None:
+            self._bridge.watch(trials)
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self._bridge is not None:  # a retried trial gets the whole timeout again
+            self._bridge.started[trial.trial_id] = time.monotonic()
+            self._bridge.timed_out.discard(trial.trial_id)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self._bridge is not None:

@@ -115,7 +115,9 @@ def compact(loc: Location) -> CompactReport:
         try:
             with (
                 loc.fs.open_output_stream(temp) as stream,
-                pq.ParquetWriter(stream, SCHEMA, compression="zstd") as writer,
+                pq.ParquetWriter(
+                    stream, SCHEMA, compression="zstd", write_page_checksum=True
+                ) as writer,
             ):
                 for part in parts:
                     table = read_file(loc, part)

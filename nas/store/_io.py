@@ -99,7 +99,7 @@ class Location:
         final = self.path(final_name)
         if self.is_local:
             with open(temp, "wb") as handle:
-                pq.write_table(table, handle, compression="zstd")
+                pq.write_table(table, handle, compression="zstd", write_page_checksum=True)
                 if durable:
                     handle.flush()
                     os.fsync(handle.fileno())
@@ -108,7 +108,7 @@ class Location:
                 fsync_dir(self.root)
         else:
             with self.fs.open_output_stream(temp) as stream:
-                pq.write_table(table, stream, compression="zstd")
+                pq.write_table(table, stream, compression="zstd", write_page_checksum=True)
             self.fs.move(temp, final)
         return final
 

@@ -20,6 +20,12 @@ __all__ = ["StoreWarning", "read_file", "read_store"]
 # Compaction may delete a part between our listing and our scan; list again this often.
 _RETRIES = 4
 
+# Every page the store writes carries a CRC, verified on read: a flipped bit is an error
+# naming the file, never a silently different value. Files without checksums still read.
+_FORMAT = ds.ParquetFileFormat(
+    default_fragment_scan_options=ds.ParquetFragmentScanOptions(page_checksum_verification=True)
+)
+
 
 class StoreWarning(UserWarning):
     """Rows were left out of a read (``skip_corrupt=True``) or a store needs repair."""
@@ -29,7 +35,7 @@ def _dataset(loc: Location, names: Sequence[str]) -> ds.Dataset:
     # An explicit schema: older files gain new columns as nulls, and no footer is opened
     # until the scan, so a listing of many files stays cheap.
     return ds.dataset(
-        [loc.path(n) for n in names], schema=SCHEMA, format="parquet", filesystem=loc.fs
+        [loc.path(n) for n in names], schema=SCHEMA, format=_FORMAT, filesystem=loc.fs
     )
 
 
@@ -50,8 +56,10 @@ def read_file(
 ) -> pa.Table:
     """Read one file with the store's schema; a bad file is a `StoreError` naming it."""
     try:
-        table = _dataset(loc, [name]).to_table(
-            columns=list(columns) if columns is not None else None, filter=filter
+        table = _required(
+            _dataset(loc, [name]).to_table(
+                columns=list(columns) if columns is not None else None, filter=filter
+            )
         )
     except (pa.ArrowException, OSError) as exc:
         raise unreadable(loc, name, exc) from None
@@ -72,7 +80,7 @@ def read_store(
         if not names:
             return _empty(cols)
         try:
-            return _dataset(loc, names).to_table(columns=cols, filter=filter)
+            return _required(_dataset(loc, names).to_table(columns=cols, filter=filter))
         except (pa.ArrowException, OSError) as exc:
             vanished = [
                 n for n in names if loc.fs.get_file_info(loc.path(n)).type == pafs.FileType.NotFound
@@ -116,6 +124,18 @@ def _read_each(
     if not tables:
         return _empty(columns)
     return pa.concat_tables(tables)
+
+
+def _required(table: pa.Table) -> pa.Table:
+    """``table`` unless a required column is null: a foreign Parquet file (read through the
+    store's schema, its missing columns come back as nulls) is an error, not empty rows."""
+    for field in SCHEMA:
+        names = table.column_names
+        if not field.nullable and field.name in names and table.column(field.name).null_count:
+            raise pa.ArrowInvalid(
+                f"not a result file: required column {field.name!r} is missing or null"
+            )
+    return table
 
 
 def _empty(columns: list[str] | None) -> pa.Table:
