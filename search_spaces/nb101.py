@@ -5,18 +5,16 @@ a 2x2 max pool between stacks; head global pool-linear. Every cell shares one ge
 of an input vertex, five interior vertices that each apply ``conv3x3-bn-relu``,
 ``conv1x1-bn-relu`` or ``maxpool3x3`` to the sum of their inputs, and an output vertex.
 
-Written as an :class:`~nas.space.InputCell` of 8 nodes: node 0 is the cell input after a
-conv1x1-BN-ReLU projection to the stack width, nodes 1-5 are the interior vertices (decisions
-``cell.node{i}.inputs`` and ``cell.node{i}.op``) and node 6 is the output vertex, whose
-inputs are the vertices with an edge to the output (op ``output``, an identity). A benchmark
-cell (adjacency matrix + ops) maps to one arch (:func:`parse_spec`).
-
-Where the DSL differs from the benchmark: NAS-Bench-101 concatenates the vertices feeding the
-output, splitting the stack width among them, and projects the input separately on each
-input edge; an ``InputCell`` sums, at the full width, and this space projects the input once.
-Op types, topology and widths of the stacks are the benchmark's; interior widths and so the
-parameter counts are not (cards report how far they are). The space is a superset of the
-benchmark's: any op at any vertex, any input set, no 9-edge limit.
+Written as an :class:`~nas.space.InputCell` of 7 nodes in NAS-Bench-101 mode (``channels`` =
+the stack width): node 0 is the cell input, nodes 1-5 the interior vertices (decisions
+``cell.node{i}.inputs`` and ``cell.node{i}.op``) and node 6 the output vertex (decision
+``cell.node6.inputs``). The cell wires it as the benchmark does: vertices split the width,
+the output concatenates them, input edges are conv1x1-BN-ReLU projections, vertices on no path
+to the output are pruned. So the network, and the parameter count of every benchmark row, is
+the benchmark's. A benchmark cell (adjacency matrix + ops) maps to one arch
+(:func:`parse_spec`; a pruned vertex gets op ``none`` and input 0, so specs that prune alike
+are one arch). The space is a superset of the benchmark's: any op at any vertex, any input
+set, no 9-edge limit.
 """
 
 from __future__ import annotations
@@ -30,7 +28,6 @@ __all__ = ["OPS", "format_spec", "nb101", "parse_key", "parse_spec"]
 
 #: Vertex ops in the benchmark's code order (codes 2..4; 0 input, 1 output).
 OPS = ("maxpool3x3", "conv1x1-bn-relu", "conv3x3-bn-relu")
-_OUTPUT = "output"
 _PRUNED = "none"
 _CELL = "cell"
 _VERTICES = 7
@@ -50,15 +47,14 @@ def _conv_bn_relu(kernel: int, channels: int | None = None) -> Seq:
     )
 
 
-def _cell(channels: int) -> Seq:
+def _cell(channels: int) -> InputCell:
     ops = {
         "maxpool3x3": Op("max_pool", kernel_size=3, stride=1, padding=1),
         "conv1x1-bn-relu": _conv_bn_relu(1),
         "conv3x3-bn-relu": _conv_bn_relu(3),
-        _OUTPUT: Op("identity"),
         _PRUNED: Op("zero"),
     }
-    return Seq(project=_conv_bn_relu(1, channels), cell=InputCell(_VERTICES + 1, ops, name=_CELL))
+    return InputCell(_VERTICES, ops, name=_CELL, channels=channels)
 
 
 def nb101() -> Space:
@@ -89,8 +85,8 @@ def parse_spec(
 
     ``ops`` are the benchmark's names (``"input"``, ``"conv3x3-bn-relu"``, ...) or NASLib's
     codes (0 input, 1 output, 2 maxpool3x3, 3 conv1x1, 4 conv3x3). Vertices off every
-    input-output path are pruned, as the benchmark does: such a node gets op ``none`` (a
-    zero) and input 0, so it adds nothing to the output.
+    input-output path are pruned, as the benchmark does: such a node gets op ``none`` and
+    input 0 (the cell prunes it too).
 
     Example:
         >>> m = [[0, 1, 1, 0, 0, 0, 1], [0, 0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 1, 0, 0],
@@ -123,11 +119,12 @@ def parse_spec(
         raise ArchError("This NAS-Bench-101 cell has no path from its input to its output.")
     values: dict[str, object] = {}
     for v in range(1, _VERTICES):
-        if v not in live:  # pruned by the benchmark: a zero that only joins the output sum
+        if v not in live:  # pruned by the benchmark (and by the cell): one canonical value
             values[f"{_CELL}.node{v}.inputs"], values[f"{_CELL}.node{v}.op"] = (0,), _PRUNED
             continue
         values[f"{_CELL}.node{v}.inputs"] = tuple(u for u in range(v) if adj[u][v] and u in live)
-        values[f"{_CELL}.node{v}.op"] = names[v] if v < _VERTICES - 1 else _OUTPUT
+        if v < _VERTICES - 1:
+            values[f"{_CELL}.node{v}.op"] = names[v]
     return (space or nb101()).validate(values)
 
 
@@ -136,11 +133,11 @@ def format_spec(arch: Arch) -> tuple[list[list[int]], list[str]]:
     adj = [[0] * _VERTICES for _ in range(_VERTICES)]
     names = ["input"]
     for v in range(1, _VERTICES):
-        op = arch[f"{_CELL}.node{v}.op"]
+        op = arch[f"{_CELL}.node{v}.op"] if v < _VERTICES - 1 else "output"
         if op != _PRUNED:
             for u in arch[f"{_CELL}.node{v}.inputs"]:
                 adj[u][v] = 1
-        names.append("output" if v == _VERTICES - 1 else op)
+        names.append(op)
     return adj, names
 
 

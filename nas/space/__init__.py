@@ -3,8 +3,8 @@
 A space is a tree: leaves are ops or values, decisions (:class:`Choice`,
 :class:`IntRange`, :class:`FloatRange`) sit anywhere, and inner nodes compose
 (:class:`Seq`, :class:`Residual`, :class:`Branches`, :class:`Repeat`, :class:`EdgeCell`,
-:class:`InputCell`, :class:`Recipe`). A node declares its decisions and children once
-(:meth:`Node.parts`) and draws its graph once (:meth:`Node.build`); a user's own node class,
+:class:`InputCell`, :class:`DartsCell` in a :class:`CellStack`, :class:`Recipe`). A node
+declares its decisions and children once (:meth:`Node.parts`) and draws its graph once (:meth:`Node.build`); a user's own node class,
 registered with :func:`register_node`, works and serialises like a built-in one. A
 :class:`Space` samples, counts, enumerates,
 mutates, encodes, validates, serializes, drives Optuna and compiles an :class:`Arch`
@@ -25,6 +25,8 @@ Example:
 from __future__ import annotations
 
 from nas.space._cells import EdgeCell, InputCell
+from nas.space._cells_darts import CellStack, DartsCell
+from nas.space._cells_ops import FactorizedReduce, Zeros
 from nas.space._compose import Branches, Repeat, Residual, Select, Seq
 from nas.space._context import BuildContext
 from nas.space._decisions import Choice, Decision, FloatRange, IntRange
@@ -47,9 +49,12 @@ __all__ = [
     "Arch",
     "Branches",
     "BuildContext",
+    "CellStack",
     "Choice",
+    "DartsCell",
     "Decision",
     "EdgeCell",
+    "FactorizedReduce",
     "FloatRange",
     "InChannels",
     "InputCell",
@@ -67,6 +72,7 @@ __all__ = [
     "Seq",
     "Space",
     "SqueezeExcite",
+    "Zeros",
     "get_space",
     "list_spaces",
     "make_divisible",

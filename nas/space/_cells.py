@@ -6,9 +6,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nas.errors import SpaceError
+from nas.space._cells_nb101 import nb101_module
 from nas.space._compose import as_node
 from nas.space._decisions import Choice
 from nas.space._json import register_node
@@ -25,6 +26,14 @@ def _ops(kind: str, ops: Mapping[str, Node]) -> dict[str, Node]:
     return {str(k): as_node(v, f"{kind} op {k!r}") for k, v in dict(ops).items()}
 
 
+def _without_none(spec: dict[str, Any], key: str) -> dict[str, Any]:
+    """The spec without an optional field left at None: the JSON (and so every arch_id) of a
+    space written before the field existed stays the same."""
+    if spec.get(key) is None:
+        spec.pop(key, None)
+    return spec
+
+
 @register_node
 @dataclass(frozen=True, eq=False)
 class EdgeCell(Node):
@@ -39,12 +48,17 @@ class EdgeCell(Node):
         ops: label -> subtree applied on an edge; each must keep the input shape.
         name: explicit decision prefix shared by every cell that uses it.
         output: ``"last"`` (the last node) or ``"concat"`` (all intermediate nodes).
+        input_ops: label -> subtree on the edges from the cell input (the same labels as
+            ``ops``; default ``ops``). A cell that changes the shape (TransNAS-Bench-101's
+            downsampling cell: strided convs, a factorized reduction, shaped zeros) gives them
+            here, and every op on those edges must produce the cell's new shape.
     """
 
     nodes: int
     ops: Mapping[str, Node]
     name: str | None = None
     output: str = "last"
+    input_ops: Mapping[str, Node] | None = None
     _edges: tuple[tuple[int, int, Choice], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -54,12 +68,24 @@ class EdgeCell(Node):
             raise SpaceError(f"EdgeCell output must be 'last' or 'concat' (got {self.output!r}).")
         ops = _ops("EdgeCell", self.ops)
         object.__setattr__(self, "ops", ops)
+        first = ops
+        if self.input_ops is not None:
+            first = _ops("EdgeCell input", self.input_ops)
+            if list(first) != list(ops):
+                raise SpaceError(
+                    f"EdgeCell input_ops must have the labels of ops, in order ({list(ops)}; "
+                    f"got {list(first)})."
+                )
+            object.__setattr__(self, "input_ops", first)
         edges = []
         for i in range(1, self.nodes):
             for j in range(i):
                 name = f"{self.name}.n{i}_from{j}" if self.name else None
-                edges.append((i, j, Choice(ops, name=name)))
+                edges.append((i, j, Choice(first if j == 0 else ops, name=name)))
         object.__setattr__(self, "_edges", tuple(edges))
+
+    def spec(self) -> dict[str, Any]:
+        return _without_none(super().spec(), "input_ops")
 
     def parts(self) -> Sequence[Part]:
         return [Part(f"n{i}_from{j}", choice) for i, j, choice in self._edges]
@@ -70,7 +96,8 @@ class EdgeCell(Node):
         for i, j, choice in self._edges:
             edge = subpath(path, f"n{i}_from{j}")
             label = ctx.decide(edge, choice)
-            incoming.append(self.ops[label].build(ctx, graph, subpath(edge, label), states[j]))
+            op = choice.subtrees[label]  # type: ignore[index]
+            incoming.append(op.build(ctx, graph, subpath(edge, label), states[j]))
             if j == i - 1:  # last edge into node i: merge
                 add = incoming[0] if len(incoming) == 1 else None
                 states.append(add or graph.add("add", incoming, name=subpath(path, f"n{i}")))
@@ -89,38 +116,79 @@ class InputCell(Node):
     non-empty set of earlier nodes; the cell output is the sum of the intermediate nodes
     no later node reads ("loose ends"). Decisions: ``node{i}.op`` and ``node{i}.inputs``;
     the chosen op's subtree lives at ``node{i}.<label>``.
+
+    With ``channels`` set, the cell is NAS-Bench-101's module (Ying et al., ICML 2019;
+    ``model_builder.build_module``): node ``nodes-1`` is the output vertex and chooses its
+    inputs too (``node{nodes-1}.inputs``); vertices on no path to it are pruned, as the
+    benchmark prunes its specs; the vertices feeding the output split ``channels`` among them
+    and are concatenated; every other vertex takes the widest width it feeds; an edge from the
+    cell input is a conv1x1-BN-ReLU projection to the vertex width, an edge between vertices
+    keeps the first channels; the input's projection to ``channels`` is added to the output
+    when the input feeds it. Ops then run at their vertex width (``InChannels``).
+
+    Args:
+        nodes: number of nodes including the input (NAS-Bench-101: 7).
+        ops: label -> subtree applied at a node; each must keep the input shape.
+        name: explicit decision prefix shared by every cell that uses it.
+        channels: the output width of a NAS-Bench-101 module (None: summing cell).
+
+    Example:
+        >>> from nas.space import InChannels, Op, Space
+        >>> ops = {"conv": Op("conv2d", out_channels=InChannels(), kernel_size=1)}
+        >>> space = Space("nb101_like", InputCell(4, ops, channels=8), input_shape=(4, 8, 8))
+        >>> graph = space.compile(space.validate({
+        ...     "node1.inputs": (0,), "node1.op": "conv", "node2.inputs": (0, 1),
+        ...     "node2.op": "conv", "node3.inputs": (1, 2)}))
+        >>> graph.shape(graph.outputs[0])  # node 1 (width 4) and node 2 (4), concatenated
+        (8, 8, 8)
     """
 
     nodes: int
     ops: Mapping[str, Node]
     name: str | None = None
+    channels: int | None = None
     _decisions: tuple[tuple[int, Choice, Choice], ...] = field(init=False, repr=False)
+    _output: Choice | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.nodes, bool) or not isinstance(self.nodes, int) or self.nodes < 3:
             raise SpaceError(f"InputCell needs nodes >= 3 (got {self.nodes!r}).")
+        c = self.channels
+        if c is not None and (isinstance(c, bool) or not isinstance(c, int) or c < 1):
+            raise SpaceError(f"InputCell channels must be a positive int or None (got {c!r}).")
         ops = _ops("InputCell", self.ops)
         object.__setattr__(self, "ops", ops)
         made = []
         for i in range(1, self.nodes - 1):
-            subsets = [s for r in range(1, i + 1) for s in itertools.combinations(range(i), r)]
             prefix = f"{self.name}.node{i}" if self.name else None
             op = Choice(ops, name=f"{prefix}.op" if prefix else None)
-            inputs = Choice(subsets, name=f"{prefix}.inputs" if prefix else None)
-            made.append((i, op, inputs))
+            made.append((i, op, self._inputs(i)))
         object.__setattr__(self, "_decisions", tuple(made))
+        output = self._inputs(self.nodes - 1) if c is not None else None
+        object.__setattr__(self, "_output", output)
+
+    def _inputs(self, i: int) -> Choice:
+        subsets = [s for r in range(1, i + 1) for s in itertools.combinations(range(i), r)]
+        return Choice(subsets, name=f"{self.name}.node{i}.inputs" if self.name else None)
+
+    def spec(self) -> dict[str, Any]:
+        return _without_none(super().spec(), "channels")
 
     def parts(self) -> Sequence[Part]:
         out = []
         for i, op, inputs in self._decisions:
             out.append(Part(f"node{i}.inputs", inputs))
             out.append(Part(f"node{i}.op", op, then=self._chosen(i)))
+        if self._output is not None:
+            out.append(Part(f"node{self.nodes - 1}.inputs", self._output))
         return out
 
     def _chosen(self, i: int) -> Callable[[str], Sequence[Part]]:
         return lambda label: [Part(f"node{i}.{label}", self.ops[label])]
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
+        if self.channels is not None:
+            return self._build_module(ctx, graph, path, x, self.channels)
         states = [x]
         used: set[int] = set()
         for i, op, inputs in self._decisions:
@@ -137,3 +205,21 @@ class InputCell(Node):
         if len(loose) == 1:
             return loose[0]
         return graph.add("add", loose, name=subpath(path, "out"))
+
+    def _build_module(
+        self, ctx: BuildContext, graph: Graph, path: str, x: str, channels: int
+    ) -> str:
+        inputs: list[tuple[int, ...]] = [()]
+        labels: list[str] = [""]
+        for i, op, choice in self._decisions:
+            node = subpath(path, f"node{i}")
+            inputs.append(tuple(ctx.decide(subpath(node, "inputs"), choice)))
+            labels.append(str(ctx.decide(subpath(node, "op"), op)))
+        out = subpath(path, f"node{self.nodes - 1}.inputs")
+        inputs.append(tuple(ctx.decide(out, self._output)))  # type: ignore[arg-type]
+
+        def vertex_op(i: int, h: str) -> str:
+            node = subpath(path, f"node{i}")
+            return self.ops[labels[i]].build(ctx, graph, subpath(node, labels[i]), h)
+
+        return nb101_module(graph, path, x, inputs, vertex_op, channels)
