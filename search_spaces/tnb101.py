@@ -13,13 +13,11 @@ ReLU-conv3x3/2-BN to 64.
   The benchmark's 3,256 archs are the subset with 1 to 4 downsamplings and 1 to 3 doublings;
   this space holds all 4^4 + 4^5 + 4^6 = 5,376 codes.
 
-Where the DSL differs from the benchmark (micro only): an ``EdgeCell`` applies one op set to
-every edge, so a downsampling cell first subsamples its input (a 1x1 average pool, stride 2)
-and its ops run at stride 1 with the stage width: conv params and FLOPs equal the strided
-convs' (a 3x3 conv then reads the subsampled grid instead of striding over it); ``skip`` from
-the input is a conv1x1-BN (the benchmark's factorized reduction has the same params); ``none``
-from the input must still produce the stage width, so it is a zero-fed conv1x1-BN, whose
-params the benchmark does not have. Cards report how many rows agree.
+Both compile to the benchmark's networks: the params of every benchmark row are the
+benchmark's. A micro downsampling cell is an ``EdgeCell`` whose edges from the cell input carry
+the strided ops (``input_ops``): stride-2 convs to the new width, a factorized reduction for
+``skip_connect`` and, for ``none``, zeros of the new shape (the benchmark's ``Zero(C_in, C_out,
+2)``), so every op reads what it reads in the benchmark, zeros included.
 """
 
 from __future__ import annotations
@@ -31,14 +29,15 @@ from nas.space import (
     Arch,
     Choice,
     EdgeCell,
+    FactorizedReduce,
     InChannels,
     Node,
     Op,
-    Project,
     Repeat,
     Residual,
     Seq,
     Space,
+    Zeros,
 )
 
 __all__ = [
@@ -90,36 +89,36 @@ def _head(num_classes: int) -> Seq:
     return Seq(pool=Op("global_avg_pool"), fc=Op("linear", out_features=num_classes))
 
 
-def _micro_ops(width: int | None) -> dict[str, Node]:
-    """Edge ops of a cell; ``width`` set for a downsampling cell (ops widen to it)."""
-    if width is None:
-        return {
-            "none": Op("zero"),
-            "skip_connect": Op("identity"),
-            "conv1x1": relu_conv_bn(1),
-            "conv3x3": relu_conv_bn(3),
-        }
+def _micro_ops() -> dict[str, Node]:
+    """Edge ops that keep the shape."""
     return {
-        "none": Seq(project=Project(width), zero=Op("zero")),
-        "skip_connect": Project(width),
-        "conv1x1": relu_conv_bn(1, width),
-        "conv3x3": relu_conv_bn(3, width),
+        "none": Op("zero"),
+        "skip_connect": Op("identity"),
+        "conv1x1": relu_conv_bn(1),
+        "conv3x3": relu_conv_bn(3),
+    }
+
+
+def _reduce_ops(width: int) -> dict[str, Node]:
+    """Edge ops from the input of a downsampling cell: stride 2, widen to ``width``."""
+    return {
+        "none": Zeros(width, stride=2),
+        "skip_connect": FactorizedReduce(width),
+        "conv1x1": relu_conv_bn(1, width, stride=2),
+        "conv3x3": relu_conv_bn(3, width, stride=2),
     }
 
 
 def tnb101_micro(task: str = "class_object") -> Space:
     """The TransNAS-Bench-101 micro space with the head of classification ``task``."""
     classes = _classes(task)
-    cell = EdgeCell(4, _micro_ops(None), name=_CELL)
+    cell = EdgeCell(4, _micro_ops(), name=_CELL)
     stages: dict[str, object] = {}
     width = _BASE
     for s, code in enumerate(_MICRO_STAGES):
         if code == "4":
             width *= 2
-            down = Seq(
-                subsample=Op("avg_pool", kernel_size=1, stride=2),
-                cell=EdgeCell(4, _micro_ops(width), name=_CELL),
-            )
+            down = EdgeCell(4, _micro_ops(), name=_CELL, input_ops=_reduce_ops(width))
             stages[f"stage{s}"] = Repeat(cell, depth=2, first=down)
         else:
             stages[f"stage{s}"] = Repeat(cell, depth=2)
