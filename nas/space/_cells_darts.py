@@ -97,6 +97,13 @@ class DartsCell(Node):
         return _without_none(super().spec(), "input_ops")
 
     def parts(self) -> Sequence[Part]:
+        ops = [*self.ops.values(), *(self.input_ops or {}).values()]
+        if all(op.is_static() for op in ops):  # the op sets differ in subtrees only: no condition
+            return [
+                part
+                for i, inputs, slots in self._nodes
+                for part in (Part(f"node{i}.inputs", inputs), slots[0], slots[2])
+            ]
         return [
             Part(f"node{i}.inputs", inputs, then=_ops_of(slots)) for i, inputs, slots in self._nodes
         ]
