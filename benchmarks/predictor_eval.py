@@ -1,7 +1,8 @@
 """Predictor figures: in-space quality, transfer to NB-201, ranking throughput.
 
 Usage (numbers in the report came from these commands):
-    python benchmarks/predictor_eval.py inspace --train-size 100 --seeds 2 --test-size 1000
+    python benchmarks/predictor_eval.py inspace --split gates --train-sizes 78,156 --seeds 5 \
+        --out benchmarks/results/predictor_protocol.json
     python benchmarks/predictor_eval.py transfer --finetune-size 50 [--pretrain-graphs 4000]
     python benchmarks/predictor_eval.py rank --candidates 100000 --model DIR \
         --out benchmarks/results/predictor_rank.json
@@ -22,23 +23,50 @@ from nas.predictors._model import GROUP_NORMS
 
 def inspace(args: argparse.Namespace) -> dict:
     from nas.predictors import PredictorConfig, evaluate_table, summarize
+    from nas.predictors._protocol import Protocol
 
     cfg = PredictorConfig(epochs=args.epochs)
+    sizes = [int(v) for v in args.train_sizes.split(",")]
+    preds = args.predictors.split(",")
+    seeds = tuple(range(args.seed, args.seed + args.seeds))
+    zc = args.zc_archs if "zc" in preds else 0
+    test_size = args.test_size if args.split == "random" else None
+    protocol = Protocol(args.table, args.target, args.split, tuple(sizes), seeds, test_size, zc)
+    print(f"protocol: {protocol.line()}", flush=True)
     t = time.perf_counter()
+    starts: list[tuple[str, float]] = []  # the harness calls progress before each fit
+
+    def tick(msg: str) -> None:
+        starts.append((msg.split()[0], time.perf_counter()))
+
     rows = evaluate_table(
-        "nb201-cifar10",
-        train_sizes=[args.train_size],
-        seeds=args.seeds,
+        args.table,
+        train_sizes=sizes,
+        seeds=list(seeds),
         test_size=args.test_size,
-        predictors=args.predictors.split(","),
+        predictors=preds,
         config=cfg,
-        zc_archs=args.zc_archs,
+        zc_archs=zc,
+        target=args.target,
+        split=args.split,
+        progress=tick,
     )
     return {
-        "figure": "nb201-cifar10 in-space",
+        "figure": f"{args.table} in-space",
+        "protocol": protocol.to_dict(),
+        "config": {"epochs": cfg.epochs, "n_clusters": cfg.n_clusters},
         "summary": summarize(rows),
-        "seconds": time.perf_counter() - t,
+        "seconds": round(time.perf_counter() - t, 1),
+        "seconds_per_fit": _fit_seconds(starts, time.perf_counter()),
     }
+
+
+def _fit_seconds(starts: list[tuple[str, float]], end: float) -> dict[str, float]:
+    """Mean seconds from one fit's start to the next (fit + test prediction), per predictor."""
+    spans: dict[str, list[float]] = {}
+    for (name, t0), (_, t1) in zip(starts, [*starts[1:], ("", end)]):
+        spans.setdefault(name, []).append(t1 - t0)
+    return {k: round(float(np.mean(v)), 1) for k, v in spans.items()}
 
 
 def transfer(args: argparse.Namespace) -> dict:
@@ -110,8 +138,14 @@ def rank(args: argparse.Namespace) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("figure", choices=["inspace", "transfer", "rank"])
-    p.add_argument("--train-size", type=int, default=100)
-    p.add_argument("--seeds", type=int, default=2)
+    p.add_argument("--table", default="nb201-cifar10")
+    p.add_argument("--train-sizes", default="78,156", help="inspace: label counts N")
+    p.add_argument("--split", default="gates", help="inspace: gates, tnasp or random")
+    p.add_argument(
+        "--target", default="test_accuracy", help="test_accuracy (200 ep) or val_accuracy (12 ep)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="first seed")
+    p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--test-size", type=int, default=1000)
     p.add_argument("--epochs", type=int, default=120)
     p.add_argument("--zc-archs", type=int, default=50)

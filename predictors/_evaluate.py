@@ -1,4 +1,5 @@
-"""The evaluation harness: every predictor, every train size, several seeds, held-out archs."""
+"""The evaluation harness: every predictor, every train size, several seeds, on a split of the
+field's protocols (:mod:`nas.predictors._protocol`)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import numpy as np
 
 from nas.predictors._baselines import EncodingRegressor, random_batch, size_scores, zero_cost_scores
 from nas.predictors._errors import PredictorError
-from nas.predictors._features import featurize
+from nas.predictors._features import FeatureSpec, GraphFeatures, featurize
 from nas.predictors._metrics import score_predictions
 from nas.predictors._model import GennapePredictor, PredictorConfig
+from nas.predictors._protocol import Protocol, protocol_split, score_all_and_unique, table_meta
 from nas.predictors._tables import LabeledTable, load_labeled
 
 if TYPE_CHECKING:
@@ -24,63 +26,74 @@ __all__ = ["PREDICTORS", "evaluate_table", "evaluate_transfer", "scatter_plot", 
 PREDICTORS = ("gennape", "single_head", "gbr", "rf", "mlp", "params", "flops", "zc")
 
 
-def _split(
-    n_rows: int, sizes: Sequence[int], test_size: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    perm = np.random.default_rng(seed).permutation(n_rows)
-    test = perm[len(perm) - min(test_size, n_rows - max(sizes)) :]
-    return perm, test
-
-
 def evaluate_table(
     table: str | LabeledTable,
     *,
     train_sizes: Sequence[int] = (20, 50, 100, 1000),
-    seeds: int = 5,
+    seeds: int | Sequence[int] = 5,
     test_size: int = 1000,
     predictors: Sequence[str] = PREDICTORS,
     config: PredictorConfig | None = None,
     zc_archs: int = 100,
     pretrained: PretrainedEncoder | None = None,
     progress: Callable[[str], None] | None = None,
+    target: str = "test_accuracy",
+    split: str = "random",
 ) -> list[dict]:
-    """Fit each learned predictor on ``n`` random archs and score it on held-out ones.
+    """Fit each learned predictor on ``n`` labelled archs of a split and score it on its test set.
+
+    Args:
+        table: A table name (loaded with ``target`` as the label) or a loaded table (its
+            ``signal`` is the target).
+        train_sizes: Label counts ``N``.
+        seeds: A count (seeds ``0..seeds-1``) or the seeds themselves; a seed draws the
+            training archs and seeds the model.
+        test_size: Test archs of the ``random`` split (``gates`` and ``tnasp`` fix their own).
+        predictors: Names from :data:`PREDICTORS`.
+        zc_archs: Test archs (one fixed random draw) the zero-cost proxies are scored on.
+        target: ``test_accuracy`` (NB-201: 200 epochs) or ``val_accuracy`` (NB-201: 12 epochs).
+        split: ``gates``, ``tnasp`` or ``random`` (see :mod:`nas.predictors._protocol`).
 
     Returns:
-        One row per (predictor, train_size, seed): metrics from :func:`score_predictions`.
+        Two rows per (predictor, train_size, seed), ``archs="all"`` and ``archs="unique"``
+        (graph_hash classes once), with the metrics of :func:`score_predictions`.
         Training-free scores (params, FLOPs, zero-cost proxies) appear with ``train_size=0``.
     """
-    t = load_labeled(table) if isinstance(table, str) else table
+    t = load_labeled(table, signal=target) if isinstance(table, str) else table
+    Protocol(t.name, t.signal, split, tuple(train_sizes), (0,))  # validates split and target
     config = config or PredictorConfig()
+    meta = table_meta(t)
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    graphs = _Graphs(t, meta.graph_hash)
     rows: list[dict] = []
-    zc_cache: dict[int, dict[str, float]] = {}
-    for seed in range(seeds):
-        perm, test = _split(len(t), train_sizes, test_size, seed)
-        y_test = t.targets[test]
-        test_feats = None
+
+    def emit(name: str, n: int, seed: int, test: np.ndarray, pred: np.ndarray, mae: bool) -> None:
+        hashes = [meta.graph_hash[int(i)] for i in test]
+        scores = score_all_and_unique(t.targets[test], pred, hashes, with_mae=mae)
+        for archs, s in scores.items():
+            rows.append({"predictor": name, "train_size": n, "seed": seed, "archs": archs, **s})
+
+    for seed in seed_list:
+        test = protocol_split(
+            split, meta, 1, seed, test_size=test_size, max_train=max(train_sizes)
+        )[1]
         for name in ("params", "flops"):
             if name in predictors:
-                s = size_scores(t.graphs(test))[name]
-                rows.append(
-                    {
-                        "predictor": name,
-                        "train_size": 0,
-                        "seed": seed,
-                        **score_predictions(y_test, s, with_mae=False),
-                    }
-                )
-        if "zc" in predictors and t.space is not None:
-            rows += _zc_rows(t, test[:zc_archs], seed, zc_cache)
+                emit(name, 0, seed, test, graphs.size(test)[name], False)
+        if "zc" in predictors and t.space is not None and zc_archs > 0:
+            pick = np.random.default_rng(0).permutation(test)[:zc_archs]
+            for proxy, s in _zc_scores(t, graphs.representatives(pick)).items():
+                emit(f"zc:{proxy}", 0, seed, pick, s, False)
         for n in train_sizes:
-            train = perm[:n]
+            train, test = protocol_split(
+                split, meta, n, seed, test_size=test_size, max_train=max(train_sizes)
+            )
             for name in predictors:
                 if name in ("params", "flops", "zc"):
                     continue
                 if progress is not None:
                     progress(f"{name} n={n} seed={seed}")
                 if name in ("gennape", "single_head"):
-                    if test_feats is None:
-                        test_feats = [featurize(g) for g in t.graphs(test)]
                     cfg = replace(
                         config,
                         seed=seed,
@@ -88,23 +101,48 @@ def evaluate_table(
                     )
                     init = pretrained.as_init() if pretrained is not None else None
                     model = GennapePredictor(cfg, encoder=init)
-                    model.fit([featurize(g, model.spec) for g in t.graphs(train)], t.targets[train])
-                    pred = model.predict(test_feats).mean
+                    model.fit(graphs.features(train, model.spec), t.targets[train])
+                    pred = graphs.predict(model, test)
                 else:
                     if t.archs is None:
                         continue  # no DSL encoding for this table
                     x_train, x_test = _encode(t, train), _encode(t, test)
                     reg = EncodingRegressor(name, seed=seed).fit(x_train, t.targets[train])
                     pred = reg.predict(x_test)
-                rows.append(
-                    {
-                        "predictor": name,
-                        "train_size": int(n),
-                        "seed": seed,
-                        **score_predictions(y_test, pred),
-                    }
-                )
+                emit(name, int(n), seed, test, pred, True)
     return rows
+
+
+class _Graphs:
+    """Compiles, featurizes and predicts once per graph_hash class (isomorphic archs share
+    one graph up to node order, so their features and predictions are the same)."""
+
+    def __init__(self, t: LabeledTable, hashes: Sequence[str]) -> None:
+        first: dict[str, int] = {}
+        self.rep = np.array([first.setdefault(h, i) for i, h in enumerate(hashes)], np.int64)
+        self.t = t
+        self._feats: dict[tuple, GraphFeatures] = {}
+
+    def representatives(self, rows_: np.ndarray) -> np.ndarray:
+        return self.rep[np.asarray(rows_, dtype=np.int64)]
+
+    def size(self, rows_: np.ndarray) -> dict[str, np.ndarray]:
+        return size_scores(self.t.graphs(self.representatives(rows_)))
+
+    def features(self, rows_: np.ndarray, spec: FeatureSpec) -> list[GraphFeatures]:
+        out = []
+        for r in self.representatives(rows_):
+            key = (spec, int(r))
+            f = self._feats.get(key)
+            if f is None:
+                f = self._feats[key] = featurize(self.t.graph(int(r)), spec)
+            out.append(f)
+        return out
+
+    def predict(self, model: GennapePredictor, rows_: np.ndarray) -> np.ndarray:
+        reps = self.representatives(rows_)
+        classes, back = np.unique(reps, return_inverse=True)
+        return model.predict(self.features(classes, model.spec)).mean[back]
 
 
 def _space_archs(t: LabeledTable) -> tuple[Space, list]:
@@ -124,25 +162,21 @@ def _encode(t: LabeledTable, rows_: np.ndarray) -> np.ndarray:
     return np.stack([space.encode(archs[int(i)], onehot=True) for i in rows_])
 
 
-def _zc_rows(t: LabeledTable, rows_: np.ndarray, seed: int, cache: dict) -> list[dict]:
+def _zc_scores(t: LabeledTable, rows_: np.ndarray) -> dict[str, np.ndarray]:
+    """Zero-cost proxy scores of rows (fed one CIFAR-shaped random-normal batch of 16 with
+    random labels, see :mod:`nas.predictors._baselines`); an undefined score (NaN) becomes 0."""
     space, archs = _space_archs(t)
-    num_classes = 100 if str(t.space).endswith("c100") else 10
+    num_classes = 100 if str(t.name).endswith("100") else 10
     batch = random_batch(space.input_shape, num_classes, batch_size=16, seed=0)
+    cache = _ZC_CACHE.setdefault(t.name, {})
     for i in rows_:
         if int(i) not in cache:
             cache[int(i)] = zero_cost_scores(space.to_torch(archs[int(i)]), batch)
-    out = []
-    for proxy in sorted(cache[int(rows_[0])]) if len(rows_) else ():
-        s = np.array([cache[int(i)][proxy] for i in rows_])
-        out.append(
-            {
-                "predictor": f"zc:{proxy}",
-                "train_size": 0,
-                "seed": seed,
-                **score_predictions(t.targets[rows_], np.nan_to_num(s), with_mae=False),
-            }
-        )
-    return out
+    proxies = sorted(cache[int(rows_[0])]) if len(rows_) else []
+    return {p: np.nan_to_num(np.array([cache[int(i)][p] for i in rows_])) for p in proxies}
+
+
+_ZC_CACHE: dict[str, dict[int, dict[str, float]]] = {}
 
 
 def evaluate_transfer(
@@ -156,6 +190,7 @@ def evaluate_transfer(
     config: PredictorConfig | None = None,
     progress: Callable[[str], None] | None = None,
     encoder: PretrainedEncoder | None = None,
+    target_signal: str = "test_accuracy",
 ) -> list[dict]:
     """Train on other tables (targets z-scored per table), test on ``finetune_on`` zero-shot
     and after fine-tuning on ``finetune_size`` of its labels; a from-scratch model on the same
@@ -163,9 +198,12 @@ def evaluate_transfer(
 
     ``encoder`` (e.g. contrastively pretrained on unlabelled graphs, see
     :func:`~nas.predictors.pretrain`) initializes the transferred model's encoder; the
-    from-scratch control always starts from random weights."""
+    from-scratch control always starts from random weights. ``target_signal`` is the
+    ``finetune_on`` column scored (NB-201: ``test_accuracy`` = 200 epochs); source tables
+    train on their search signal."""
     config = config or PredictorConfig()
-    target = load_labeled(finetune_on)
+    target = load_labeled(finetune_on, signal=target_signal)
+    meta = table_meta(target)
     rows = []
     for seed in range(seeds):
         rng = np.random.default_rng(seed)
@@ -176,8 +214,7 @@ def evaluate_transfer(
             graphs += src.graphs(pick)
             ys += list(src.targets[pick])
             groups += [name] * len(pick)
-        perm, test = _split(len(target), [finetune_size], test_size, seed)
-        ft = perm[:finetune_size]
+        ft, test = protocol_split("random", meta, finetune_size, seed, test_size=test_size)
         y_test = target.targets[test]
         test_graphs = target.graphs(test)
         if progress is not None:
@@ -213,17 +250,18 @@ def evaluate_transfer(
 
 
 def summarize(
-    rows: Sequence[dict], keys: Sequence[str] = ("predictor", "train_size")
+    rows: Sequence[dict], keys: Sequence[str] = ("predictor", "train_size", "archs")
 ) -> list[dict]:
-    """Mean and std of every metric over seeds, per group of ``keys``."""
+    """Mean and std of every metric over seeds, per group of ``keys`` (absent keys skipped)."""
     groups: dict[tuple, list[dict]] = {}
+    keys = [k for k in keys if any(k in r for r in rows)]
     for r in rows:
         groups.setdefault(tuple(r[k] for k in keys), []).append(r)
     out = []
     for key, rs in groups.items():
         entry = dict(zip(keys, key))
         entry["seeds"] = len(rs)
-        for metric in ("spearman", "kendall", "ndcg@10", "mae"):
+        for metric in ("kendall", "spearman", "ndcg@10", "p@top5%", "mae"):
             vals = [r[metric] for r in rs if r.get(metric) is not None]
             if vals:
                 entry[metric] = float(np.mean(vals))

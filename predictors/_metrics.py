@@ -1,4 +1,4 @@
-"""Ranking metrics for predictors: Spearman, Kendall tau, NDCG@k, MAE."""
+"""Ranking metrics for predictors: Spearman, Kendall tau, NDCG@k, precision@top-5 %, MAE."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-__all__ = ["ndcg_at_k", "score_predictions"]
+__all__ = ["ndcg_at_k", "precision_at_top", "score_predictions"]
 
 
 def ndcg_at_k(y_true: np.ndarray, y_score: np.ndarray, k: int = 10) -> float:
@@ -27,10 +27,28 @@ def ndcg_at_k(y_true: np.ndarray, y_score: np.ndarray, k: int = 10) -> float:
     return dcg / ideal if ideal > 0 else 0.0
 
 
+def precision_at_top(y_true: np.ndarray, y_score: np.ndarray, share: float = 0.05) -> float:
+    """Share of the predicted top ``share`` of archs that are in the true top ``share``.
+
+    ``k = max(1, int(n * share))`` as FlowerFormer's and TNASP's ``P@topK``; score ties are
+    broken pessimistically, as in :func:`ndcg_at_k`.
+
+    Example:
+        >>> precision_at_top(np.arange(20.0), np.arange(20.0), 0.1)
+        1.0
+    """
+    y_true, y_score = np.asarray(y_true, float), np.asarray(y_score, float)
+    k = max(1, int(len(y_true) * share))
+    predicted = np.lexsort((y_true, -y_score))[:k]
+    true_top = np.argsort(-y_true, kind="stable")[:k]
+    return len(np.intersect1d(predicted, true_top)) / k
+
+
 def score_predictions(
     y_true: np.ndarray, y_pred: np.ndarray, *, k: int = 10, with_mae: bool = True
 ) -> dict[str, float | None]:
-    """Spearman, Kendall tau (b), NDCG@k and MAE (``None`` for scores not in target units).
+    """Spearman, Kendall tau (b), NDCG@k, precision@top-5 % and MAE (``None`` for scores not
+    in target units).
 
     Example:
         >>> s = score_predictions(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.0]))
@@ -47,6 +65,7 @@ def score_predictions(
         "spearman": 0.0 if math.isnan(rho) else rho,
         "kendall": 0.0 if math.isnan(tau) else tau,
         f"ndcg@{k}": ndcg_at_k(y_true, y_pred, k),
+        "p@top5%": precision_at_top(y_true, y_pred, 0.05),
         "mae": float(np.abs(y_true - y_pred).mean()) if with_mae else None,
         "n": len(y_true),
     }

@@ -169,6 +169,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from nas.predictors._evaluate import PREDICTORS
 
     cfg = _config(args)
+    protocol = None
     if args.finetune_on and not args.pretrain_on:
         raise CliInputError("--finetune-on needs --pretrain-on TABLES (comma-separated).")
     encoder = PretrainedEncoder.load(args.encoder) if args.encoder else None
@@ -184,6 +185,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 config=cfg,
                 progress=lambda _msg: None,
                 encoder=encoder,
+                target_signal=args.target,
             )
             bar(args.seeds)
         summary = summarize(rows, keys=("mode",))
@@ -195,19 +197,22 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 f"--predictors: unknown {unknown[0]!r}; choose from {list(PREDICTORS)}."
             )
         sizes = _ints(args.train_sizes, "--train-sizes")
+        protocol = _protocol(args, sizes)
         learned = [p for p in preds if p not in ("params", "flops", "zc")]
         total = args.seeds * len(sizes) * len(learned)
         with _progress(total, "fitting predictors") as bar:
             rows = evaluate_table(
                 args.table,
                 train_sizes=sizes,
-                seeds=args.seeds,
+                seeds=list(protocol.seeds),
                 test_size=args.test_size,
                 predictors=preds,
                 config=cfg,
-                zc_archs=args.zc_archs,
+                zc_archs=args.zc_archs if "zc" in preds else 0,
                 pretrained=encoder,
                 progress=lambda _msg: bar(1),
+                target=args.target,
+                split=args.split,
             )
         summary = summarize(rows)
     if args.plot:
@@ -220,8 +225,29 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         )
         for s in summary
     )
-    emit({"summary": summary, "rows": rows}, as_json=args.json, text=text)
+    out: dict[str, Any] = {"summary": summary, "rows": rows}
+    if protocol is not None:
+        out = {"protocol": protocol.to_dict(), **out}
+        text = f"protocol: {protocol.line()}\n{text}"
+    emit(out, as_json=args.json, text=text)
     return 0
+
+
+def _protocol(args: argparse.Namespace, sizes: list[int]) -> Any:
+    """The protocol of an in-space eval; a bad --split or --target is a one-line error."""
+    from nas.predictors._protocol import SPLITS, TARGETS, Protocol
+
+    if args.split not in SPLITS:
+        raise CliInputError(f"--split: expected one of {', '.join(SPLITS)} (got {args.split!r}).")
+    if args.target not in TARGETS:
+        raise CliInputError(
+            f"--target: expected one of {', '.join(TARGETS)} (got {args.target!r}); "
+            "test_accuracy is NB-201's 200-epoch accuracy, val_accuracy its 12-epoch signal."
+        )
+    zc = args.zc_archs if not args.predictors or "zc" in _names(args.predictors) else 0
+    test_size = args.test_size if args.split == "random" else None
+    seeds = tuple(range(args.seed, args.seed + args.seeds))
+    return Protocol(args.table, args.target, args.split, tuple(sizes), seeds, test_size, zc)
 
 
 def _plot(args: argparse.Namespace, cfg: Any) -> None:
@@ -329,9 +355,22 @@ def register(subparsers: Any) -> None:
 
     q = sub.add_parser("eval", help="compare predictors on held-out archs of a table")
     q.add_argument("--table", default="nb201-cifar10")
-    q.add_argument("--train-sizes", default="20,50,100,1000")
+    q.add_argument("--train-sizes", default="78,156,469,781", help="label counts N")
+    q.add_argument(
+        "--target",
+        default="test_accuracy",
+        help="column scored: test_accuracy (NB-201: the 200-epoch accuracy papers report) or "
+        "val_accuracy (NB-201: the 12-epoch search signal)",
+    )
+    q.add_argument(
+        "--split",
+        default="gates",
+        help="gates (train from NB-201 arch_index < 7813, test on the other 7,812), tnasp "
+        "(train from all, test on all 15,625) or random (test on --test-size other archs)",
+    )
     q.add_argument("--seeds", type=int, default=5)
-    q.add_argument("--test-size", type=int, default=1000)
+    q.add_argument("--seed", type=int, default=0, help="first seed (seeds SEED..SEED+SEEDS-1)")
+    q.add_argument("--test-size", type=int, default=1000, help="test archs of --split random")
     q.add_argument("--predictors", default=None, help="comma-separated subset")
     q.add_argument(
         "--zc-archs", type=int, default=100, help="test archs scored by zero-cost proxies"

@@ -120,6 +120,8 @@ def test_cli_eval_json_reports_every_metric(capsys):
             "eval",
             "--table",
             "nb-macro",
+            "--split",
+            "random",
             "--train-sizes",
             "20",
             "--seeds",
@@ -270,11 +272,12 @@ def test_cli_in_space_eval_starts_from_a_pretrained_encoder(tmp_path, capsys):
     pretrain(graphs, cfg).save(tmp_path / "enc")
     argv = ["predictor", "eval", "--table", "nb201-cifar10", "--train-sizes", "10"]
     argv += ["--test-size", "60", "--seeds", "1", "--epochs", "2", "--predictors", "gennape"]
-    argv += ["--json"]
+    argv += ["--split", "random", "--json"]
     scores = []
     for extra in ([], ["--encoder", str(tmp_path / "enc")], []):
         assert main(argv + extra) == 0
-        (summary,) = json.loads(capsys.readouterr().out)["summary"]
+        summaries = json.loads(capsys.readouterr().out)["summary"]
+        (summary,) = [s for s in summaries if s["archs"] == "all"]
         scores.append((summary["spearman"], summary["mae"]))
     # Same seed and data: only the encoder's initial weights (and size) differ.
     assert scores[0] == scores[2] and scores[1] != scores[0]
