@@ -15,7 +15,13 @@ from nas.graph import Graph
 from nas.predictors._encoder import EncoderConfig, GraphEncoder
 from nas.predictors._errors import PredictorError
 from nas.predictors._fcm import fuzzy_cmeans, memberships
-from nas.predictors._features import FeatureSpec, GraphFeatures, batch_graphs, featurize
+from nas.predictors._features import (
+    NUMERIC_FEATURES,
+    FeatureSpec,
+    GraphFeatures,
+    batch_graphs,
+    featurize,
+)
 from nas.predictors._io import load_dir, save_dir
 
 __all__ = ["GROUP_NORMS", "GennapePredictor", "Prediction", "PredictorConfig"]
@@ -49,6 +55,9 @@ class PredictorConfig:
             which is what gives the uncertainty its meaning).
         batch_size: Graphs per step.
         seed: Seeds torch and the FCM initialization.
+        graph_inputs: Feed each graph's log FLOPs and log params (z-scored on the training
+            graphs) to the heads beside its embedding (graph-level inputs, as FBNetV3 and the
+            NB-201 predictors that beat FLOPs do); memberships still come from the embedding.
         group_norm: How targets are put on one scale per table when ``fit`` gets ``groups``:
             ``"zscore"`` (mean 0, std 1 per table) or ``"rank"`` (the normal quantiles of
             their ranks within the table, so a table's long tail of failed archs cannot
@@ -71,6 +80,7 @@ class PredictorConfig:
     batch_size: int = 64
     seed: int = 0
     group_norm: str = "zscore"
+    graph_inputs: bool = False
 
     def __post_init__(self) -> None:
         if self.group_norm not in GROUP_NORMS:
@@ -105,13 +115,36 @@ class _Heads(nn.Module):
 class _Net(nn.Module):
     centers: torch.Tensor  # (K, emb_dim) buffer
     clustered: torch.Tensor  # () bool buffer
+    graph_mean: torch.Tensor  # (GRAPH_INPUTS,) buffer: training graphs' mean graph inputs
+    graph_std: torch.Tensor  # (GRAPH_INPUTS,) buffer
 
-    def __init__(self, enc: EncoderConfig, k: int, head_hidden: int) -> None:
+    def __init__(self, enc: EncoderConfig, k: int, head_hidden: int, graph_inputs: bool) -> None:
         super().__init__()
         self.encoder = GraphEncoder(enc)
-        self.heads = _Heads(k, enc.emb_dim, head_hidden)
+        extra = GRAPH_INPUTS if graph_inputs else 0
+        self.heads = _Heads(k, enc.emb_dim + extra, head_hidden)
         self.register_buffer("centers", torch.zeros(k, enc.emb_dim))
         self.register_buffer("clustered", torch.zeros((), dtype=torch.bool))
+        if graph_inputs:  # only then, so models saved without them still load strictly
+            self.register_buffer("graph_mean", torch.zeros(extra))
+            self.register_buffer("graph_std", torch.ones(extra))
+
+
+GRAPH_INPUTS = 2  # log FLOPs, log params
+
+
+def graph_inputs(feats: Sequence[GraphFeatures], spec: FeatureSpec) -> np.ndarray:
+    """``(graphs, 2)`` log1p of each graph's FLOPs and params, summed from its node rows.
+
+    The node rows carry ``log1p(node FLOPs) / 10`` (and params); dropped ``zero`` and
+    contracted identity nodes have none, so the sums are the graph's totals.
+    """
+    c = len(spec.vocab)
+    cols = [c + NUMERIC_FEATURES.index("log_flops"), c + NUMERIC_FEATURES.index("log_params")]
+    out = np.empty((len(feats), GRAPH_INPUTS))
+    for i, f in enumerate(feats):
+        out[i] = np.log1p(np.expm1(10.0 * f.x[:, cols].astype(np.float64)).sum(0))
+    return out
 
 
 def _pairwise_rank_loss(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -155,7 +188,8 @@ class GennapePredictor:
             enc_cfg = EncoderConfig(self.spec.dim, c.hidden, c.layers, c.emb_dim)
             enc_state = None
         torch.manual_seed(self.config.seed)
-        self.net = _Net(enc_cfg, self.config.n_clusters, self.config.head_hidden)
+        c = self.config
+        self.net = _Net(enc_cfg, c.n_clusters, c.head_hidden, c.graph_inputs)
         if enc_state is not None:
             self.net.encoder.load_state_dict(enc_state)
         self.target_mean, self.target_std = 0.0, 1.0
@@ -172,7 +206,13 @@ class GennapePredictor:
     def _forward(self, feats: Sequence[GraphFeatures]) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-head predictions (graphs, K) and memberships (graphs, K), normalized units."""
         z = self._embed(feats)
-        heads = self.net.heads(z)
+        if self.config.graph_inputs:
+            g = torch.as_tensor(graph_inputs(feats, self.spec), dtype=torch.float32)
+            heads = self.net.heads(
+                torch.cat([z, (g - self.net.graph_mean) / self.net.graph_std], 1)
+            )
+        else:
+            heads = self.net.heads(z)
         k = heads.shape[1]
         if bool(self.net.clustered):
             u = memberships(z, self.net.centers, self.config.fuzzifier)
@@ -270,6 +310,10 @@ class GennapePredictor:
         c = self.config
         feats = self.featurize(graphs)
         y = self._normalize(targets, groups)
+        if c.graph_inputs:
+            g = graph_inputs(feats, self.spec)
+            self.net.graph_mean.copy_(torch.as_tensor(g.mean(0), dtype=torch.float32))
+            self.net.graph_std.copy_(torch.as_tensor(g.std(0) + 1e-6, dtype=torch.float32))
         torch.manual_seed(c.seed)
         enc_params = {"params": self.net.encoder.parameters(), "lr": c.lr * c.encoder_lr_scale}
         warm = max(1, round(c.epochs * c.warmup)) if c.n_clusters > 1 else c.epochs

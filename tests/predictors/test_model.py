@@ -2,20 +2,24 @@ from __future__ import annotations
 
 import os
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
 from nas.predictors import (
+    FeatureSpec,
     GennapePredictor,
     PredictorError,
     PretrainedEncoder,
+    featurize,
     fuzzy_cmeans,
     memberships,
     ndcg_at_k,
     score_predictions,
 )
+from nas.predictors._model import graph_inputs
 
 from .conftest import TINY
 
@@ -50,9 +54,10 @@ def test_model_memberships_are_normalized(macro_graphs):
     assert (pred.std >= 0).all() and pred.std.max() > 0  # the heads disagree somewhere
 
 
-def test_save_load_round_trip_gives_identical_predictions(tmp_path, macro_graphs):
+@pytest.mark.parametrize("graph_inputs", [False, True])
+def test_save_load_round_trip_gives_identical_predictions(tmp_path, macro_graphs, graph_inputs):
     graphs, y = macro_graphs
-    model = GennapePredictor(TINY).fit(graphs[:30], y[:30])
+    model = GennapePredictor(replace(TINY, graph_inputs=graph_inputs)).fit(graphs[:30], y[:30])
     before = model.predict(graphs[30:])
     model.save(tmp_path / "m")
     loaded = GennapePredictor.load(tmp_path / "m")
@@ -64,6 +69,22 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path, macro_graphs
 class _Payload:
     def __reduce__(self):
         return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_graph_inputs_are_each_graphs_log_flops_and_params(macro_graphs):
+    graphs, _ = macro_graphs
+    feats = [featurize(g) for g in graphs[:5]]
+    got = graph_inputs(feats, FeatureSpec.default())
+    want = np.log1p([[g.flops, g.params] for g in graphs[:5]])
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_graph_inputs_let_few_labels_learn_a_size_target(macro_graphs):
+    graphs, y = macro_graphs  # y = log params: the heads see it directly with graph inputs
+    cfg = replace(TINY, epochs=30, n_clusters=1)
+    with_inputs = GennapePredictor(replace(cfg, graph_inputs=True)).fit(graphs[:12], y[:12])
+    s = score_predictions(y[12:], with_inputs.predict(graphs[12:]).mean)
+    assert s["spearman"] > 0.9
 
 
 def test_foreign_pickle_payload_is_refused(tmp_path, macro_graphs):
