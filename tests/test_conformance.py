@@ -46,8 +46,11 @@ def _marked(names: list[str], slow: set[str]) -> list[Any]:
     return [pytest.param(n, marks=pytest.mark.slow) if n in slow else n for n in names]
 
 
-# Measured with --durations on a 2-core CPU: these take 2-9 s each; the rest well under 1 s.
-SLOW_SPACES = {"cnn1d", "mobilenet", "nb201", "nb201_c100", "resnet"}
+# Measured with --durations on a 2-core CPU: these take 2-45 s each; the rest about 1 s or less.
+SLOW_SPACES = {"cnn1d", "mobilenet", "nb101", "nb201", "nb201_c100", "nb301", "resnet"}
+SLOW_SPACES |= {
+    f"tnb101_{kind}_{task}" for kind in ("micro", "macro") for task in ("object", "scene")
+}
 SLOW_STRATEGIES_ON_LARGE_SPACES = {"predictor"}
 
 
