@@ -46,6 +46,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=15, help="epochs for every trained arch")
     parser.add_argument("--strategy", default="rea")
     parser.add_argument("--option", action="append", default=[], help="nas search --option")
+    parser.add_argument("--constraint", action="append", default=[], help="nas search --constraint")
+    parser.add_argument("--label", default="search", help="key of this run in the results file")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
@@ -60,6 +62,7 @@ def main() -> None:
             "--strategy", args.strategy, "--budget", str(args.budget), "--seed", str(args.seed),
             "--executor", "local", "--epochs", str(args.epochs), "--store", str(store),
             *(x for o in args.option for x in ("--option", o)),
+            *(x for c in args.constraint for x in ("--constraint", c)),
         )  # fmt: skip
         search_seconds = time.perf_counter() - start
         best = search["best"]
@@ -77,7 +80,8 @@ def main() -> None:
         "figure": "transformer-space search vs a hand-designed transformer, MNIST-1D as tokens",
         "command": f"python benchmarks/transformer_search.py --budget {args.budget} "
         f"--epochs {args.epochs} --strategy {args.strategy} --seed {args.seed}"
-        + "".join(f" --option {o}" for o in args.option),
+        + "".join(f" --option {o}" for o in args.option)
+        + "".join(f" --constraint {c}" for c in args.constraint),
         "dataset": "mnist1d (1 x 40 signal cut into patch tokens), 10 classes",
         "search": {
             "strategy": args.strategy,
@@ -99,7 +103,9 @@ def main() -> None:
         },
         "machine": "shared 2-core CPU (other jobs running), in-process executor, 1 torch thread",
     }
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    runs = json.loads(args.out.read_text()).get("runs", {}) if args.out.exists() else {}
+    runs[args.label] = report
+    args.out.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
     print(json.dumps(report, indent=1))
 
 
