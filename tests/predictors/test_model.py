@@ -178,3 +178,20 @@ def test_group_norm_survives_save_and_load(tmp_path, macro_graphs):
     graphs, y = macro_graphs
     model = GennapePredictor(replace(TINY, group_norm="rank")).fit(graphs, y)
     assert GennapePredictor.load(model.save(tmp_path / "m")).config.group_norm == "rank"
+
+
+def test_rank_target_norm_maps_back_monotonically_and_survives_save(tmp_path, macro_graphs):
+    graphs, y = macro_graphs
+    cfg = replace(TINY, target_norm="rank", epochs=3)
+    model = GennapePredictor(cfg).fit(graphs[:20], y[:20])
+    z = np.linspace(-4.0, 4.0, 50)  # beyond the training quantiles on both sides
+    units, _ = model._to_units(z, np.zeros_like(z))
+    assert (np.diff(units) > 0).all()  # strictly monotone: no ties, ranks are kept
+    assert units.min() < y[:20].min() and units.max() > y[:20].max()
+    before = model.predict(graphs[20:]).mean
+    model.save(tmp_path / "m")
+    np.testing.assert_array_equal(
+        GennapePredictor.load(tmp_path / "m").predict(graphs[20:]).mean, before
+    )
+    with pytest.raises(PredictorError, match="target_norm"):
+        replace(TINY, target_norm="minmax")
