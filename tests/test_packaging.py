@@ -60,7 +60,7 @@ def test_wheel_ships_and_imports_predictors_and_search_spaces(tmp_path: Path) ->
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
-    for name in ("nas", *FOLDERS):
+    for name in ("nas", *FOLDERS, "datasets"):
         shutil.copytree(REPO / name, src / name, symlinks=True, ignore=skip)
     built = _run(
         sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
@@ -73,6 +73,8 @@ def test_wheel_ships_and_imports_predictors_and_search_spaces(tmp_path: Path) ->
         shipped = {p.name for p in (REPO / folder).glob("*.py")}
         assert {n.rsplit("/", 1)[1] for n in names if n.startswith(f"nas/{folder}/")} == shipped
     assert "nas/py.typed" in names
+    tables = {p.name for p in (REPO / "datasets").iterdir() if p.suffix in (".parquet", ".md")}
+    assert {n.rsplit("/", 1)[1] for n in names if n.startswith("nas/_datasets/")} == tables
     dist_info = "-".join(wheel.name.split("-")[:2]) + ".dist-info"
     assert {n.split("/", 1)[0] for n in names} == {"nas", dist_info}  # no tests/, datasets/
 
@@ -86,15 +88,17 @@ def test_wheel_ships_and_imports_predictors_and_search_spaces(tmp_path: Path) ->
     code = (
         "import nas.predictors, nas.search_spaces, nas.space\n"
         "print(nas.predictors.__file__); print(nas.search_spaces.__file__)\n"
-        "print(nas.space.get_space('nb201').size())"
+        "print(nas.space.get_space('nb201').size())\n"
+        "from nas.bench import load_table; print(load_table('nb201-cifar10').num_rows)"
     )
     env_path = f"PYTHONPATH={target}"
-    ran = _run("env", env_path, sys.executable, "-c", code, cwd=tmp_path)
+    ran = _run("env", "-u", "NAS_DATASETS_DIR", env_path, sys.executable, "-c", code, cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
-    pred_file, spaces_file, size = ran.stdout.split()
+    pred_file, spaces_file, size, rows = ran.stdout.split()
     assert Path(pred_file) == target / "nas" / "predictors" / "__init__.py"
     assert Path(spaces_file) == target / "nas" / "search_spaces" / "__init__.py"
     assert size == "15625"
+    assert rows == "15625"  # the shipped tables travel inside the wheel
 
 
 _GOOD = """\

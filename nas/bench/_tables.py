@@ -228,9 +228,13 @@ def table_info(name: str) -> TableInfo:
 
 
 def datasets_dir() -> Path:
-    """``$NAS_DATASETS_DIR``, else the ``datasets/`` folder of the source checkout."""
+    """``$NAS_DATASETS_DIR``, else the shipped tables: ``nas/_datasets``.
+
+    In a checkout ``nas/_datasets`` is a symlink to the repository's ``datasets/`` folder;
+    a wheel carries the files themselves, so the tables work from an installed package.
+    """
     env = os.environ.get(DATASETS_ENV)
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "datasets"
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "_datasets"
 
 
 def table_path(name: str) -> Path:
