@@ -56,12 +56,8 @@ def read_file(
 ) -> pa.Table:
     """Read one file with the store's schema; a bad file is a `StoreError` naming it."""
     try:
-        table = _required(
-            _dataset(loc, [name]).to_table(
-                columns=list(columns) if columns is not None else None, filter=filter
-            )
-        )
-    except (pa.ArrowException, OSError) as exc:
+        table = _scan(loc, [name], list(columns) if columns is not None else None, filter)
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         raise unreadable(loc, name, exc) from None
     return table
 
@@ -80,8 +76,8 @@ def read_store(
         if not names:
             return _empty(cols)
         try:
-            return _required(_dataset(loc, names).to_table(columns=cols, filter=filter))
-        except (pa.ArrowException, OSError) as exc:
+            return _scan(loc, names, cols, filter)
+        except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
             vanished = [
                 n for n in names if loc.fs.get_file_info(loc.path(n)).type == pafs.FileType.NotFound
             ]
@@ -126,12 +122,25 @@ def _read_each(
     return pa.concat_tables(tables)
 
 
-def _required(table: pa.Table) -> pa.Table:
-    """``table`` unless a required column is null: a foreign Parquet file (read through the
-    store's schema, its missing columns come back as nulls) is an error, not empty rows."""
+def _scan(
+    loc: Location, names: Sequence[str], columns: list[str] | None, filter: pc.Expression | None
+) -> pa.Table:
+    """Read ``names`` through the store's schema, refusing what is not one of its files.
+
+    A file is read through the schema, so a column missing from it reads as nulls: one
+    with a column the schema lacks (a foreign file, or a flipped bit in a footer's column
+    name, which no page checksum covers) or a null required column is an error. The
+    footers are cached by the scan, so the check costs no read.
+    """
+    dataset = _dataset(loc, names)
+    table = dataset.to_table(columns=columns, filter=filter)
+    for fragment in dataset.get_fragments():
+        unknown = set(fragment.physical_schema.names).difference(SCHEMA.names)
+        if unknown:
+            raise pa.ArrowInvalid(f"not a result file: unknown column(s) {sorted(unknown)}")
+    present = set(table.column_names)
     for field in SCHEMA:
-        names = table.column_names
-        if not field.nullable and field.name in names and table.column(field.name).null_count:
+        if not field.nullable and field.name in present and table.column(field.name).null_count:
             raise pa.ArrowInvalid(
                 f"not a result file: required column {field.name!r} is missing or null"
             )
