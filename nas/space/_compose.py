@@ -57,6 +57,11 @@ def _children(kind: str, items: Sequence[Any], named: Mapping[str, Any]) -> dict
     for k, c in named.items():
         if k in children:
             raise SpaceError(f"{kind} child {k!r} is given twice; give each child one key.")
+        if "." in k:  # "a.b" beside a nested a -> b would silently share its decisions
+            raise SpaceError(
+                f"{kind} child key {k!r} contains '.', the path separator; use another "
+                f"character (e.g. '_')."
+            )
         children[k] = as_node(c, f"{kind} item {k!r}")
     return children
 

@@ -330,7 +330,7 @@ class FloatRange(Decision):
     def contains(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
             return False
-        return bool(self.low <= float(value) <= self.high)
+        return bool(self.low <= value <= self.high)  # exact for any int (no float overflow)
 
     def sample(self, rng: np.random.Generator) -> float:
         if self.log:
@@ -345,9 +345,9 @@ class FloatRange(Decision):
         return f"a {scale}float in [{self.low:g}, {self.high:g}]"
 
     def normalize(self, value: Any) -> Any:
-        if isinstance(value, int | np.floating) and not isinstance(value, bool):
+        if isinstance(value, int | np.floating) and self.contains(value):
             return float(value)
-        return value
+        return value  # out of domain (a 400-digit int too): contains() refuses it
 
     def encode(self, value: Any) -> float:
         return math.log(value) if self.log else float(value)

@@ -94,7 +94,7 @@ class Arch:
 
     @staticmethod
     def from_json(text: str | Mapping[str, Any]) -> Arch:
-        obj = json.loads(text) if isinstance(text, str) else dict(text)
+        obj = _loads(text, "An arch JSON") if isinstance(text, str) else dict(text)
         if not isinstance(obj, Mapping) or not isinstance(obj.get("values"), Mapping):
             raise ArchError(
                 'An arch JSON needs {"space": ..., "version": ..., "values": {...}}; '
@@ -278,6 +278,8 @@ class Space:
         from nas.graph import Graph
 
         values = arch.values if isinstance(arch, Arch) else arch
+        if not isinstance(values, Mapping):
+            return self.validate(values)  # type: ignore[arg-type]  # raises: not an arch
         graph = Graph(name=self.name)
         ctx = self._walk(FromValues(values, self.name), graph)
         if check:
@@ -434,13 +436,41 @@ class Space:
 
     @staticmethod
     def from_json(text: str | Mapping[str, Any]) -> Space:
-        if isinstance(text, str):
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise SpaceError(
-                    f"Space JSON is malformed ({exc.msg} at line {exc.lineno} column {exc.colno})."
-                ) from None
-        else:
-            obj = text
+        obj = _loads(text, "Space JSON") if isinstance(text, str) else text
         return space_from_json(obj)
+
+
+def _loads(text: str, what: str) -> Any:
+    """Parse an arch or space JSON text; bad input is one :class:`ArchError`/:class:`SpaceError`
+    (malformed, NaN/Infinity/1e999, a key given twice, nested too deeply, 4,300 digits)."""
+    error = ArchError if what.startswith("An arch") else SpaceError
+
+    def constant(name: str) -> Any:
+        raise error(f"{what} holds {name}, which is not a JSON number; give a finite number.")
+
+    def number(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            raise error(f"{what} holds {text}, beyond a float's range; give a finite number.")
+        return value
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out = dict(items)
+        if len(out) < len(items):
+            twice = next(k for i, (k, _) in enumerate(items) if k in dict(items[:i]))
+            raise error(f"{what} gives the key {twice!r} twice; keep one.")
+        return out
+
+    try:
+        return json.loads(
+            text, parse_constant=constant, parse_float=number, object_pairs_hook=pairs
+        )
+    except json.JSONDecodeError as exc:
+        raise error(
+            f"{what} is malformed ({exc.msg} at line {exc.lineno} column {exc.colno})."
+        ) from None
+    except (RecursionError, ValueError) as exc:
+        if isinstance(exc, error):
+            raise
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise error(f"{what} cannot be read ({why}).") from None
