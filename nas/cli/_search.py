@@ -25,6 +25,7 @@ SETTINGS = {
     "address": None, "cpus_per_trial": 1.0, "gpus_per_trial": 0.0, "max_concurrent": 2,
     "scheduler": "fifo", "max_failures": 0, "device": "auto", "epochs": None,
     "ray_storage": None, "keep_weights": 3, "objectives": "val_accuracy:max", "constraint": [],
+    "optuna_storage": None,
 }  # fmt: skip
 _DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]{1,3})?")
 
@@ -122,6 +123,13 @@ def register(subparsers: Any) -> None:
         action="append",
         metavar="EXPR",
         help="a hard bound, METRIC<=V or METRIC>=V (repeatable), e.g. params<=1e6",
+    )
+    p.add_argument(
+        "--optuna-storage",
+        metavar="URL",
+        help="where an Optuna strategy (tpe, nsga2) keeps its study: sqlite:///PATH, any "
+        "SQLAlchemy URL, or journal:PATH (default RUN_DIR/optuna.sqlite3; open it with "
+        "optuna-dashboard); the study is named after the run id",
     )
     p.add_argument(
         "--top", type=int_at_least(0), default=10, help="Pareto members to print (default 10)"
@@ -280,6 +288,7 @@ def _training(args: argparse.Namespace, space: Any) -> Any:
 
 def _search(args: argparse.Namespace) -> int:
     from nas.search import RayOptions, get_strategy, run
+    from nas.search._optuna import optuna_study
     from nas.search._run import new_run_id
     from nas.space import get_space
 
@@ -288,6 +297,9 @@ def _search(args: argparse.Namespace) -> int:
     objectives = parse_objectives(args.objectives)
     constraints = [parse_constraint(c) for c in args.constraint]
     space = get_space(args.space)
+    run_dir = args.resume or args.run_dir
+    if run_dir is None and args.store:  # the run directory's name is the rows' run id
+        run_dir = _default_run_dir(args.store, new_run_id())
     if args.executor == "ray" and not args.store:
         raise CliInputError("--executor ray needs --store DIR (where every trial's result lands).")
     from nas.oneshot import METHODS as ONESHOT_METHODS
@@ -309,11 +321,9 @@ def _search(args: argparse.Namespace) -> int:
             constraints=constraints,
             seed=args.seed,
             **_options(args.option),
+            **optuna_study(args.strategy, args.optuna_storage, run_dir),
         )
         evaluator = _tabular(args.evaluator, space) if args.evaluator else _training(args, space)
-    run_dir = args.resume or args.run_dir
-    if run_dir is None and args.store:  # the run directory's name is the rows' run id
-        run_dir = _default_run_dir(args.store, new_run_id())
     ray = None
     if args.executor == "ray":
         ray = RayOptions(

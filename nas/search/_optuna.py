@@ -1,4 +1,4 @@
-"""Optuna samplers (TPE, NSGA-II) driven through Optuna's own ask-and-tell API.
+"""Optuna samplers (TPE, NSGA-II) driven through Optuna's public ask-and-tell API.
 
 Each proposal is one ``study.ask()`` answered define-by-run by ``space.suggest(trial)``,
 so conditional spaces work. Nothing is evaluated twice: when Optuna proposes an arch
@@ -7,18 +7,28 @@ still pending, told it as soon as the original is) and Optuna is asked again, up
 ``max_retries`` times; then a random unseen arch is enqueued into the study so Optuna
 still learns from it.
 
-Determinism and restore: before every ``study.ask()`` the sampler is replaced by a new
-one seeded from ``(seed, number of trials in the study)``. The sampler's randomness is
-then a function of the study's contents alone, so rebuilding the study from its trials
-(``study.add_trial`` of every trial, with their system attributes, plus the study's own
-system attributes that NSGA-II uses as a cache) gives exactly the same next proposals.
+Storage: the study lives in an Optuna storage. ``storage=None`` keeps it in memory, in a
+journal (``optuna.storages.JournalStorage`` over an in-memory backend) whose log is the
+strategy's saved state, so a restore replays the log and rebuilds exactly the same study,
+NSGA-II's study-level cache included. ``storage="sqlite:///PATH"`` (any SQLAlchemy URL) or
+a journal file (``"journal:PATH"`` or a path) keeps it where optuna-dashboard and other
+processes can open it (``optuna.load_study(study_name=..., storage=...)``); a restore loads
+the study from there (``load_if_exists=True``): trials asked after the last checkpoint and
+never told are failed, finished ones stay (real evaluations Optuna may learn from).
+
+Determinism: before every ``study.ask()`` the sampler is replaced by a new one seeded from
+``(seed, number of trials in the study)``, so the sampler's randomness is a function of the
+study's contents alone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +37,100 @@ from nas.search._base import SearchError, Strategy, Told
 from nas.search._registry import register_strategy
 from nas.space import Arch, Space
 
-__all__ = ["NSGA2Search", "OptunaStrategy", "TPESearch"]
+__all__ = [
+    "NSGA2Search", "OptunaStrategy", "TPESearch", "default_storage", "open_storage", "optuna_study",
+]  # fmt: skip
+
+_RDB_SCHEMES = ("sqlite:", "postgresql", "mysql", "oracle", "mssql")
+
+
+def default_storage(run_dir: str | os.PathLike[str]) -> str:
+    """The storage URL of a run's Optuna study: ``sqlite:///RUN_DIR/optuna.sqlite3``."""
+    return f"sqlite:///{Path(run_dir).resolve() / 'optuna.sqlite3'}"
+
+
+def optuna_study(
+    strategy: str, storage: str | None, run_dir: str | os.PathLike[str] | None
+) -> dict[str, Any]:
+    """The ``storage``/``study_name`` options of strategy ``strategy`` in a run directory.
+
+    An Optuna strategy's study is named after the run id (the run directory's name) and
+    kept in ``storage``, by default :func:`default_storage` of the run directory; without
+    a run directory it stays in memory. Other strategies get no options.
+
+    Raises:
+        SearchError: ``storage`` given for a strategy that is not Optuna-backed.
+    """
+    from nas.search._registry import _STRATEGIES
+
+    cls = _STRATEGIES.get(strategy) if strategy in _STRATEGIES else None
+    if not (isinstance(cls, type) and issubclass(cls, OptunaStrategy)):
+        if storage is not None:
+            raise SearchError(
+                f"--optuna-storage applies to Optuna strategies (tpe, nsga2), not {strategy!r}; "
+                f"drop it or pick one of those."
+            )
+        return {}
+    if run_dir is None:
+        return {} if storage is None else {"storage": storage}
+    return {"storage": storage or default_storage(run_dir), "study_name": Path(run_dir).name}
+
+
+def open_storage(url: str | None, *, journal: Any = None) -> Any:
+    """An Optuna storage for ``url``: None (in memory), an SQLAlchemy URL, or a journal file.
+
+    Args:
+        url: the storage; None keeps the study in memory (in ``journal`` when given).
+        journal: the in-memory journal backend to use with ``url=None``.
+
+    Raises:
+        SearchError: an empty URL, or a journal file in a directory that does not exist.
+    """
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    if url is None:
+        return JournalStorage(_memory_journal() if journal is None else journal)
+    if not isinstance(url, str) or not url.strip():
+        raise SearchError(
+            f"Expected an Optuna storage URL such as sqlite:///PATH or journal:PATH (got {url!r})."
+        )
+    if url.startswith(_RDB_SCHEMES):
+        if url.startswith("sqlite:///"):
+            folder = Path(url[len("sqlite:///") :]).parent
+            folder.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.RDBStorage(url)
+    path = Path(url[len("journal:") :] if url.startswith("journal:") else url)
+    if not path.parent.is_dir():
+        raise SearchError(
+            f"The Optuna journal file {str(path)!r} is in a directory that does not exist; "
+            f"create it or pass another path."
+        )
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+@functools.cache
+def _memory_journal_class() -> type:
+    from optuna.storages.journal import BaseJournalBackend
+
+    class MemoryJournal(BaseJournalBackend):
+        """A journal kept in a list: the whole study as JSON-able log records."""
+
+        def __init__(self, logs: Iterable[dict[str, Any]] = ()) -> None:
+            self.logs: list[dict[str, Any]] = list(logs)
+
+        def read_logs(self, log_number_from: int) -> list[dict[str, Any]]:
+            return self.logs[log_number_from:]
+
+        def append_logs(self, logs: list[dict[str, Any]]) -> None:
+            self.logs.extend(logs)
+
+    return MemoryJournal
+
+
+def _memory_journal(logs: Iterable[dict[str, Any]] = ()) -> Any:
+    """An in-memory Optuna journal backend holding ``logs``."""
+    return _memory_journal_class()(logs)
 
 
 @contextlib.contextmanager
@@ -79,31 +182,76 @@ class OptunaStrategy(Strategy):
         space: the search space.
         max_retries: asks of Optuna per proposal before falling back to a random unseen
             arch when Optuna keeps proposing archs that were already proposed.
+        storage: where the study lives: None (in memory, saved with the strategy's
+            state), an SQLAlchemy URL (``sqlite:///PATH``) or a journal file
+            (``journal:PATH``); see :func:`open_storage`.
+        study_name: the study's name in the storage (default ``nas-STRATEGY``); an
+            existing study of that name is continued.
         **common: ``objectives``, ``constraints``, ``seed`` (see :class:`Strategy`).
     """
 
-    def __init__(self, space: Space, *, max_retries: int = 20, **common: Any) -> None:
+    def __init__(
+        self,
+        space: Space,
+        *,
+        max_retries: int = 20,
+        storage: str | None = None,
+        study_name: str | None = None,
+        **common: Any,
+    ) -> None:
         super().__init__(space, **common)
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 1:
             raise SearchError(
                 f"Strategy {self.name!r}: max_retries must be an int >= 1 (got {max_retries!r})."
             )
         self.max_retries = max_retries
-        self._study = self._new_study()
+        self.storage_url = storage
+        self.study_name = study_name or f"nas-{self.name}"
+        self._journal = _memory_journal() if storage is None else None
+        self._storage = open_storage(storage, journal=self._journal)
+        self._study = self._open_study(self._storage)
         self._trial_of: dict[str, int] = {}  # candidate id -> trial number
         self._shadows: dict[str, list[int]] = {}  # pending candidate -> duplicate trials
-        self._live: dict[int, Any] = {}  # trial number -> optuna.Trial not yet told
+        self._live: dict[int, Any] = {}  # trial number -> optuna.Trial asked in this session
+
+    @property
+    def study(self) -> Any:
+        """The ``optuna.Study`` this strategy asks and tells."""
+        return self._study
 
     # ------------------------------------------------------------------ sampler
     def _make_sampler(self, seed: int) -> Any:
         raise NotImplementedError
 
-    def _new_study(self) -> Any:
+    def _open_study(self, storage: Any) -> Any:
         import optuna
 
         directions = ["maximize" if o.direction == "max" else "minimize" for o in self.objectives]
         with _quiet_optuna():
-            return optuna.create_study(directions=directions, sampler=self._make_sampler(self.seed))  # type: ignore[arg-type]
+            sampler = self._make_sampler(self.seed)
+            if self.study_name in optuna.study.get_all_study_names(storage):
+                study = optuna.load_study(
+                    study_name=self.study_name, storage=storage, sampler=sampler
+                )
+            else:
+                study = optuna.create_study(
+                    storage=storage,
+                    study_name=self.study_name,
+                    directions=directions,  # type: ignore[arg-type]
+                    sampler=sampler,
+                    load_if_exists=True,  # another process may create it first
+                )
+            if list(study.directions) != [
+                optuna.study.StudyDirection[d.upper()] for d in directions
+            ]:
+                raise SearchError(
+                    f"Optuna study {self.study_name!r} in {self.storage_url!r} has directions "
+                    f"{[d.name.lower() for d in study.directions]}, not {directions}; pass "
+                    f"another study_name or storage."
+                )
+            if not study.metric_names:
+                study.set_metric_names([o.metric for o in self.objectives])
+        return study
 
     def _ask_trial(self, fixed: dict[str, Any] | None = None) -> Any:
         n_trials = len(self._study.get_trials(deepcopy=False))
@@ -122,8 +270,7 @@ class OptunaStrategy(Strategy):
             trial = self._ask_trial()
             arch = self.space.suggest(trial)
             if not self._seen(arch):
-                trial.set_user_attr("candidate_id", candidate_id)
-                self._trial_of[candidate_id] = trial.number
+                self._claim(trial, candidate_id, arch)
                 return arch
             original = self._by_arch[arch.arch_id]
             trial.set_user_attr("duplicate_of", original)
@@ -143,9 +290,13 @@ class OptunaStrategy(Strategy):
                 f"Optuna did not replay the enqueued arch {fallback.arch_id} (got "
                 f"{suggested.arch_id}); this is a bug in strategy {self.name!r}."
             )
-        trial.set_user_attr("candidate_id", candidate_id)
-        self._trial_of[candidate_id] = trial.number
+        self._claim(trial, candidate_id, fallback)
         return fallback
+
+    def _claim(self, trial: Any, candidate_id: str, arch: Arch) -> None:
+        trial.set_user_attr("candidate_id", candidate_id)
+        trial.set_user_attr("arch_id", arch.arch_id)
+        self._trial_of[candidate_id] = trial.number
 
     def _observe(self, candidate_id: str, told: Told) -> None:
         self._finish(self._trial_of[candidate_id], told)
@@ -155,73 +306,71 @@ class OptunaStrategy(Strategy):
     def _finish(self, number: int, told: Told) -> None:
         from optuna.trial import TrialState
 
-        trial = self._live.pop(number)
+        # A trial asked before a restore has no Trial object here: it is told by number
+        # (Optuna's public API), and its constraints, which only a Trial can set, are lost.
+        trial = self._live.pop(number, number)
         with _quiet_optuna():
             if not told.ok:
-                self._study.tell(trial, state=TrialState.FAIL)
+                self._study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
                 return
-            if self.constraints and hasattr(trial, "set_constraint"):
+            if self.constraints and not isinstance(trial, int):
                 # Optuna >= 5 reads constraints from the trial: <= 0 means satisfied.
                 for i, c in enumerate(self.constraints):
                     trial.set_constraint(f"{i}:{c.metric}", _signed_violation(c, told))
-            self._study.tell(trial, [told.metrics[o.metric] for o in self.objectives])
+            values = [told.metrics[o.metric] for o in self.objectives]
+            self._study.tell(trial, values, skip_if_finished=True)
 
     # ------------------------------------------------------------------ state
     def _extra_state(self) -> dict[str, Any]:
-        from optuna.distributions import distribution_to_json
-
-        storage, study_id = self._study._storage, self._study._study_id
-        trials = []
-        for t in self._study.get_trials(deepcopy=False):
-            trials.append(
-                {
-                    "state": t.state.name,
-                    "params": dict(t.params),
-                    "distributions": {
-                        k: distribution_to_json(d) for k, d in t.distributions.items()
-                    },
-                    "values": None if t.values is None else list(t.values),
-                    "system_attrs": dict(t.system_attrs),
-                    "user_attrs": dict(t.user_attrs),
-                }
-            )
-        return {
-            "trials": trials,
-            # NSGA-II caches its parent population here; the public API has no getter.
-            "study_system_attrs": dict(storage.get_study_system_attrs(study_id)),
+        out: dict[str, Any] = {
+            "storage": self.storage_url,
+            "study_name": self.study_name,
+            "n_trials": len(self._study.get_trials(deepcopy=False)),
             "trial_of": dict(self._trial_of),
             "shadows": {k: list(v) for k, v in self._shadows.items()},
         }
+        if self._journal is not None:
+            out["journal"] = [_canonical(log) for log in self._journal.logs]
+        return out
 
     def _load_extra_state(self, extra: Mapping[str, Any]) -> None:
-        import optuna
-        from optuna.distributions import json_to_distribution
-        from optuna.trial import TrialState, create_trial
+        from optuna.storages.journal import JournalStorage
+        from optuna.trial import TrialState
 
-        self._study = self._new_study()
-        storage, study_id = self._study._storage, self._study._study_id
-        for key, value in extra.get("study_system_attrs", {}).items():
-            storage.set_study_system_attr(study_id, key, value)
-        with _quiet_optuna():
-            for t in extra.get("trials", []):
-                self._study.add_trial(
-                    create_trial(
-                        state=TrialState[t["state"]],
-                        params=t["params"],
-                        distributions={
-                            k: json_to_distribution(d) for k, d in t["distributions"].items()
-                        },
-                        values=t["values"],
-                        system_attrs=t["system_attrs"],
-                        user_attrs=t["user_attrs"],
-                    )
-                )
+        if extra.get("storage", self.storage_url) != self.storage_url:
+            raise SearchError(
+                f"The saved state's Optuna storage is {extra.get('storage')!r}, not "
+                f"{self.storage_url!r}; pass the same storage to resume."
+            )
+        self.study_name = str(extra.get("study_name", self.study_name))
+        if self.storage_url is None:
+            self._journal = _memory_journal(extra.get("journal", []))
+            self._storage = JournalStorage(self._journal)
+        self._study = self._open_study(self._storage)
         self._trial_of = {k: int(v) for k, v in extra.get("trial_of", {}).items()}
         self._shadows = {k: [int(n) for n in v] for k, v in extra.get("shadows", {}).items()}
         self._live = {}
-        for frozen in self._study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            # Rebind the pending trials so they can be told; the trial id is internal.
-            self._live[frozen.number] = optuna.Trial(self._study, frozen._trial_id)
+        known = set(self._trial_of.values()) | {n for v in self._shadows.values() for n in v}
+        with _quiet_optuna():
+            for t in self._study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                if t.number not in known:  # asked after the last checkpoint, never told
+                    self._study.tell(t.number, state=TrialState.FAIL)
+
+
+_EPOCH = "1970-01-01T00:00:00.000000+00:00"
+
+
+def _canonical(log: Mapping[str, Any]) -> dict[str, Any]:
+    """A journal record without wall-clock times and worker ids, so a saved state is a
+    function of the search alone (a restore then saves exactly what an uninterrupted run
+    saves); a restored in-memory study shows its old trials at the epoch."""
+    out = dict(log)
+    if "worker_id" in out:
+        out["worker_id"] = "nas"
+    for key in ("datetime_start", "datetime_complete"):
+        if out.get(key) is not None:
+            out[key] = _EPOCH
+    return out
 
 
 def _signed_violation(constraint: Any, told: Told) -> float:
