@@ -281,6 +281,12 @@ def _cmd_rank(args: argparse.Namespace) -> int:
             model=model,
             rng=np.random.default_rng(args.seed),
             enumerate_all=args.enumerate,
+            batch=args.batch,
+            threads=args.threads,
+            survivors=args.survivors,
+            ray=args.ray or args.address is not None,
+            shards=args.shards,
+            address=args.address,
             progress=bar,
         )
     out = {
@@ -289,6 +295,8 @@ def _cmd_rank(args: argparse.Namespace) -> int:
         "unique": r.unique,
         "graphs_per_s": r.graphs_per_s,
         "seconds": r.seconds,
+        "first_pass": r.first_pass,
+        "shards": r.shards,
         "top": [
             {"arch_id": a.arch_id, "arch": a.json_values(), "score": s, "std": sd}
             for a, s, sd in r.top
@@ -299,8 +307,14 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     ]
     lines.append(
         f"{r.candidates} candidates ({r.unique} unique), {r.graphs_per_s:.0f} graphs/s, "
-        f"scorer={r.scorer}"
+        f"scorer={r.scorer}" + (f", {r.shards} Ray shards" if r.shards else "")
     )
+    if r.first_pass is not None:
+        lines.append(
+            f"first pass: {r.first_pass['scorer']}; {r.first_pass['survivors']} survivors "
+            f"scored by the model (held-out Spearman vs the model "
+            f"{r.first_pass['calibration_spearman']:.3f})"
+        )
     emit(out, as_json=args.json, text="\n".join(lines))
     return 0
 
@@ -396,5 +410,16 @@ def register(subparsers: Any) -> None:
     q.add_argument("--model", default=None, help="fitted model directory (default: rank by params)")
     q.add_argument("--enumerate", action="store_true", help="enumerate instead of sampling")
     q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--batch", type=int, default=64, help="graphs per forward pass (default 64)")
+    q.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    q.add_argument(
+        "--survivors",
+        type=int,
+        default=None,
+        help="cheap first pass from the arch encoding; the model scores only this many",
+    )
+    q.add_argument("--ray", action="store_true", help="rank shards on Ray workers (embedded)")
+    q.add_argument("--address", default=None, help="join this Ray cluster (implies --ray)")
+    q.add_argument("--shards", type=int, default=None, help="Ray shards (default: cluster CPUs)")
     add_json_flag(q)
     q.set_defaults(handler=_cmd_rank)

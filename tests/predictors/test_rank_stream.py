@@ -113,3 +113,17 @@ def test_ray_shards_return_the_same_top_k_as_one_process(model) -> None:
     assert spread.shards == 3 and spread.candidates == one.candidates == 600
     assert _ids_scores(spread)[0] == _ids_scores(one)[0]
     np.testing.assert_allclose(_ids_scores(spread)[1], _ids_scores(one)[1], rtol=1e-5)
+
+
+def test_cli_rank_streams_and_names_a_bad_first_pass(capsys) -> None:
+    import json
+
+    from nas.cli import main
+
+    assert main(["predictor", "rank", "--space", "nb_macro", "--candidates", "60", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["candidates"] == 60 and len(out["top"]) == 10 and out["first_pass"] is None
+    args = ["predictor", "rank", "--space", "nb_macro", "--candidates", "60", "--survivors", "20"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "survivors" in err and "model" in err
