@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ def inspace(args: argparse.Namespace) -> dict:
     from nas.predictors import PredictorConfig, evaluate_table, summarize
     from nas.predictors._protocol import Protocol
 
-    cfg = PredictorConfig(epochs=args.epochs)
+    cfg = PredictorConfig(epochs=args.epochs, **json.loads(args.config))
     sizes = [int(v) for v in args.train_sizes.split(",")]
     preds = args.predictors.split(",")
     seeds = tuple(range(args.seed, args.seed + args.seeds))
@@ -54,7 +55,7 @@ def inspace(args: argparse.Namespace) -> dict:
     return {
         "figure": f"{args.table} in-space",
         "protocol": protocol.to_dict(),
-        "config": {"epochs": cfg.epochs, "n_clusters": cfg.n_clusters},
+        "config": asdict(cfg),
         "summary": summarize(rows),
         "seconds": round(time.perf_counter() - t, 1),
         "seconds_per_fit": _fit_seconds(starts, time.perf_counter()),
@@ -145,6 +146,11 @@ def main() -> None:
         "--target", default="test_accuracy", help="test_accuracy (200 ep) or val_accuracy (12 ep)"
     )
     p.add_argument("--seed", type=int, default=0, help="first seed")
+    p.add_argument(
+        "--config",
+        default="{}",
+        help='inspace: PredictorConfig fields as JSON, e.g. {"hidden": 32}',
+    )
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--test-size", type=int, default=1000)
     p.add_argument("--epochs", type=int, default=120)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import pickle
 from dataclasses import replace
@@ -195,3 +196,19 @@ def test_rank_target_norm_maps_back_monotonically_and_survives_save(tmp_path, ma
     )
     with pytest.raises(PredictorError, match="target_norm"):
         replace(TINY, target_norm="minmax")
+
+
+def test_a_model_saved_before_graph_inputs_loads_with_its_own_options(tmp_path, macro_graphs):
+    graphs, y = macro_graphs
+    cfg = replace(TINY, graph_inputs=False, target_norm="zscore")
+    model = GennapePredictor(cfg).fit(graphs[:20], y[:20])
+    model.save(tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    config = json.loads(path.read_text())
+    for key in ("graph_inputs", "target_norm"):  # what an older version wrote
+        del config["predictor"][key]
+    del config["quantiles"]
+    path.write_text(json.dumps(config))
+    loaded = GennapePredictor.load(tmp_path / "m")
+    assert not loaded.config.graph_inputs and loaded.config.target_norm == "zscore"
+    np.testing.assert_array_equal(loaded.predict(graphs[20:]).mean, model.predict(graphs[20:]).mean)
