@@ -82,8 +82,12 @@ def evaluate_table(
                 emit(name, 0, seed, test, graphs.size(test)[name], False)
         if "zc" in predictors and t.space is not None and zc_archs > 0:
             pick = np.random.default_rng(0).permutation(test)[:zc_archs]
-            for proxy, s in _zc_scores(t, graphs.representatives(pick)).items():
+            zc = _zc_scores(t, graphs.representatives(pick))
+            for proxy, s in zc.items():
                 emit(f"zc:{proxy}", 0, seed, pick, s, False)
+            # the training-free ranking: proxies, FLOPs and params by rank aggregation
+            free = {**zc, **graphs.size(pick)}
+            emit("zc:aggregate", 0, seed, pick, rank_aggregate(free), False)
         for n in train_sizes:
             train, test = protocol_split(
                 split, meta, n, seed, test_size=test_size, max_train=max(train_sizes)
@@ -162,9 +166,26 @@ def _encode(t: LabeledTable, rows_: np.ndarray) -> np.ndarray:
     return np.stack([space.encode(archs[int(i)], onehot=True) for i in rows_])
 
 
+def rank_aggregate(scores: dict[str, np.ndarray]) -> np.ndarray:
+    """Combine training-free scores without labels: the sum of each score's log normalized
+    rank (AZ-NAS), so an arch must rank well on every score to rank well overall.
+
+    Example:
+        >>> rank_aggregate({"a": np.array([1.0, 2.0, 3.0]), "b": np.array([3.0, 2.0, 1.0])}).round(2)
+        array([-1.1 , -0.81, -1.1 ])
+    """
+    from scipy.stats import rankdata
+
+    total = np.zeros(len(next(iter(scores.values()))))
+    for s in scores.values():
+        total += np.log(rankdata(s) / len(s))
+    return total
+
+
 def _zc_scores(t: LabeledTable, rows_: np.ndarray) -> dict[str, np.ndarray]:
     """Zero-cost proxy scores of rows (fed one CIFAR-shaped random-normal batch of 16 with
-    random labels, see :mod:`nas.predictors._baselines`); an undefined score (NaN) becomes 0."""
+    random labels, see :mod:`nas.predictors._baselines`). An undefined score (NaN, or NWOT's
+    -inf on a net whose ReLU codes are all equal) ranks the arch last on that proxy."""
     space, archs = _space_archs(t)
     num_classes = 100 if str(t.name).endswith("100") else 10
     batch = random_batch(space.input_shape, num_classes, batch_size=16, seed=0)
@@ -173,7 +194,13 @@ def _zc_scores(t: LabeledTable, rows_: np.ndarray) -> dict[str, np.ndarray]:
         if int(i) not in cache:
             cache[int(i)] = zero_cost_scores(space.to_torch(archs[int(i)]), batch)
     proxies = sorted(cache[int(rows_[0])]) if len(rows_) else []
-    return {p: np.nan_to_num(np.array([cache[int(i)][p] for i in rows_])) for p in proxies}
+    out = {}
+    for p in proxies:
+        s = np.array([cache[int(i)][p] for i in rows_], dtype=np.float64)
+        finite = np.isfinite(s)
+        floor = s[finite].min() - 1.0 if finite.any() else 0.0
+        out[p] = np.where(finite, s, floor)  # below every defined score: ranked last
+    return out
 
 
 _ZC_CACHE: dict[str, dict[int, dict[str, float]]] = {}

@@ -119,3 +119,13 @@ def test_protocol_line_names_target_split_and_seeds():
     line = Protocol("nb201-cifar100", "test_accuracy", "tnasp", (156,), (0, 1, 2, 3, 4)).line()
     assert "200-epoch test accuracy" in line and "test on all archs" in line
     assert "seeds 0..4 (5)" in line
+
+
+def test_rank_aggregate_needs_every_score_to_agree():
+    from nas.predictors._evaluate import rank_aggregate
+
+    a = np.array([1.0, 2.0, 3.0, 4.0])
+    assert np.argsort(rank_aggregate({"a": a, "b": a})).tolist() == [0, 1, 2, 3]
+    # arch 3 is best on "a" but worst on "b": the aggregate ranks it below arch 2
+    agg = rank_aggregate({"a": a, "b": np.array([1.0, 2.0, 3.0, 0.5])})
+    assert agg[2] > agg[3]
