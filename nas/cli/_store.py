@@ -7,6 +7,7 @@ import json
 import math
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from nas.cli._common import add_json_flag, emit, stdout_is_tty
@@ -24,7 +25,6 @@ _SUMMARY_COLUMNS = (
     "params",
     "flops",
 )
-_SHORT_ID = 12
 
 
 def register(subparsers: Any) -> None:
@@ -61,6 +61,13 @@ def register(subparsers: Any) -> None:
     query.add_argument("--limit", type=int, metavar="N", help="print at most N rows")
     query.add_argument("--sort", metavar="COL", help="sort by this column (nulls last)")
     query.add_argument("--desc", action="store_true", help="with --sort: largest first")
+    query.add_argument(
+        "--sql",
+        metavar="QUERY",
+        help="a DuckDB SQL query over the table `results` (every row of the store), e.g. "
+        '"SELECT space, max(val_accuracy) FROM results GROUP BY space" (needs the sql '
+        "extra: pip install 'nas-engine[sql]'); not with --where/--columns/--sort",
+    )
     add_json_flag(query)
     query.set_defaults(handler=_query)
 
@@ -150,6 +157,9 @@ def _show(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     import pyarrow.compute as pc
 
+    if args.sql is not None:
+        return _query_sql(args)
+
     from nas.store import parse_filter
     from nas.store._store import _check_columns
 
@@ -175,6 +185,45 @@ def _query(args: argparse.Namespace) -> int:
             emit(_jsonable(row), as_json=True)
         return 0
     _print_table(rows, columns, f"{len(rows)} row(s)")
+    return 0
+
+
+def _query_sql(args: argparse.Namespace) -> int:
+    from nas.cli._common import CliInputError
+
+    _check_limit(args.limit)
+    clash = [f for f in ("where", "columns", "sort") if getattr(args, f)]
+    if clash:
+        raise CliInputError(
+            f"--sql does not combine with --{clash[0]}; put it in the SQL (WHERE, SELECT, ORDER BY)."
+        )
+    try:
+        import duckdb
+    except ImportError:
+        raise StoreError(
+            "nas store query --sql needs DuckDB, the sql extra: pip install 'nas-engine[sql]'."
+        ) from None
+    results = _open(args.dir).read()  # checksummed, every file of the store, one schema
+    with duckdb.connect() as con:
+        con.register("results", results)
+        try:
+            relation = con.sql(args.sql)
+            if relation is None:
+                raise CliInputError(f"--sql returned no table (got a statement: {args.sql!r}).")
+            # DuckDB >= 1.4 names it to_arrow_table; older releases arrow.
+            table = getattr(relation, "to_arrow_table", None) or relation.arrow
+            table = table()
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise CliInputError(f"--sql failed: {first} (the table is `results`).") from None
+    if args.limit is not None:
+        table = table.slice(0, args.limit)
+    rows = table.to_pylist()
+    if args.json:
+        for row in rows:
+            emit(_jsonable(row), as_json=True)
+        return 0
+    _print_table(rows, table.column_names, f"{len(rows)} row(s)")
     return 0
 
 
@@ -210,13 +259,15 @@ def _repair(args: argparse.Namespace) -> int:
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    """JSON has no NaN/inf and no datetime: map them to null and ISO strings."""
+    """JSON has no NaN/inf, datetime or decimal: map them to null, ISO strings and numbers."""
 
     def fix(value: Any) -> Any:
         if isinstance(value, float) and not math.isfinite(value):
             return None
         if isinstance(value, datetime):
             return value.isoformat()
+        if isinstance(value, Decimal):  # SQL sums of integers are 128-bit (decimal in Arrow)
+            return int(value) if value == value.to_integral_value() else float(value)
         if isinstance(value, list):
             return [fix(v) for v in value]
         return value
@@ -227,8 +278,6 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 def _cell(column: str, value: Any) -> str:
     if value is None:
         return "-"
-    if column in ("arch_id", "graph_hash", "run_id", "trial_id") and isinstance(value, str):
-        return value[:_SHORT_ID]
     if isinstance(value, float):
         return f"{value:.2f}"
     if isinstance(value, datetime):
