@@ -151,9 +151,9 @@ def search(
     Example:
         >>> from nas.data import get_dataset
         >>> from nas.space import get_space
-        >>> out = search(get_space("nb201_1d"), get_dataset("synthetic", length=40,
-        ...              num_classes=10), "spos", config=OneShotConfig(epochs=1, evaluations=4,
-        ...              population_size=2, sample_size=2), device="cpu")
+        >>> data = get_dataset("synthetic", length=40, num_classes=10, num_train=200, num_test=50)
+        >>> config = OneShotConfig(epochs=1, evaluations=2, population_size=2, sample_size=2)
+        >>> out = search(get_space("nb201_1d"), data, "spos", config=config, device="cpu")
         >>> out.arch.space, len(out.trajectory)
         ('nb201_1d', 1)
     """

@@ -16,7 +16,7 @@ Example:
     >>> space = get_space("nb201_1d")
     >>> strategy, evaluator = plan("spos", space, "synthetic", epochs=1, device="cpu",
     ...     options={"evaluations": 2, "population_size": 2, "sample_size": 2},
-    ...     dataset_kwargs={"length": 40, "num_classes": 10})
+    ...     dataset_kwargs={"length": 40, "num_classes": 10, "num_train": 200, "num_test": 50})
     >>> out = run(space, strategy, evaluator, budget=1, progress=False)
     >>> out.best.extra_dict()["score"]
     'supernet-inherited'
