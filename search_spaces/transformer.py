@@ -109,7 +109,7 @@ def recipe_transformer() -> Recipe:
         weight_decay=FloatRange(1e-4, 5e-2, log=True),
         epochs=Choice([20, 40]),
         batch_size=128,
-        warmup_epochs=2,
+        warmup_epochs=1,
         label_smoothing=Choice([0.0, 0.1]),
         augment=Choice([0.0, 0.5]),
     )
