@@ -143,6 +143,11 @@ def space_from_json(obj: Any) -> Any:
     for key in ("name", "input_shape", "body"):
         if key not in obj:
             raise SpaceError(f"Space JSON at space: missing field {key!r}.")
+    shape = obj["input_shape"]
+    if not isinstance(shape, list | tuple) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
+    ):
+        raise SpaceError(f"Space JSON at input_shape: expected a list of ints > 0 (got {shape!r}).")
     body, recipe = from_json(obj["body"], "body"), from_json(obj.get("recipe"), "recipe")
     if recipe is not None and not isinstance(recipe, Recipe):
         raise SpaceError(f"Space JSON at recipe: expected a Recipe (got {type(recipe).__name__}).")

@@ -255,4 +255,9 @@ def parse_filter(text: str) -> pc.Expression:
         raise FilterError(
             f"A filter must be a str or a pyarrow expression (got {type(text).__name__})."
         )
-    return _Parser(text).parse()
+    try:
+        return _Parser(text).parse()
+    except RecursionError:
+        raise FilterError(
+            f"Filter {text[:40]!r}... is nested too deeply; remove redundant parentheses."
+        ) from None

@@ -1,0 +1,188 @@
+"""Fuzzers that stay: arch JSON, space JSON, ``--where`` filters and ``nas`` flags give a
+valid result or one clean error (a ``NasError``; on the CLI one line, exit 1 or 2), never a
+traceback. Bounded: a fixed number of examples each, no deadline per example."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nas.cli import main
+from nas.errors import NasError
+from nas.space import Arch, Space, get_space
+from nas.store import ResultStore
+
+#: outcomes per fuzzer, for the report: accepted, clean (a NasError), traceback
+COUNTS: dict[str, Counter[str]] = {}
+FUZZ = settings(
+    max_examples=200, deadline=None, derandomize=True, database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)  # fmt: skip
+
+SCALARS = (
+    st.none() | st.booleans() | st.integers() | st.integers(-(10**400), 10**400)
+    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12)
+)  # fmt: skip
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _outcome(name: str, call: Any) -> None:
+    counts = COUNTS.setdefault(name, Counter())
+    try:
+        call()
+    except NasError:
+        counts["clean"] += 1
+    except BaseException:
+        counts["traceback"] += 1
+        raise
+    else:
+        counts["accepted"] += 1
+
+
+def _mutated(data: st.DataObject, obj: Any) -> Any:
+    """``obj`` with one value somewhere replaced by arbitrary JSON (or a key dropped)."""
+    if not isinstance(obj, dict | list) or not obj or data.draw(st.booleans()):
+        return data.draw(JSON)
+    out = dict(obj) if isinstance(obj, dict) else list(obj)
+    key = data.draw(st.sampled_from(sorted(out) if isinstance(out, dict) else range(len(out))))
+    if isinstance(out, dict) and data.draw(st.integers(0, 9)) == 0:
+        del out[key]
+    else:
+        out[key] = _mutated(data, out[key])
+    return out
+
+
+@pytest.mark.parametrize("space_name", ["nb201", "cnn1d"])
+@FUZZ
+@given(data=st.data())
+def test_arch_json_fuzz(space_name: str, data: st.DataObject) -> None:
+    space = get_space(space_name)
+    valid = json.loads(space.sample(np.random.default_rng(0)).to_json())
+    obj = _mutated(data, valid)
+
+    def check() -> None:
+        try:
+            text = json.dumps(obj)
+        except ValueError:  # a 4,300-digit int has no text form; the mapping still goes in
+            text = "{"
+        values = obj.get("values") if isinstance(obj, dict) else obj
+        with contextlib.suppress(NasError):
+            Arch.from_json(text)
+        with contextlib.suppress(NasError):
+            space.validate(values)
+        space.compile(values).validate()
+
+    _outcome(f"arch JSON ({space_name})", check)
+
+
+@FUZZ
+@given(data=st.data())
+def test_space_json_fuzz(data: st.DataObject) -> None:
+    obj = _mutated(data, json.loads(get_space("cnn1d").to_json()))
+    as_text = data.draw(st.booleans())
+
+    def check() -> None:
+        space = Space.from_json(json.dumps(obj, default=str) if as_text else obj)
+        space.size()
+        arch = space.sample(np.random.default_rng(0))
+        space.compile(arch)
+
+    _outcome("space JSON", check)
+
+
+FILTER_TOKENS = st.sampled_from(
+    ["val_accuracy", "params", "space", "status", "seed", "nope", "==", "!=", ">", "<=", "and",
+     "or", "not", "in", "(", ")", "[", "]", ",", "'nb201'", "'", "90", "-1e999", "1e5", "nan",
+     "null", "is", "\\", "é", "0x10", " "]
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("fuzz") / "store"
+    argv = ["search", "--space", "nb201", "--evaluator", "tabular:nb201-cifar10", "--budget",
+            "20", "--store", str(path)]  # fmt: skip
+    assert main(argv) == 0
+    return path
+
+
+VALID_FILTERS = st.sampled_from(
+    ["val_accuracy > 80", "params <= 1e6 and status == 'ok'", "space in ['nb201', 'x']",
+     "not (seed == 0)", "val_accuracy >= 70 or params < 5e5"]
+)  # fmt: skip
+
+
+@FUZZ
+@given(
+    tokens=st.lists(FILTER_TOKENS, max_size=9), valid=VALID_FILTERS,
+    join=st.sampled_from(["", " and ", " or "]), noise=st.text(max_size=4),
+)  # fmt: skip
+def test_where_fuzz(store: Path, tokens: list[str], valid: str, join: str, noise: str) -> None:
+    text = (
+        valid
+        if not tokens
+        else " ".join(tokens) + noise
+        if not join
+        else valid + join + " ".join(tokens)
+    )
+    _outcome("--where", lambda: ResultStore(store).read(filter=text))
+
+
+FLAG_VALUES = st.sampled_from(
+    ["0", "-1", "1", "2", "1.5", "nan", "inf", "²", "1e999", "", " ", "x", "90s", "0s", "9" * 30,
+     "auto", "cpu", "cuda:99", "val_accuracy:max", "params<=1e6", "@/nonexistent", "{}", "[["]
+)  # fmt: skip
+FLAGS = st.sampled_from(
+    ["--budget", "--seed", "--trial-timeout", "--cpus-per-trial", "--gpus-per-trial",
+     "--max-concurrent", "--max-failures", "--epochs", "--device", "--objectives",
+     "--constraint", "--option", "--top", "--keep-weights", "--strategy", "--resume",
+     "--run-dir"]
+)  # fmt: skip
+
+
+@settings(FUZZ, max_examples=60)  # a run that starts costs a table load: fewer examples
+@given(flags=st.lists(st.tuples(FLAGS, FLAG_VALUES), max_size=3))
+def test_cli_flag_fuzz(
+    tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str], flags: list
+) -> None:
+    argv = ["search", "--space", "nb201", "--evaluator", "tabular:nb201-cifar10"]
+    if not any(f == "--budget" for f, _ in flags):
+        argv += ["--budget", "2"]
+    for flag, value in flags:
+        argv += [flag, value]
+    counts = COUNTS.setdefault("CLI flags", Counter())
+    capsys.readouterr()
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse refused a flag: its one line, exit 2
+        code = exc.code
+    err = capsys.readouterr().err.strip()
+    if code == 0:
+        counts["accepted"] += 1
+        return
+    counts["clean" if code in (1, 2) and "unexpected" not in err else "traceback"] += 1
+    assert code in (1, 2), (argv, code, err)
+    lines = [line for line in err.splitlines() if line.startswith("nas: error:")]
+    assert len(lines) == 1 and "Traceback" not in err and "unexpected" not in err, (argv, err)
+
+
+def test_zz_report_fuzz_counts() -> None:
+    """Prints the fuzzers' counts (run with -s); every fuzzer ran and none raised."""
+    for name, counts in sorted(COUNTS.items()):
+        print(f"{name}: {sum(counts.values())} inputs, {counts['accepted']} accepted, "
+              f"{counts['clean']} clean errors, {counts['traceback']} tracebacks")  # fmt: skip
+        assert counts["traceback"] == 0
