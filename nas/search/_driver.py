@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from nas.errors import NasError
 from nas.search._base import Candidate
+from nas.search._record import run_record, trial_record
 from nas.search._state import RunState
 from nas.search._status import tell_status
 
@@ -202,6 +203,7 @@ class Driver:
         self.cost: Callable[[Arch], float] | None = cost if callable(cost) else None
         self.tail_window = tail_window if self.cost is not None else 0
         self.host = socket.gethostname()
+        self.run_record = run_record(strategy, space, evaluator, state.settings)
         self.rows: dict[str, Result] = {}  # candidate id -> its row, in proposal order
         self._queued: list[Result] = []
         self._last_checkpoint = time.monotonic()
@@ -440,6 +442,9 @@ class Driver:
     def _record(
         self, candidate_id: str, row: Result, *, store: bool = True, told_as: Result | None = None
     ) -> None:
+        if row.record is None:
+            record = trial_record(self.run_record, row.extra_dict())
+            row = _stamp(row, record=json.dumps(record, sort_keys=True, separators=(",", ":")))
         self.rows[candidate_id] = row
         if store and self.store is not None:
             self._queued.append(row)

@@ -27,7 +27,7 @@ __all__ = [
     "results_to_table",
 ]
 
-_JSON_COLUMNS = ("arch", "recipe", "extra")
+_JSON_COLUMNS = ("arch", "recipe", "extra", "record")
 _CURVE_COLUMNS = ("train_loss_curve", "val_accuracy_curve", "test_accuracy_curve", "epoch_seconds")
 _INT32_MAX = 2**31 - 1
 _INT64_MAX = 2**63 - 1
@@ -130,6 +130,7 @@ class Result:
     checkpoint: str | None = None
     host: str | None = None
     node_id: str | None = None
+    record: str | Mapping[str, Any] | None = None
     engine_version: str | None = dataclasses.field(default_factory=_engine_version)
     created_at: datetime | None = dataclasses.field(default_factory=_utcnow)
     source: str = "nas"

@@ -5,7 +5,9 @@ Per-epoch curves carry a ``_curve`` suffix so that the bare names (``val_accurac
 percent. The schema version travels in the Parquet key-value metadata of every file.
 
 Version 2 (this one) adds ``strategy``, ``candidate_id``, ``reused_from`` and
-``checkpoint``, the statuses ``cut`` and ``reused``, and puts ``run_id`` and
+``checkpoint``, ``record`` (a search row's reproducibility record: strategy and settings,
+library versions, git commit, command line, space fingerprint, device; see
+``nas.search._record``), the statuses ``cut`` and ``reused``, and puts ``run_id`` and
 ``candidate_id`` in the key, so every evaluation of every run is its own row. Files of
 version 1 read as they are: the new columns read as nulls, and their rows (no run id, no
 candidate id) keep the version-1 key.
@@ -72,6 +74,7 @@ SCHEMA = pa.schema(
         pa.field("host", pa.string()),
         pa.field("node_id", pa.string()),
         pa.field("engine_version", pa.string()),
+        pa.field("record", pa.string()),  # JSON object: the reproducibility record of the row
         pa.field("created_at", pa.timestamp("us", tz="UTC")),
         pa.field("source", pa.string(), nullable=False),  # "nas" or the benchmark's name
     ],
