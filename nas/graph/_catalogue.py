@@ -207,6 +207,17 @@ def _conv_features(in_shapes: Shapes, out: Shape, a: Attrs) -> dict[str, float]:
     return {"depthwise": float(a["groups"] > 1 and a["groups"] == in_shapes[0][0])}
 
 
+CONV_DEFAULTS: Mapping[str, Any] = {
+    "out_channels": REQUIRED,
+    "kernel_size": REQUIRED,
+    "stride": 1,
+    "padding": 0,
+    "dilation": 1,
+    "groups": 1,
+    "bias": False,
+}
+
+
 def _conv_weights(node: OnnxNode, a: Attrs) -> dict[str, Any]:
     return {"weight": node.const(1), **({"bias": node.const(2)} if a["bias"] else {})}
 
@@ -216,15 +227,7 @@ for _nd in (1, 2):
         OpSpec(
             name=f"conv{_nd}d",
             arity=1,
-            defaults={
-                "out_channels": REQUIRED,
-                "kernel_size": REQUIRED,
-                "stride": 1,
-                "padding": 0,
-                "dilation": 1,
-                "groups": 1,
-                "bias": False,
-            },
+            defaults=CONV_DEFAULTS,
             infer_shape=_conv_shape(_nd),
             normalize=_conv_normalize(_nd),
             params=_conv_params(_nd),
@@ -276,10 +279,11 @@ def _linear_from_onnx(node: OnnxNode) -> dict[str, Any] | None:
 
 
 def _linear_weights(node: OnnxNode, a: Attrs) -> dict[str, Any]:
-    w = node.const(1)  # torch keeps (out, in); Gemm(transB=1) too, MatMul keeps (in, out)
+    w: Any = node.const(1)  # torch keeps (out, in); Gemm(transB=1) too, MatMul keeps (in, out)
     trans = node.op_type == "Gemm" and node.attrs.get("transB", 0)
     out = {"weight": w if trans else w.T}
-    return {**out, "bias": node.const(2).reshape(-1)} if a["bias"] else out
+    bias: Any = node.const(2)
+    return {**out, "bias": bias.reshape(-1)} if a["bias"] else out
 
 
 def _linear_from_torch(m: Any) -> dict[str, Any] | None:

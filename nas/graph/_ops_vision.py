@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nas.errors import GraphError
-from nas.graph._catalogue import _canon, _onnx_pads, _rank, _tup
+from nas.graph._catalogue import CONV_DEFAULTS, _canon, _onnx_pads, _rank, _tup
 from nas.graph._ops import REQUIRED, OnnxNode, OpSpec, Shape, TorchCall, register_op
 
 __all__ = ["channel_shuffle"]
@@ -219,16 +219,7 @@ for _nd in (1, 2):
     register_op(
         OpSpec(
             name=f"conv_transpose{_nd}d",
-            defaults={
-                "out_channels": REQUIRED,
-                "kernel_size": REQUIRED,
-                "stride": 1,
-                "padding": 0,
-                "output_padding": 0,
-                "dilation": 1,
-                "groups": 1,
-                "bias": False,
-            },
+            defaults={**CONV_DEFAULTS, "output_padding": 0},
             infer_shape=_convt_shape(_nd),
             normalize=_convt_normalize(_nd),
             params=_convt_params(_nd),
