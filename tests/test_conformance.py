@@ -51,7 +51,7 @@ SLOW_SPACES = {"cnn1d", "mobilenet", "nb101", "nb201", "nb201_c100", "nb301", "r
 SLOW_SPACES |= {
     f"tnb101_{kind}_{task}" for kind in ("micro", "macro") for task in ("object", "scene")
 }
-SLOW_STRATEGIES_ON_LARGE_SPACES = {"predictor"}
+SLOW_STRATEGIES = {"predictor"}
 
 
 @pytest.mark.parametrize("name", _marked(list_spaces(), SLOW_SPACES))
@@ -68,13 +68,13 @@ def _factory(name: str) -> partial:
     return partial(get_strategy, name, **STRATEGY_OPTIONS.get(name, {}))
 
 
-@pytest.mark.parametrize("name", list_strategies())
+@pytest.mark.parametrize("name", _marked(list_strategies(), SLOW_STRATEGIES))
 def test_registered_strategy_conforms(name: str) -> None:
     check_strategy(_factory(name))
 
 
 @pytest.mark.parametrize("space", ["nb201", "cnn1d"])
-@pytest.mark.parametrize("name", _marked(list_strategies(), SLOW_STRATEGIES_ON_LARGE_SPACES))
+@pytest.mark.parametrize("name", _marked(list_strategies(), SLOW_STRATEGIES))
 def test_registered_strategy_conforms_on_a_large_space(name: str, space: str) -> None:
     check_strategy(_factory(name), space=get_space(space), steps=16)
 

@@ -67,6 +67,7 @@ def _nas(*argv: str) -> dict:
     return json.loads(out.stdout)
 
 
+@pytest.mark.slow
 def test_added_table_is_seen_by_every_reader_and_a_later_process(
     user_file: Path, datasets: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -112,6 +113,7 @@ def test_added_table_is_seen_by_every_reader_and_a_later_process(
     assert run["evaluations"] == 5
 
 
+@pytest.mark.slow
 def test_add_errors_are_one_line(
     user_file: Path, datasets: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -81,6 +81,7 @@ def test_the_stored_row_points_at_the_kept_weights(trained: dict) -> None:
     assert Path(result.checkpoint).parent.name == "store-checkpoints"
 
 
+@pytest.mark.slow
 def test_a_stored_trial_reproduces_exactly(trained: dict, capsys) -> None:
     row = trained["row"]
     code, again = _train(capsys, "--from-store", str(trained["store"]), "--trial", row["trial_id"])

@@ -29,6 +29,7 @@ def test_builtins_are_registered() -> None:
     assert {"mnist1d", "digits", "cifar10", "cifar100", "synthetic"} <= set(list_datasets())
 
 
+@pytest.mark.slow
 def test_mnist1d_shapes_and_fixed_disjoint_splits() -> None:
     ds = get_dataset("mnist1d")
     assert (ds.name, ds.input_shape, ds.num_classes) == ("mnist1d", (1, 40), 10)
@@ -53,6 +54,7 @@ def test_split_arrays_are_read_only() -> None:
     source[0, 0] = 1.0  # the caller's own array stays writable
 
 
+@pytest.mark.slow
 def test_mnist1d_disk_cache_round_trip_keeps_global_random_state(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(builtin, "_MNIST1D_CACHE", {})
     np.random.seed(123)

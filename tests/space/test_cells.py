@@ -150,6 +150,7 @@ def _down_cell() -> EdgeCell:
     return EdgeCell(3, ops, name="cell", input_ops=strided)
 
 
+@pytest.mark.slow
 def test_edge_cell_input_ops_run_on_edges_from_the_input_only(tmp_path: Path) -> None:
     space = Space("down", _down_cell(), input_shape=(4, 8, 8))
     arch = space.validate(

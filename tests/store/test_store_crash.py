@@ -99,6 +99,7 @@ def _append_worker(path: str, tag: str, batches: int, size: int) -> None:
         store.append(rows)
 
 
+@pytest.mark.slow
 def test_two_processes_appending_concurrently_land_every_row_once(tmp_path: Path) -> None:
     path = str(tmp_path / "runs")
     ctx = multiprocessing.get_context("spawn")
@@ -113,6 +114,7 @@ def test_two_processes_appending_concurrently_land_every_row_once(tmp_path: Path
     assert len(list(Path(path).glob("part-*.parquet"))) == 30
 
 
+@pytest.mark.slow
 def test_readers_never_see_a_row_twice_while_compacting_under_appends(tmp_path: Path) -> None:
     path = str(tmp_path / "runs")
     store = ResultStore(path)

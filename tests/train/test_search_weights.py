@@ -75,6 +75,7 @@ def _kept(rows) -> list:
     return kept
 
 
+@pytest.mark.slow
 def test_in_process_search_keeps_the_top_k_and_exports_the_trained_best(tmp_path) -> None:
     out, rows = _search(tmp_path, "inprocess", budget=3, keep=2)
     trained = [r for r in rows if r.status == "ok"]
@@ -91,6 +92,7 @@ def test_in_process_search_keeps_the_top_k_and_exports_the_trained_best(tmp_path
     _check_export(out, rows)
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_ray_trials_ship_their_weights_through_tune_checkpoints(tmp_path, capsys) -> None:
     # A storage outside the run directory, as a cluster's shared mount would be.
@@ -114,6 +116,7 @@ def test_ray_trials_ship_their_weights_through_tune_checkpoints(tmp_path, capsys
     assert again["val_accuracy_curve"] == list(row.val_accuracy_curve)
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_a_ray_trial_that_cannot_reach_the_storage_trains_on_and_says_why(tmp_path) -> None:
     import cloudpickle
