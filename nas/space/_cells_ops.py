@@ -80,8 +80,8 @@ class FactorizedReduce(Node):
 class Zeros(Node):
     """Zeros of the input's shape with ``out_channels`` channels (``None``: the input's) and the
     resolution divided by ``stride``; no parameters. TransNAS-Bench-101's ``Zero(C_in, C_out,
-    stride)``: the ``none`` edge of a cell that changes the shape still feeds its node a tensor
-    of the node's shape.
+    stride)`` (Duan et al., CVPR 2021): the ``none`` edge of a cell that changes the shape
+    still feeds its node a tensor of the node's shape.
 
     Example:
         >>> from nas.space import Space
