@@ -161,8 +161,8 @@ def _ops_of(slots: Sequence[Part]) -> Callable[[Any], Sequence[Part]]:
 class CellStack(_Sequential):
     """Children in sequence where a two-input cell (:class:`DartsCell`) reads the outputs of
     the two children before it, as in the networks of NASNet (Zoph et al., CVPR 2018) and
-    DARTS (Liu et al., ICLR 2019). A one-input child (a stem,
-    a pool) reads the last output, and its output is both inputs of the next cell.
+    DARTS (Liu et al., ICLR 2019). A one-input child (a stem, a pool) reads the last output,
+    and its output is both inputs of the next cell.
 
     Example:
         >>> from nas.space import Op
