@@ -79,32 +79,15 @@ class Comparison:
         }
 
     def plot(self, path: str | Path) -> Path:
-        """Write the mean regret curves (+/- one std band) as a PNG; returns the path."""
-        import matplotlib
+        """Write the regret figure (``nas.plot.regret_figure``: mean over seeds, band of
+        +/- one standard error, every query) as a PNG; returns the path."""
+        from nas.plot import regret_figure, save_png
 
-        matplotlib.use("Agg")  # files only; never open a window
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-        x = np.arange(1, self.queries + 1)
-        for name, curve in self.curves.items():
-            regret = self.optimum_test_accuracy - curve.trajectories
-            mean = regret.mean(axis=0)
-            std = regret.std(axis=0, ddof=1) if len(regret) > 1 else np.zeros_like(mean)
-            ax.plot(x, mean, label=name)
-            ax.fill_between(x, np.maximum(mean - std, 1e-3), mean + std, alpha=0.15)
-        ax.set_yscale("log")
-        ax.set_xlabel("queries")
-        ax.set_ylabel("test regret (accuracy points)")
-        ax.set_title(f"{self.table}: mean over {len(self.seeds)} seeds")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out)
-        plt.close(fig)
-        return out
+        data = {
+            **self.to_dict(),
+            "trajectories": {n: c.trajectories.tolist() for n, c in self.curves.items()},
+        }
+        return save_png(regret_figure(data), path)
 
 
 def incumbent_trajectory(results: Sequence[Any], queries: int) -> np.ndarray:

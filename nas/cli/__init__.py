@@ -27,6 +27,8 @@ _COMMAND_MODULES = (
     "nas.cli._spaces",
     "nas.cli._store",
     "nas.cli._bench",
+    "nas.cli._plot",
+    "nas.cli._report",
     "nas.cli._search",
     "nas.cli._train",
     "nas.cli._predictor",
