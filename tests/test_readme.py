@@ -57,7 +57,7 @@ NOT_RUN: list[tuple[str, str]] = [
 # Lines matching these are marked (Ray trials; minutes of CPU even when made smaller).
 MARKS: list[tuple[str, list[str]]] = [
     (r"^nas search .*--dataset", ["ray", "slow"]),
-    (r"^nas (train|predictor|benchmark) ", ["slow"]),
+    (r"^nas (train|predictor|benchmark|export) ", ["slow"]),
 ]
 
 

@@ -57,6 +57,7 @@ def test_streaming_top_k_equals_ranking_all_at_once(model) -> None:
     assert got.unique == len({space.graph_hash(a) for a in archs})
 
 
+@pytest.mark.slow
 def test_params_ranking_of_an_enumerated_space_matches_and_dedupes_graphs() -> None:
     space = get_space("nb201")
     archs = [a for _, a in zip(range(400), space.enumerate())]
@@ -69,6 +70,7 @@ def test_params_ranking_of_an_enumerated_space_matches_and_dedupes_graphs() -> N
     assert got.unique < 400  # NB-201 has isomorphic cells: dedupe by graph hash happened
 
 
+@pytest.mark.slow
 def test_a_tiny_seen_limit_changes_nothing_but_the_work() -> None:
     space = get_space("nb201")
     full = rank_candidates(space, 300, 8, rng=np.random.default_rng(1))
@@ -104,6 +106,7 @@ def test_bad_arguments_are_one_line_errors(model) -> None:
         rank_candidates(space, 10, 3, rng=rng, survivors=5)
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_ray_shards_return_the_same_top_k_as_one_process(model) -> None:
     space = get_space("nb_macro")

@@ -40,6 +40,7 @@ def _last_mean(strategy, rounds: int = 8, last: int = 12) -> float:
     return float(np.mean(values[-last:]))
 
 
+@pytest.mark.slow
 def test_predictor_guided_proposals_beat_random_ones():
     # Paired over seeds (same budget, same space): once the model is fitted, its proposals
     # score higher than random ones on average. Each run is deterministic; the margin holds
@@ -225,6 +226,7 @@ def test_warm_fuzzy_cmeans_keeps_cluster_order():
         assert (u.argmax(1)[:20] == np.argmin(np.abs(init[:, 0]))).all()
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_cli_pretrain_runs_one_ray_tune_trial_per_seed(tmp_path, capsys):
     import ray
