@@ -9,7 +9,6 @@ results go through the callback: the driver stores the row before it tells the s
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import math
 import shutil
@@ -23,6 +22,7 @@ from ray.tune import Callback
 from ray.tune.search import ConcurrencyLimiter, Searcher
 
 from nas.run._evaluator import describe_error
+from nas.search._driver import takes_argument
 from nas.store import Result
 
 if TYPE_CHECKING:
@@ -104,7 +104,9 @@ def run_trial(config: dict[str, Any], evaluator: Any = None, threads: int | None
     # The trainer keeps the best epoch's weights here; each new best goes to Tune with the
     # epoch's report (a trial stopped by a scheduler keeps its best epoch too).
     weights = (
-        tempfile.mkdtemp(prefix="nas-weights-") if _takes(evaluator, "checkpoint_dir") else None
+        tempfile.mkdtemp(prefix="nas-weights-")
+        if takes_argument(evaluator, "checkpoint_dir")
+        else None
     )
 
     unstored: list[str] = []  # why Tune could not store the weights (then none are sent)
@@ -121,7 +123,7 @@ def run_trial(config: dict[str, Any], evaluator: Any = None, threads: int | None
                 f"filesystem) to keep Ray trials' weights."
             )
 
-    if _takes(evaluator, "on_epoch"):
+    if takes_argument(evaluator, "on_epoch"):
         kwargs["on_epoch"] = on_epoch
     if weights is not None:
         kwargs["checkpoint_dir"] = weights
@@ -144,13 +146,6 @@ def _noting(result: Result, unstored: list[str]) -> Result:
         return result
     extra = {**(result.extra_dict() or {}), "weights_not_kept": unstored[0]}
     return dataclasses.replace(result, extra=extra)
-
-
-def _takes(evaluator: Any, argument: str) -> bool:
-    try:
-        return argument in inspect.signature(evaluator.evaluate).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def checkpoint_location(checkpoint: Any) -> str | None:
@@ -234,8 +229,8 @@ class TrialBridge:
         changes: dict[str, Any] = {"checkpoint": checkpoint_location(trial.checkpoint)}
         time_left = self.driver.time_left()
         ended_by_time = not last.get("nas_final") and time_left is not None and time_left <= 0
+        epochs = 0 if partial is None else partial.fidelity or 0
         if error and trial.trial_id in self.timed_out:
-            epochs = 0 if partial is None else partial.fidelity or 0
             cap = self.driver.state.trial_timeout_s or 0.0
             changes.update(
                 status="timeout",
@@ -247,7 +242,6 @@ class TrialBridge:
             reason = f"The trial raised {reason}" if reason else _trial_error(trial)
             changes.update(status="failed", error=reason)
         elif ended_by_time:
-            epochs = 0 if partial is None else partial.fidelity or 0
             changes.update(
                 status="cut", error=f"Stopped by the search's time budget after {epochs} epochs."
             )

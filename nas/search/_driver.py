@@ -553,6 +553,16 @@ def failed_result(arch: Arch, dataset: str, exc: BaseException) -> Result:
     return arch_row(arch, dataset, "failed", error=message[:2000])
 
 
+def takes_argument(evaluator: Any, argument: str) -> bool:
+    """Whether ``evaluator.evaluate`` takes ``argument`` (``on_epoch``, ``checkpoint_dir``)."""
+    import inspect
+
+    try:
+        return argument in inspect.signature(evaluator.evaluate).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def check_budgets(budget: int | None, time_budget_s: float | None) -> None:
     """One line naming a bad budget (shared by every executor)."""
     if budget is not None and (

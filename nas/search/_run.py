@@ -26,6 +26,7 @@ from nas.search._driver import (
     arch_row,
     check_budgets,
     failed_result,
+    takes_argument,
 )
 from nas.search._state import RunState, StateError
 
@@ -359,8 +360,7 @@ def saved_settings(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     Raises:
         StateError: ``run_dir`` holds no search state.
     """
-    path = Path(run_dir)
-    state = None if path.exists() and not path.is_dir() else RunState.load(path)
+    state = RunState.load(run_dir)  # None for a file, too
     if state is None:
         raise StateError(
             f"{str(run_dir)!r} holds no search state to resume; pass the run directory the "
@@ -372,7 +372,7 @@ def saved_settings(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 def _run_here(driver: Driver, evaluator: Evaluator) -> None:
     """The in-process executor: evaluate each handed-out trial here, one at a time."""
     weights = _weights_dir(driver, evaluator)
-    epochs = _takes(evaluator, "on_epoch")
+    epochs = takes_argument(evaluator, "on_epoch")
     while (trial := driver.next_trial()) is not None:
         kwargs: dict[str, Any] = {"seed": driver.state.seed, "trial_id": trial.candidate_id}
         if weights is not None:
@@ -392,10 +392,6 @@ def _evaluate(evaluator: Evaluator, arch: Arch, dataset: str, kwargs: dict[str, 
         return failed_result(arch, dataset, exc)
 
 
-class _Stopped(Exception):
-    """Raised into an abandoned trial at its next epoch, so its thread ends."""
-
-
 def _watched(
     evaluator: Evaluator, arch: Arch, driver: Driver, kwargs: dict[str, Any],
     limit: float, status: str, *, epochs: bool,
@@ -409,7 +405,7 @@ def _watched(
 
     def on_epoch(row: Result) -> None:
         if stop.is_set():
-            raise _Stopped("stopped by the trial's time limit")
+            raise TimeoutError("given up at the trial's time limit")  # the thread ends here
         partial[:] = [row]
 
     if epochs:
@@ -433,19 +429,10 @@ def _watched(
     return dataclasses.replace(row, status=status, error=error)
 
 
-def _takes(evaluator: Evaluator, argument: str) -> bool:
-    import inspect
-
-    try:
-        return argument in inspect.signature(evaluator.evaluate).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def _weights_dir(driver: Driver, evaluator: Evaluator) -> Path | None:
     """Where in-process trials keep their best-epoch weights: ``run_dir/weights`` when the
     evaluator saves any (a ``checkpoint_dir`` argument, as ``TrainingEvaluator`` has)."""
-    takes = _takes(evaluator, "checkpoint_dir")
+    takes = takes_argument(evaluator, "checkpoint_dir")
     return None if driver.run_dir is None or not takes else driver.run_dir / "weights"
 
 
