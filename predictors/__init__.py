@@ -23,7 +23,7 @@ from __future__ import annotations
 from nas.predictors._baselines import ZC_PROXIES, EncodingRegressor, random_batch, zero_cost_scores
 from nas.predictors._encoder import EncoderConfig, GraphEncoder
 from nas.predictors._errors import PredictorError
-from nas.predictors._evaluate import evaluate_table, evaluate_transfer, scatter_plot, summarize
+from nas.predictors._evaluate import evaluate_table, evaluate_transfer, summarize
 from nas.predictors._fcm import fuzzy_cmeans, memberships
 from nas.predictors._features import FeatureSpec, GraphBatch, GraphFeatures, batch_graphs, featurize
 from nas.predictors._metrics import ndcg_at_k, score_predictions
@@ -67,7 +67,6 @@ __all__ = [
     "random_batch",
     "rank_candidates",
     "sample_graphs",
-    "scatter_plot",
     "score_predictions",
     "summarize",
     "zero_cost_scores",

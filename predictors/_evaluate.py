@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from nas.predictors._pretrain import PretrainedEncoder
     from nas.space import Space
 
-__all__ = ["PREDICTORS", "evaluate_table", "evaluate_transfer", "scatter_plot", "summarize"]
+__all__ = ["PREDICTORS", "evaluate_table", "evaluate_transfer", "summarize"]
 
 PREDICTORS = ("gennape", "single_head", "gbr", "rf", "mlp", "params", "flops", "zc")
 
@@ -295,23 +295,3 @@ def summarize(
                 entry[f"{metric}_std"] = float(np.std(vals))
         out.append(entry)
     return out
-
-
-def scatter_plot(y_true: np.ndarray, y_pred: np.ndarray, path: str, *, title: str = "") -> str:
-    """Save a predicted-vs-true scatter plot (PNG) and return its path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.scatter(y_true, y_pred, s=6, alpha=0.5)
-    lo, hi = float(np.min(y_true)), float(np.max(y_true))
-    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-    ax.set_xlabel("true")
-    ax.set_ylabel("predicted")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path

@@ -253,15 +253,19 @@ def _protocol(args: argparse.Namespace, sizes: list[int]) -> Any:
 def _plot(args: argparse.Namespace, cfg: Any) -> None:
     import numpy as np
 
-    from nas.predictors import GennapePredictor, load_labeled, scatter_plot
+    from nas.plot import pred_vs_true_figure, save_png
+    from nas.predictors import GennapePredictor, load_labeled
 
-    table = load_labeled(args.finetune_on or args.table)
-    perm = np.random.default_rng(0).permutation(len(table))
+    target = getattr(args, "target", None) or "val_accuracy"
+    table = load_labeled(args.finetune_on or args.table, signal=target)
+    perm = np.random.default_rng(args.seed).permutation(len(table))
     n = _ints(args.train_sizes, "--train-sizes")[0] if not args.finetune_on else args.finetune_size
     train, test = perm[:n], perm[-min(args.test_size, len(table) - n) :]
     model = GennapePredictor(cfg).fit(table.graphs(train), table.targets[train])
     pred = model.predict(table.graphs(test)).mean
-    scatter_plot(table.targets[test], pred, args.plot, title=f"{table.name}, {n} training archs")
+    title = f"{table.name}: GENNAPE fit on {n} random archs, seed {args.seed}"
+    fig = pred_vs_true_figure(table.targets[test], pred, target=target, title=title)
+    save_png(fig, args.plot)
 
 
 # ---------------------------------------------------------------------------- rank
