@@ -282,6 +282,14 @@ def _training(args: argparse.Namespace, space: Any) -> Any:
             f"Training searches need nas.run, which failed to import ({exc}); use "
             f"--evaluator tabular:TABLE, or reinstall nas-engine with its dependencies."
         ) from None
+    if args.executor == "local":  # trials train here: a device this host lacks fails now
+        from nas.errors import TrainingError
+        from nas.train import resolve_device
+
+        try:
+            resolve_device(args.device)
+        except TrainingError as exc:
+            raise CliInputError(f"--device: {exc}") from None
     overrides = {"epochs": args.epochs} if args.epochs else None
     return TrainingEvaluator(space, args.dataset, device=args.device, recipe_overrides=overrides)
 

@@ -3,6 +3,7 @@ which every evaluation failed exits 1; output piped into `head` ends quietly."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -18,6 +19,7 @@ from tests.conftest import REPO
 
 SEARCH = ["search", "--space", "nb201", "--evaluator", "tabular:nb201-cifar10"]
 DEEP = "[" * 5000
+CUDA = importlib.util.find_spec("torch") is not None and __import__("torch").cuda.is_available()
 HUGE = "9" * 5000
 
 
@@ -52,6 +54,23 @@ def _one_line(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 2
         ([*SEARCH, "--budget", "3", "--epochs", "-1"], "--epochs"),
         ([*SEARCH, "--budget", "3", "--device", "bogus"], "--device"),
         (["search", "--budget", "3"], "--space"),
+        pytest.param(
+            [
+                "search",
+                "--space",
+                "cnn1d",
+                "--dataset",
+                "mnist1d",
+                "--executor",
+                "local",
+                "--budget",
+                "1",
+                "--device",
+                "cuda",
+            ],
+            "--device",
+            marks=pytest.mark.skipif(CUDA, reason="this host has CUDA"),
+        ),
     ],
 )
 def test_bad_flags_and_values_are_one_line(
