@@ -19,7 +19,7 @@ _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
 
 
 # Flags a run saves with its state: `--resume RUN_DIR` restores them, and refuses different ones.
-SETTINGS = {
+SETTINGS: dict[str, Any] = {
     "space": None, "evaluator": None, "dataset": None, "strategy": "random", "option": [],
     "budget": None, "trial_timeout": None, "seed": 0, "store": None, "executor": None,
     "address": None, "cpus_per_trial": 1.0, "gpus_per_trial": 0.0, "max_concurrent": 2,

@@ -139,7 +139,7 @@ def check_fits(options: RayOptions) -> None:
 
     wanted = {"CPU": options.cpus_per_trial, "GPU": options.gpus_per_trial}
     wanted.update(options.trial_resources or {})
-    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    nodes: list[dict[str, float]] = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
     if any(all(node.get(k, 0.0) >= v for k, v in wanted.items() if v) for node in nodes):
         return
     largest = max(nodes, key=lambda n: (n.get("GPU", 0.0), n.get("CPU", 0.0)), default={})

@@ -175,9 +175,10 @@ class TrialBridge:
         """Every step of Tune's loop: save the elapsed time, and kill the actor of a trial past
         the run's trial timeout (a hung trial reports nothing, so no stopper would see it)."""
         self.driver.tick()
-        cap = self.driver.state.trial_timeout_s
-        now = time.monotonic()
-        for trial in trials if cap is not None else ():
+        cap, now = self.driver.state.trial_timeout_s, time.monotonic()
+        if cap is None:
+            return
+        for trial in trials:
             tid, actor = trial.trial_id, getattr(trial.temporary_state, "ray_actor", None)
             late = now - self.started.get(tid, now) > cap
             if late and actor is not None and tid not in self.timed_out:
