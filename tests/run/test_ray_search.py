@@ -38,6 +38,7 @@ def space():
     return get_space("cnn1d")
 
 
+@pytest.mark.slow
 def test_search_stores_every_trial_with_curves_and_ids(ray_local, space, tmp_path) -> None:
     store = ResultStore(tmp_path / "store")
     ev = TrainingEvaluator(space, "mnist1d", device="cpu", recipe_overrides={"epochs": 2})
@@ -68,6 +69,7 @@ def test_search_stores_every_trial_with_curves_and_ids(ray_local, space, tmp_pat
     assert Path(summary["onnx"]).is_file() and Path(summary["onnx"]).parent == tmp_path
 
 
+@pytest.mark.slow
 def test_faults_are_recorded_and_the_search_finishes(ray_local, space, tmp_path) -> None:
     archs = [c.arch for c in get_strategy("random", space, seed=2).ask(5)]
     faults = {archs[0].arch_id: "raise", archs[1].arch_id: "diverge", archs[2].arch_id: "timeout"}
@@ -95,6 +97,7 @@ def test_faults_are_recorded_and_the_search_finishes(ray_local, space, tmp_path)
 _TIMING = {"trial_id", "host", "node_id", "created_at", "train_seconds", "engine_version"}
 
 
+@pytest.mark.slow
 def test_both_executors_run_the_same_search(ray_local, tmp_path) -> None:
     space = get_space("nb201")
     objectives = [Objective("val_accuracy"), Objective("params", "min")]

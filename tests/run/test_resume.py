@@ -51,6 +51,7 @@ def _start_and_kill(tmp_path: Path, executor: str, budget: int, kill_after: int)
             os.killpg(driver.pid, signal.SIGKILL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["inprocess", pytest.param("ray", marks=pytest.mark.ray)])
 def test_resume_after_sigkill_loses_and_repeats_nothing(executor: str, tmp_path: Path) -> None:
     budget, kill_after = 6, 2
