@@ -65,6 +65,13 @@ def test_sql_equals_pandas_on_10k_rows(store_10k: Path, capsys: pytest.CaptureFi
         assert glob.fetchall() == [(10_000,)]
 
 
+def test_polars_reads_the_data_glob(store_10k: Path) -> None:
+    polars = pytest.importorskip(
+        "polars", reason="polars is not a dependency; checked when present"
+    )
+    assert polars.read_parquet(f"{store_10k}/*.parquet").height == 10_000
+
+
 def test_text_output_shows_ids_that_where_matches(
     store_10k: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
