@@ -1,6 +1,7 @@
 """IR compile throughput and compiled-module speed against a hand-written NB-201 network.
 
 Reports (one core: torch and BLAS threads pinned to 1):
+  * sample + compile to IR vs building the same graph in networkx (ratio first);
   * archs/s for sample + compile-to-IR on nb201 and mobilenet (no torch module built);
   * time to build the torch module from the IR vs constructing a hand-written nn.Module;
   * forward+backward step time of the compiled module vs the hand-written one, for a sampled
@@ -8,7 +9,7 @@ Reports (one core: torch and BLAS threads pinned to 1):
     like the benchmark's reference code; the IR lowers ``zero`` to ``zeros_like``, which
     skips the backward pass through dead branches.
 
-Run: python benchmarks/ir_speed.py [--archs 2000] [--steps 30] [--json]
+Run: python benchmarks/ir_speed.py [--archs 2000] [--steps 30] [--json] [--save]
 """
 
 from __future__ import annotations
@@ -111,6 +112,47 @@ def compile_rate(space_name: str, n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
+def networkx_ratio(space_name: str, n: int) -> dict[str, float]:
+    """Sample + compile to IR vs building the same graphs (nodes with op, attrs, shape, and
+    edges) in networkx from already compiled node lists: ratio first, lower is better."""
+    import networkx as nx
+
+    space = get_space(space_name)
+    rng = np.random.default_rng(1)
+    archs = [space.sample(rng) for _ in range(n)]
+    nodes = []
+    for arch in archs:
+        g = space.compile(arch)
+        nodes.append([(name, g.node(name)) for name in g.nodes()])
+
+    def build_nx() -> None:
+        for listing in nodes:
+            d = nx.DiGraph()
+            for name, node in listing:
+                d.add_node(name, op=node.op, shape=node.shape, **node.attrs)
+                for i in node.inputs:
+                    d.add_edge(i, name)
+
+    def ours() -> None:
+        r = np.random.default_rng(1)
+        for _ in range(n):
+            space.compile(space.sample(r), check=False)
+
+    times: dict[str, list[float]] = {"ours": [], "nx": []}
+    for _ in range(3):  # interleaved: load changes hit both
+        for key, fn in (("nx", build_nx), ("ours", ours)):
+            start = time.perf_counter()
+            fn()
+            times[key].append(time.perf_counter() - start)
+    ours_s, nx_s = statistics.median(times["ours"]), statistics.median(times["nx"])
+    return {
+        "ratio_vs_networkx": ours_s / nx_s,
+        "sample_compile_ms": ours_s / n * 1e3,
+        "networkx_build_ms": nx_s / n * 1e3,
+        "nodes": float(len(nodes[0])),
+    }
+
+
 def step_time(model: nn.Module, steps: int, batch: int = 64) -> float:
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     x = torch.randn(batch, 3, 32, 32)
@@ -158,6 +200,7 @@ def main() -> None:
     parser.add_argument("--archs", type=int, default=2000)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--save", action="store_true", help="write results/scale_compile.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -165,6 +208,14 @@ def main() -> None:
         "nb201_archs_per_s": compile_rate("nb201", args.archs),
         "mobilenet_archs_per_s": compile_rate("mobilenet", max(200, args.archs // 4)),
     }
+    for name in ("nb201", "mobilenet"):
+        ratio = networkx_ratio(name, max(50, args.archs // 10))
+        out.update({f"{name}_{k}": v for k, v in ratio.items()})
+        print(
+            f"{name} sample+compile vs networkx build: ratio {ratio['ratio_vs_networkx']:.3f} "
+            f"({ratio['sample_compile_ms']:.3f} ms vs {ratio['networkx_build_ms']:.3f} ms, "
+            f"{ratio['nodes']:.0f} nodes)"
+        )
     space = get_space("nb201")
     dense = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
     cases = {"sampled": space.sample(np.random.default_rng(3)), "dense": parse_arch_str(dense)}
@@ -175,6 +226,10 @@ def main() -> None:
                 for k, v in compare_with_handwritten(space, arch, args.steps).items()
             }
         )
+    if args.save:
+        from scale_common import save
+
+        save("scale_compile", out, "sample+compile vs a networkx build of the same graphs")
     if args.json:
         print(json.dumps(out))
     else:
