@@ -25,6 +25,7 @@ def score() -> Callable[[Graph], float]:
 CASES = [pytest.param(n, marks=pytest.mark.slow) if n in LARGE else n for n in ZOO]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CASES)
 def test_zoo_model_imports_with_weights(name: str, score: Callable[[Graph], float]) -> None:
     row = zoo_row(name, image=224 if name == "vit_b_16" else 64, score=score)
