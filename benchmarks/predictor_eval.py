@@ -1,7 +1,8 @@
 """Predictor figures: in-space quality, transfer to NB-201, ranking throughput.
 
 Usage (numbers in the report came from these commands):
-    python benchmarks/predictor_eval.py inspace --split gates --train-sizes 78,156 --seeds 5 \
+    python benchmarks/predictor_eval.py inspace --split gates --train-sizes 78 --seeds 5 \
+        --predictors gennape,single_head,gbr,rf,params,flops,zc \
         --out benchmarks/results/predictor_protocol.json
     python benchmarks/predictor_eval.py transfer --finetune-size 50 [--pretrain-graphs 4000]
     python benchmarks/predictor_eval.py rank --candidates 100000 --model DIR \
