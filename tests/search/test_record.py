@@ -41,7 +41,11 @@ def test_a_stored_row_lists_every_field(
     for name in ("torch", "ray", "optuna", "numpy"):
         assert record["libraries"][name] == version(name)
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
-    assert record["git_commit"] == (head.stdout.strip() if head.returncode == 0 else None)
+    if head.returncode != 0:
+        assert record["git_commit"] is None
+    else:  # HEAD when the run started: HEAD itself, or an ancestor if a commit landed since
+        ancestor = ["git", "merge-base", "--is-ancestor", record["git_commit"], "HEAD"]
+        assert len(record["git_commit"]) == 40 and subprocess.run(ancestor).returncode == 0
     assert record["command"] == shlex.join(["nas", *argv])
     assert record["space_fingerprint"] == get_space("nb201").fingerprint
     assert record["evaluator"] == "TabularEvaluator"
