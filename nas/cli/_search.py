@@ -25,7 +25,7 @@ SETTINGS: dict[str, Any] = {
     "address": None, "cpus_per_trial": 1.0, "gpus_per_trial": 0.0, "max_concurrent": 2,
     "scheduler": "fifo", "max_failures": 0, "device": "auto", "epochs": None,
     "ray_storage": None, "keep_weights": 3, "objectives": "val_accuracy:max", "constraint": [],
-    "optuna_storage": None,
+    "optuna_storage": None, "dashboard": False, "tune_loggers": None,
 }  # fmt: skip
 _DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]{1,3})?")
 
@@ -123,6 +123,18 @@ def register(subparsers: Any) -> None:
         action="append",
         metavar="EXPR",
         help="a hard bound, METRIC<=V or METRIC>=V (repeatable), e.g. params<=1e6",
+    )
+    p.add_argument(
+        "--dashboard",
+        action="store_const",
+        const=True,
+        help="start Ray's dashboard with an embedded Ray (URL printed; needs ray[default])",
+    )
+    p.add_argument(
+        "--tune-loggers",
+        metavar="NAMES",
+        help="Tune's own loggers, fed from every epoch: comma-separated csv, tensorboard, "
+        "mlflow (files under the Tune storage, RUN_DIR/tune; tensorboard --logdir it)",
     )
     p.add_argument(
         "--optuna-storage",
@@ -308,6 +320,8 @@ def _search(args: argparse.Namespace) -> int:
     run_dir = args.resume or args.run_dir
     if run_dir is None and args.store:  # the run directory's name is the rows' run id
         run_dir = _default_run_dir(args.store, new_run_id())
+    if (args.dashboard or args.tune_loggers) and args.executor != "ray":
+        raise CliInputError("--dashboard and --tune-loggers need --executor ray (Ray Tune trials).")
     if args.executor == "ray" and not args.store:
         raise CliInputError("--executor ray needs --store DIR (where every trial's result lands).")
     from nas.oneshot import METHODS as ONESHOT_METHODS
@@ -342,6 +356,8 @@ def _search(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             max_failures=args.max_failures,
             storage=args.ray_storage,
+            dashboard=bool(args.dashboard),
+            loggers=tuple(n.strip() for n in (args.tune_loggers or "").split(",") if n.strip()),
         )
     out = run(
         space,

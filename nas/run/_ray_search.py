@@ -12,8 +12,9 @@ import logging
 import math
 import os
 import socket
+import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,10 +70,16 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
 NODE_IP_ENV = "NAS_RAY_NODE_IP"
 
 
-def init_ray(address: str | None = None, *, env_vars: Mapping[str, str] | None = None) -> bool:
+def init_ray(
+    address: str | None = None,
+    *,
+    env_vars: Mapping[str, str] | None = None,
+    dashboard: bool = False,
+) -> bool:
     """Start Ray embedded (``address=None``) or join a cluster; False if Ray was running.
 
-    Embedded Ray gets a small object store, no dashboard and no worker logs on the driver's
+    Embedded Ray gets a small object store, no dashboard (unless ``dashboard``: its URL is
+    printed on stderr) and no worker logs on the driver's
     console. Every worker of the job imports torch and the trainer when it starts (see
     ``nas.run._worker``), so the first trial on a worker does not pay for it. (Tune gives
     its trial actors a runtime environment of their own, so they always start new worker
@@ -91,7 +98,7 @@ def init_ray(address: str | None = None, *, env_vars: Mapping[str, str] | None =
     if env_vars:
         runtime_env["env_vars"] = dict(env_vars)
     kwargs: dict[str, Any] = {
-        "include_dashboard": False,
+        "include_dashboard": bool(dashboard),
         "log_to_driver": False,
         "logging_level": logging.WARNING,
         "runtime_env": runtime_env,
@@ -108,7 +115,10 @@ def init_ray(address: str | None = None, *, env_vars: Mapping[str, str] | None =
         if os.environ.get(NODE_IP_ENV):  # e.g. a cluster whose nodes were started on loopback
             kwargs["_node_ip_address"] = os.environ[NODE_IP_ENV]
     try:
-        ray.init(**kwargs)
+        context = ray.init(**kwargs)
+        url = getattr(context, "dashboard_url", None)
+        if dashboard and url:
+            print(f"Ray dashboard: http://{url}", file=sys.stderr, flush=True)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise NasError(
             f"Could not start or join Ray at address {address!r}: {exc}. Check the address "
@@ -181,11 +191,52 @@ def check_options(options: RayOptions) -> None:
     bad = [k for k, v in extra.items() if not (isinstance(v, int | float) and v > 0)]
     if bad:
         raise NasError(f"Expected trial_resources[{bad[0]!r}] > 0 (got {extra!r}).")
+    check_loggers(options.loggers)
+    if options.dashboard and options.address is None:
+        import importlib.util
+
+        if importlib.util.find_spec("aiohttp") is None:
+            raise NasError(
+                "--dashboard needs Ray's dashboard, which ray[default] installs: "
+                "pip install 'ray[default]'."
+            )
     if options.max_concurrent < 1 or options.max_failures < -1:
         raise NasError(
             f"Expected max_concurrent >= 1 and max_failures >= -1 (got "
             f"{options.max_concurrent!r}, {options.max_failures!r})."
         )
+
+
+LOGGERS = ("csv", "tensorboard", "mlflow")
+
+
+def check_loggers(names: Sequence[str]) -> None:
+    """One line naming an unknown Tune logger, or one whose library is not installed."""
+    import importlib.util
+
+    for name in names:
+        if name not in LOGGERS:
+            raise NasError(f"Unknown Tune logger {name!r}; use some of {', '.join(LOGGERS)}.")
+        module = {"tensorboard": "tensorboardX", "mlflow": "mlflow"}.get(name)
+        if module and importlib.util.find_spec(module) is None:
+            raise NasError(f"The {name} logger needs {module}: pip install {module}.")
+
+
+def logger_callbacks(names: Sequence[str]) -> list[Any]:
+    """Tune's logger callbacks for ``names`` (see :data:`LOGGERS`)."""
+    from ray.tune.logger import CSVLoggerCallback, TBXLoggerCallback
+
+    out: list[Any] = []
+    for name in names:
+        if name == "csv":
+            out.append(CSVLoggerCallback())
+        elif name == "tensorboard":
+            out.append(TBXLoggerCallback())
+        else:
+            from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+            out.append(MLflowLoggerCallback(experiment_name="nas"))
+    return out
 
 
 def max_epochs(space: Space, evaluator: Any, options: RayOptions) -> int:
@@ -228,7 +279,7 @@ def run_on_ray(
         # read, instead of in every worker at once; a bad dataset fails here, early.
         with _environ(env):
             prepare()
-    started = init_ray(options.address, env_vars=env)
+    started = init_ray(options.address, env_vars=env, dashboard=options.dashboard)
     try:
         from nas.run._tune import TrialBridge
 
@@ -238,7 +289,8 @@ def run_on_ray(
             bridge.trainable(evaluator, options), options.storage or run_path / "tune",
             search_alg=bridge.searcher(options.max_concurrent), scheduler=scheduler,
             num_samples=-1 if to_run is None else to_run, time_budget_s=time_left,
-            callbacks=[bridge.callback()], max_failures=options.max_failures,
+            callbacks=[bridge.callback(), *logger_callbacks(options.loggers)],
+            max_failures=options.max_failures,
         )  # fmt: skip
     finally:
         if started:

@@ -59,6 +59,11 @@ class RayOptions:
             ``RUN_DIR/tune``). On a multi-node cluster: a path every node mounts, or a URI
             (``s3://bucket/prefix``) the workers can write; elsewhere trials on other nodes
             keep no weights (their rows say why).
+        dashboard: start Ray's dashboard with an embedded Ray (needs ``ray[default]``);
+            its URL is printed on stderr.
+        loggers: Tune's own loggers fed from every per-epoch report: ``"csv"``,
+            ``"tensorboard"`` (tensorboardX) and ``"mlflow"`` (when installed), written
+            under the Tune storage (``RUN_DIR/tune``).
     """
 
     address: str | None = None
@@ -71,6 +76,8 @@ class RayOptions:
     max_epochs: int | None = None
     longest_first: bool = True
     storage: str | None = None
+    dashboard: bool = False
+    loggers: tuple[str, ...] = ()
 
 
 class FunctionEvaluator:
