@@ -339,8 +339,17 @@ def _bn_torch(in_shapes: Shapes, out: Shape, a: Attrs) -> Any:
 def _bn_from_onnx(node: OnnxNode) -> dict[str, Any] | None:
     if node.data_inputs != (0,) or node.attrs.get("training_mode", 0):
         return None
+    scale, bias = node.const(1), node.const(2)
+    # ONNX always carries scale and bias: torch writes affine=False as Constant ones/zeros,
+    # affine=True as stored initializers. Ones/zeros that are not stored are not parameters.
+    fixed = (
+        not node.stored & {1, 2}
+        and scale is not None
+        and bias is not None
+        and bool((scale == 1).all() and (bias == 0).all())
+    )
     return {
-        "affine": True,  # ONNX always carries scale/bias; affine=False exports ones/zeros
+        "affine": not fixed,
         "eps": _round(node.attrs.get("epsilon", 1e-5)),
         "momentum": _round(1.0 - node.attrs.get("momentum", 0.9)),  # ONNX keeps 1 - torch's
     }
@@ -348,7 +357,8 @@ def _bn_from_onnx(node: OnnxNode) -> dict[str, Any] | None:
 
 def _bn_weights(node: OnnxNode, a: Attrs) -> dict[str, Any]:
     names = ("weight", "bias", "running_mean", "running_var")
-    return {k: node.const(i + 1) for i, k in enumerate(names)}
+    got = {k: node.const(i + 1) for i, k in enumerate(names)}
+    return got if a["affine"] else {k: got[k] for k in names[2:]}
 
 
 def _bn_from_torch(m: Any) -> dict[str, Any] | None:

@@ -6,14 +6,17 @@ Rules, applied to the *live* graph (params and FLOPs still count the full graph)
    ``mul`` with a zero input is zero; an ``add`` ignores its zero inputs.
 2. ``identity`` and ``dropout`` (``hash_transparent``, identity at inference), and an ``add`` or
    ``concat`` left with one input of its own shape, are folded into their input.
-3. An ``add`` whose input is another ``add`` used only there (same shape) is flattened into it,
+3. Parameter-free nodes with the same op, attrs and inputs are one node (common
+   subexpressions: ``relu(x)`` computed twice is ``relu(x)`` read twice, as ONNX exporters
+   write it). Nodes with parameters stay distinct: two convs of one input are two functions.
+4. An ``add`` whose input is another ``add`` used only there (same shape) is flattened into it,
    so ``(a + b) + c`` (how ONNX writes an n-ary sum) equals ``add(a, b, c)``.
-4. Nodes that do not reach an output are dropped (dead code).
-5. Each remaining node is labelled with op + attrs + output shape (inputs and outputs also
+5. Nodes that do not reach an output are dropped (dead code).
+6. Each remaining node is labelled with op + attrs + output shape (inputs and outputs also
    with their position). A bottom-up (Merkle) pass digests every node's label with its
    inputs' digests (in port order for order-sensitive ops, sorted for commutative ones), so a
    node's digest covers its whole expression; a top-down pass adds who consumes each node
-   and at which port, so one node read twice differs from two equal nodes. The hash digests
+   and at which port, so one node with parameters read twice differs from two equal ones. The hash digests
    the sorted multiset of node digests (blake2b, 32 bytes): invariant to node names and
    insertion order, linear in the graph size, and independent of any library version.
    It is the DAG analogue of Weisfeiler-Lehman run to full depth.
@@ -48,7 +51,7 @@ def _canon(value: Any) -> Any:
 
 
 def live_graph(graph: Graph) -> tuple[dict[str, tuple[str, list[str]]], list[str], set[str]]:
-    """Apply rules 1-4.
+    """Apply rules 1-5.
 
     Returns:
         ``(kept, outputs, zeros)``: ``kept`` maps each live node to ``(label, inputs)``,
@@ -58,6 +61,7 @@ def live_graph(graph: Graph) -> tuple[dict[str, tuple[str, list[str]]], list[str
     alias: dict[str, str] = {}
     zeros: set[str] = set()
     kept: dict[str, tuple[str, list[str]]] = {}
+    common: dict[tuple[str, ...], str] = {}
 
     def resolve(n: str) -> str:
         while n in alias:
@@ -87,14 +91,21 @@ def live_graph(graph: Graph) -> tuple[dict[str, tuple[str, list[str]]], list[str
             alias[name] = ins[0]
             continue
         attrs = json.dumps({k: _canon(v) for k, v in node.attrs.items()}, sort_keys=True)
-        kept[name] = (f"{node.op}|{attrs}|{node.shape}", ins)
+        label = f"{node.op}|{attrs}|{node.shape}"
+        if node.params == 0:  # rule 3: one node per parameter-free subexpression
+            key = (label, *(sorted(ins) if spec.commutative else ins))
+            if key in common:
+                alias[name] = common[key]
+                continue
+            common[key] = name
+        kept[name] = (label, ins)
 
     outputs = [resolve(o) for o in graph.outputs]
     for z in {i for _, ins in kept.values() for i in ins} | set(outputs):
         if z in zeros:
             kept[z] = (f"zero|{graph.shape(z)}", [])
 
-    # rule 3: flatten single-use adds into the add that reads them
+    # rule 4: flatten single-use adds into the add that reads them
     uses = Counter(i for _, ins in kept.values() for i in ins) + Counter(outputs)
     for name in list(kept):
         label, ins = kept[name]
@@ -114,7 +125,7 @@ def live_graph(graph: Graph) -> tuple[dict[str, tuple[str, list[str]]], list[str
                 flat.append(i)
         kept[name] = (label, flat)
 
-    # rule 4: keep what the outputs reach
+    # rule 5: keep what the outputs reach
     live: set[str] = set()
     stack = list(outputs)
     while stack:

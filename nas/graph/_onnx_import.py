@@ -275,6 +275,7 @@ class _Importer:
         og = proto.graph
         self.og = og
         self.consts: dict[str, Any] = {t.name: numpy_helper.to_array(t) for t in og.initializer}
+        self.initializers = set(self.consts)  # stored weights, and Identity views of them
         self.g = Graph(name or og.name or "onnx")
         self.dyn: dict[str, str] = {}  # ONNX value -> IR node
         self.shape_of: dict[str, str] = {}  # Shape(x) output -> x, for ConstantOfShape zeros
@@ -301,6 +302,8 @@ class _Importer:
             if node.op == "Constant":
                 self.consts[node.outs[0]] = _constant_value(node.attrs)
             else:
+                if node.op == "Identity" and node.ins[0] in self.initializers:
+                    self.initializers.add(node.outs[0])  # torch dedupes equal initializers
                 nodes.append(node)
         known = set(self.consts)
         for node in nodes:  # values computed from constants only (weights seen through a Cast)
@@ -400,7 +403,8 @@ class _Importer:
                     f"ONNX node {n.name!r} ({n.op}): input {v!r} comes from a node the IR "
                     f"could not map (shape arithmetic or an unsupported pattern)"
                 )
-        view = OnnxNode(n.op, n.name, n.attrs, consts_at, shapes_at, len(n.ins), self.batch)
+        stored = frozenset(p for p, v in enumerate(n.ins) if v in self.initializers)
+        view = OnnxNode(n.op, n.name, n.attrs, consts_at, shapes_at, len(n.ins), self.batch, stored)
         for spec in self.specs:
             if n.op in spec.onnx_op_types and spec.from_onnx is not None:
                 got = spec.from_onnx(view)

@@ -76,6 +76,8 @@ class OnnxNode:
         batch: The value the batch dim takes in the model's shape arithmetic: its static size,
             or :data:`BATCH` when the batch is symbolic. A ``Reshape`` target whose first entry
             is ``batch``, ``0`` or ``-1`` keeps the batch (see :meth:`per_sample`).
+        stored: Input positions whose constant is a graph initializer (stored weights), as
+            opposed to one a ``Constant`` node or constant folding produced.
     """
 
     op_type: str
@@ -85,6 +87,7 @@ class OnnxNode:
     shapes: Mapping[int, Shape]
     n_inputs: int
     batch: int = -1
+    stored: frozenset[int] = frozenset()
 
     def const(self, i: int) -> Any | None:
         """Return input ``i`` as a numpy array if it is a constant, else ``None``."""

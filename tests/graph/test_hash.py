@@ -136,3 +136,20 @@ def test_multiple_inputs_keep_their_positions(swap: bool) -> None:
     b = h.add_input((4, 5), name="b")
     h.set_outputs(h.add("concat", [h.add("relu", a), b]))
     assert (g.graph_hash() == h.graph_hash()) is (not swap)
+
+
+def test_a_parameter_free_subexpression_computed_twice_is_one_node() -> None:
+    """ONNX exporters merge equal parameter-free ops on one input; the hash must not care."""
+
+    def twice(shared: bool, op: str = "relu", **attrs: object) -> Graph:
+        g = Graph()
+        x = g.add_input((4, 8, 8), name="x")
+        a = g.add(op, x, **attrs)
+        b = a if shared else g.add(op, x, **attrs)
+        g.set_outputs(g.add("concat", [a, b]))
+        return g
+
+    assert twice(True).graph_hash() == twice(False).graph_hash()
+    conv = {"out_channels": 4, "kernel_size": 3, "padding": 1}
+    # two convs of one input hold two sets of weights: a different function from one conv
+    assert twice(True, "conv2d", **conv).graph_hash() != twice(False, "conv2d", **conv).graph_hash()

@@ -215,3 +215,20 @@ def test_unsupported_node_names_node_type_and_fix(tmp_path: Path) -> None:
         r"'CumSum'; register an OpSpec with onnx_op_types=\('CumSum',\)",
     ):
         import_onnx(path)
+
+
+def test_batch_norm_without_affine_parameters_comes_back_without_them(tmp_path: Path) -> None:
+    """torch writes affine=False as Constant ones/zeros and dedupes equal stored weights
+    through Identity nodes; neither may change which batch norms hold parameters."""
+    g = Graph()
+    x = g.add_input((4, 8, 8), name="x")
+    c = g.add("conv2d", x, out_channels=4, kernel_size=3, padding=1, name="c")
+    fixed = g.add("batch_norm", c, affine=False, name="fixed")
+    c2 = g.add("conv2d", fixed, out_channels=4, kernel_size=3, padding=1, name="c2")
+    g.set_outputs(g.add("batch_norm", g.add("batch_norm", c2, name="bn1"), name="bn2"))
+    export_onnx(g, tmp_path / "bn.onnx")
+    back = import_onnx(tmp_path / "bn.onnx")
+    bns = [back.node(n) for n in back.nodes() if back.node(n).op == "batch_norm"]
+    affine = sorted(bn.attrs["affine"] for bn in bns)
+    assert affine == [False, True, True]
+    assert back.params == g.params and back.graph_hash() == g.graph_hash()
