@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -166,10 +167,14 @@ def test_cli_flag_fuzz(
         argv += [flag, value]
     counts = COUNTS.setdefault("CLI flags", Counter())
     capsys.readouterr()
+    here = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))  # relative --run-dir values land in a temp dir
     try:
         code = main(argv)
     except SystemExit as exc:  # argparse refused a flag: its one line, exit 2
         code = exc.code
+    finally:
+        os.chdir(here)
     err = capsys.readouterr().err.strip()
     if code == 0:
         counts["accepted"] += 1
