@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from nas.cli._common import CliInputError, add_json_flag, emit
+from nas.cli._common import CliInputError, add_json_flag, emit, int_at_least
 
 __all__ = ["register"]
 
@@ -332,13 +332,15 @@ def register(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="predictor_command", metavar="SUBCOMMAND")
 
     def model_flags(q: Any) -> None:
-        q.add_argument("--epochs", type=int, default=None, help="training epochs")
-        q.add_argument("--hidden", type=int, default=None, help="encoder width")
-        q.add_argument("--layers", type=int, default=None, help="message-passing layers")
+        q.add_argument("--epochs", type=int_at_least(1), default=None, help="training epochs")
+        q.add_argument("--hidden", type=int_at_least(1), default=None, help="encoder width")
+        q.add_argument(
+            "--layers", type=int_at_least(1), default=None, help="message-passing layers"
+        )
         q.add_argument(
             "--n-clusters",
             dest="n_clusters",
-            type=int,
+            type=int_at_least(1),
             default=None,
             help="fuzzy clusters / heads (1 = single head)",
         )
@@ -349,23 +351,23 @@ def register(subparsers: Any) -> None:
         default="nb201,nb_macro,mobilenet,resnet",
         help="comma-separated spaces to sample graphs from",
     )
-    q.add_argument("--graphs", type=int, default=1000, help="graphs to sample")
-    q.add_argument("--epochs", type=int, default=20)
-    q.add_argument("--hidden", type=int, default=64)
-    q.add_argument("--layers", type=int, default=3)
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--graphs", type=int_at_least(2), default=1000, help="graphs to sample")
+    q.add_argument("--epochs", type=int_at_least(1), default=20)
+    q.add_argument("--hidden", type=int_at_least(1), default=64)
+    q.add_argument("--layers", type=int_at_least(1), default=3)
+    q.add_argument("--seed", type=int_at_least(0), default=0)
     q.add_argument("--out", required=True, help="output directory")
     q.add_argument("--ray", action="store_true", help="one Ray Tune trial per seed")
-    q.add_argument("--num-seeds", type=int, default=2, help="seeds (trials) with --ray")
+    q.add_argument("--num-seeds", type=int_at_least(1), default=2, help="seeds (trials) with --ray")
     q.add_argument("--address", default=None, help="with --ray: a Ray cluster to join")
     add_json_flag(q)
     q.set_defaults(handler=_cmd_pretrain)
 
     q = sub.add_parser("fit", help="fit the predictor on a benchmark table and save it")
     q.add_argument("--table", default="nb201-cifar10")
-    q.add_argument("--train-size", type=int, default=100)
+    q.add_argument("--train-size", type=int_at_least(2), default=100)
     q.add_argument("--encoder", default=None, help="pretrained encoder directory")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=int_at_least(0), default=0)
     q.add_argument("--out", required=True, help="model directory")
     model_flags(q)
     add_json_flag(q)
@@ -386,17 +388,26 @@ def register(subparsers: Any) -> None:
         help="gates (train from NB-201 arch_index < 7813, test on the other 7,812), tnasp "
         "(train from all, test on all 15,625) or random (test on --test-size other archs)",
     )
-    q.add_argument("--seeds", type=int, default=5)
-    q.add_argument("--seed", type=int, default=0, help="first seed (seeds SEED..SEED+SEEDS-1)")
-    q.add_argument("--test-size", type=int, default=1000, help="test archs of --split random")
+    q.add_argument("--seeds", type=int_at_least(1), default=5)
+    q.add_argument(
+        "--seed", type=int_at_least(0), default=0, help="first seed (seeds SEED..SEED+SEEDS-1)"
+    )
+    q.add_argument(
+        "--test-size", type=int_at_least(2), default=1000, help="test archs of --split random"
+    )
     q.add_argument("--predictors", default=None, help="comma-separated subset")
     q.add_argument(
-        "--zc-archs", type=int, default=100, help="test archs scored by zero-cost proxies"
+        "--zc-archs",
+        type=int_at_least(0),
+        default=100,
+        help="test archs scored by zero-cost proxies",
     )
     q.add_argument("--pretrain-on", default=None, help="transfer: comma-separated source tables")
     q.add_argument("--finetune-on", default=None, help="transfer: target table")
-    q.add_argument("--finetune-size", type=int, default=50)
-    q.add_argument("--per-table", type=int, default=500, help="transfer: archs per source table")
+    q.add_argument("--finetune-size", type=int_at_least(2), default=50)
+    q.add_argument(
+        "--per-table", type=int_at_least(2), default=500, help="transfer: archs per source table"
+    )
     q.add_argument(
         "--encoder",
         default=None,
@@ -409,21 +420,25 @@ def register(subparsers: Any) -> None:
 
     q = sub.add_parser("rank", help="rank candidates of a space without training them")
     q.add_argument("--space", required=True)
-    q.add_argument("--candidates", type=int, default=1000)
-    q.add_argument("--top", type=int, default=10)
+    q.add_argument("--candidates", type=int_at_least(1), default=1000)
+    q.add_argument("--top", type=int_at_least(1), default=10)
     q.add_argument("--model", default=None, help="fitted model directory (default: rank by params)")
     q.add_argument("--enumerate", action="store_true", help="enumerate instead of sampling")
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--batch", type=int, default=64, help="graphs per forward pass (default 64)")
-    q.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    q.add_argument("--seed", type=int_at_least(0), default=0)
+    q.add_argument(
+        "--batch", type=int_at_least(1), default=64, help="graphs per forward pass (default 64)"
+    )
+    q.add_argument("--threads", type=int_at_least(1), default=1, help="torch threads (default 1)")
     q.add_argument(
         "--survivors",
-        type=int,
+        type=int_at_least(1),
         default=None,
         help="cheap first pass from the arch encoding; the model scores only this many",
     )
     q.add_argument("--ray", action="store_true", help="rank shards on Ray workers (embedded)")
     q.add_argument("--address", default=None, help="join this Ray cluster (implies --ray)")
-    q.add_argument("--shards", type=int, default=None, help="Ray shards (default: cluster CPUs)")
+    q.add_argument(
+        "--shards", type=int_at_least(1), default=None, help="Ray shards (default: cluster CPUs)"
+    )
     add_json_flag(q)
     q.set_defaults(handler=_cmd_rank)

@@ -54,6 +54,9 @@ def _one_line(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 2
         ([*SEARCH, "--budget", "3", "--epochs", "-1"], "--epochs"),
         ([*SEARCH, "--budget", "3", "--device", "bogus"], "--device"),
         (["search", "--budget", "3"], "--space"),
+        (["predictor", "pretrain", "--epochs", "0", "--out", "enc"], "--epochs"),
+        (["predictor", "fit", "--train-size", "-3", "--out", "model"], "--train-size"),
+        (["predictor", "rank", "--space", "nb201", "--top", "0"], "--top"),
         pytest.param(
             [
                 "search",
