@@ -73,7 +73,9 @@ def test_wheel_ships_and_imports_predictors_and_search_spaces(tmp_path: Path) ->
         shipped = {p.name for p in (REPO / folder).glob("*.py")}
         assert {n.rsplit("/", 1)[1] for n in names if n.startswith(f"nas/{folder}/")} == shipped
     assert "nas/py.typed" in names
-    tables = {p.name for p in (REPO / "datasets").iterdir() if p.suffix in (".parquet", ".md")}
+    tables = {
+        p.name for p in (REPO / "datasets").iterdir() if p.suffix in (".parquet", ".md", ".json")
+    }
     assert {n.rsplit("/", 1)[1] for n in names if n.startswith("nas/_datasets/")} == tables
     dist_info = "-".join(wheel.name.split("-")[:2]) + ".dist-info"
     assert {n.split("/", 1)[0] for n in names} == {"nas", dist_info}  # no tests/, datasets/
