@@ -56,4 +56,6 @@ def test_300_single_bit_flips_give_an_error_or_the_original_values(
         else:
             outcomes["same" if table.equals(original) else "different"] += 1
     assert outcomes["different"] == 0, outcomes
-    assert outcomes["error"] > 200, outcomes  # most flips land in checksummed pages
+    # most flips land in checksummed pages; how many depends on the file's layout (its JSON
+    # columns carry the host's versions and git commit), so only "most" is asserted
+    assert outcomes["error"] > 150, outcomes
