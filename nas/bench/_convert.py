@@ -1,4 +1,4 @@
-"""Convert the public benchmark files under ``shared/benchmarks`` into store-schema tables.
+"""Convert a benchmark's public files (a folder you pass) into store-schema tables.
 
 Every NAS-Bench-201, NAS-Bench-Macro, and Suite-Zero NB-101 / NB-301 / TransNAS-Bench-101 row
 is parsed into an arch of the matching built-in space and compiled, so ``arch``, ``arch_id``, ``graph_hash``, ``params`` and
@@ -171,7 +171,7 @@ def _read(path: Path, columns: Sequence[str] | None = None) -> list[dict[str, An
     if not path.is_file():
         raise StoreError(
             f"Benchmark source file {path} not found; pass --source the folder that holds "
-            f"{path.name} (shared/benchmarks/{path.parent.name})."
+            f"{path.name} (the benchmark's public files, folder {path.parent.name!r})."
         )
     return pq.read_table(path, columns=list(columns) if columns else None).to_pylist()
 
@@ -410,13 +410,13 @@ def build_table(
 
     Args:
         name: a table of :func:`~nas.bench.list_tables`.
-        source: the folder of the public files (``shared/benchmarks/<source_folder>``), or
-            ``shared/benchmarks`` itself.
+        source: the folder of the public files (``<root>/<source_folder>``), or the root
+            folder that holds one such folder per benchmark.
         processes: compile workers (default: up to 2).
         progress: draw a progress bar when stderr is a terminal.
 
     Example:
-        >>> t = build_table("nb-macro", "../shared/benchmarks", progress=False)  # doctest: +SKIP
+        >>> t = build_table("nb-macro", "PUBLIC_FILES_ROOT", progress=False)  # doctest: +SKIP
     """
     info = table_info(name)
     if info.name not in _BUILDERS:
@@ -430,7 +430,7 @@ def build_table(
     if not folder.is_dir():
         raise StoreError(
             f"Benchmark source folder {str(folder)!r} does not exist; pass --source "
-            f"shared/benchmarks/{info.source_folder}."
+            f"the folder of the public files ({info.source_folder!r}) or its parent."
         )
     return _BUILDERS[info.name](folder, info.name, processes=processes, progress=progress)
 
