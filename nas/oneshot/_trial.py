@@ -28,10 +28,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from nas.errors import NasError
 from nas.oneshot import METHODS
 from nas.oneshot._methods import OneShotConfig
 from nas.oneshot._supernet import OneShotError
+from nas.run._evaluator import DatasetTrial
 from nas.search import Constraint, Objective, Strategy
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class OneShotStrategy(Strategy):
         return None if self._candidates else self._base
 
 
-class OneShotEvaluator:
+class OneShotEvaluator(DatasetTrial):
     """Runs a whole one-shot search as the evaluation of its one trial.
 
     Implements the ``nas.search.Evaluator`` protocol and pickles cheaply (a registered space
@@ -113,30 +113,6 @@ class OneShotEvaluator:
         self.device = device
         self.dataset_kwargs = dict(dataset_kwargs or {})
         self.threads = threads
-
-    def __getstate__(self) -> dict[str, Any]:
-        from nas.space import get_space
-
-        state = dict(self.__dict__)
-        try:  # a registered space travels by name (its tree may hold closures)
-            if get_space(self.space.name).to_json() == self.space.to_json():
-                state["space"] = self.space.name
-        except NasError:
-            pass
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if isinstance(state["space"], str):
-            from nas.space import get_space
-
-            state["space"] = get_space(state["space"])
-        self.__dict__.update(state)
-
-    def prepare(self) -> None:
-        """Load the dataset once (the Ray executor calls this before starting trials)."""
-        from nas.data import get_dataset
-
-        get_dataset(self.dataset, **self.dataset_kwargs)
 
     def evaluate(self, arch: Arch, *, seed: int, trial_id: str | None = None) -> Result:
         """Run the one-shot search (``arch`` only names the trial) and return its row."""

@@ -50,7 +50,44 @@ def node_identity() -> tuple[str, str | None]:
     return socket.gethostname(), node_id
 
 
-class TrainingEvaluator:
+class DatasetTrial:
+    """Pickling and dataset loading shared by the evaluators that train on a ``nas.data`` set.
+
+    A registered space travels by name: its tree may hold closures that do not pickle, and the
+    worker rebuilds it from the same registry. Subclasses set ``space``, ``dataset`` and
+    ``dataset_kwargs``.
+    """
+
+    space: Any
+    dataset: str
+    dataset_kwargs: dict[str, Any]
+
+    def __getstate__(self) -> dict[str, Any]:
+        from nas.space import get_space
+
+        state = dict(self.__dict__)
+        try:
+            if get_space(self.space.name).to_json() == self.space.to_json():
+                state["space"] = self.space.name
+        except NasError:
+            pass
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state["space"], str):
+            from nas.space import get_space
+
+            state["space"] = get_space(state["space"])
+        self.__dict__.update(state)
+
+    def prepare(self) -> None:
+        """Load the dataset once (filling the loader's caches); raises if it cannot load."""
+        from nas.data import get_dataset
+
+        get_dataset(self.dataset, **self.dataset_kwargs)
+
+
+class TrainingEvaluator(DatasetTrial):
     """Evaluate an arch by training it: compile, train with its recipe, report a `Result`.
 
     Implements the ``nas.search.Evaluator`` protocol, so the same object runs in-process or
@@ -110,32 +147,6 @@ class TrainingEvaluator:
 
     def __repr__(self) -> str:
         return f"TrainingEvaluator({self.space.name!r}, {self.dataset!r}, device={self.device!r})"
-
-    def __getstate__(self) -> dict[str, Any]:
-        # A registered space travels by name: its tree may hold closures that do not pickle,
-        # and the worker rebuilds it from the same registry.
-        state = dict(self.__dict__)
-        from nas.space import get_space
-
-        try:
-            if get_space(self.space.name).to_json() == self.space.to_json():
-                state["space"] = self.space.name
-        except NasError:
-            pass
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if isinstance(state["space"], str):
-            from nas.space import get_space
-
-            state["space"] = get_space(state["space"])
-        self.__dict__.update(state)
-
-    def prepare(self) -> None:
-        """Load the dataset once (filling the loader's caches); raises if it cannot load."""
-        from nas.data import get_dataset
-
-        get_dataset(self.dataset, **self.dataset_kwargs)
 
     #: Fixed work of one optimizer step, in FLOP-equivalents of one sample's forward pass
     #: (fitted on CPU runs of cnn1d on mnist1d: the step count, not only FLOPs, sets the time).
