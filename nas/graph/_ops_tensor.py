@@ -5,7 +5,12 @@ Per-sample conventions as everywhere (batch excluded): a token sequence is ``(L,
 per-sample dim (``0`` is the first dim after the batch). Multi-head self-attention is the builder
 :func:`nas.graph.multi_head_attention` over these pieces (like ``depthwise_conv``), so an exported
 attention block imports back to the same graph. FLOPs count the MACs torch's FLOP counter sees:
-``matmul`` counts ``prod(out) * k``; embeddings, softmax and elementwise ops count nothing.
+``matmul`` counts ``prod(out) * k``; embeddings, softmax and elementwise ops count nothing. For
+attention that is the four projections plus ``q k^T`` and ``weights @ v``, what the counter
+reports for ``nn.MultiheadAttention``'s math path and, by its ``sdpa_flop`` rule, for the fused
+SDPA kernels; two of torch's CPU paths are invisible to the counter (the eval-mode
+``_native_multi_head_attention`` fast path counts 0, the CPU flash kernel has no formula), so
+compare there in train mode (``tests/graph/test_attention_flops.py``).
 """
 
 from __future__ import annotations
