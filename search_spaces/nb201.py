@@ -16,7 +16,7 @@ import re
 from nas.errors import ArchError
 from nas.space import Arch, EdgeCell, InChannels, Node, Op, Repeat, Residual, Seq, Space
 
-__all__ = ["EDGES", "OPS", "format_arch_str", "nb201", "parse_arch_str"]
+__all__ = ["EDGES", "OPS", "format_arch_str", "nb201", "parse_arch_str", "relu_conv_bn"]
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = tuple((i, j) for i in range(1, 4) for j in range(i))  # (to node, from node)

@@ -25,6 +25,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from nas.errors import ArchError
+
+# The micro cell is NB-201's: the same ReLU-conv-BN, and NB-201's edge order is the code order.
+from nas.search_spaces.nb201 import EDGES, relu_conv_bn
 from nas.space import (
     Arch,
     Choice,
@@ -57,24 +60,8 @@ MICRO_OPS = ("none", "skip_connect", "conv1x1", "conv3x3")
 TASK_CLASSES = {"class_object": 100, "class_scene": 63}
 _MICRO_STAGES = "41414"
 _CELL = "cell"
-_EDGES = tuple((i, j) for i in range(1, 4) for j in range(i))  # the code's order
 _BASE = 64
 _INPUT = (3, 256, 256)
-
-
-def relu_conv_bn(kernel: int, out_channels: object = None, stride: int = 1) -> Seq:
-    """ReLU -> conv (no bias) -> BN, the benchmark's ``ReLUConvBN``."""
-    return Seq(
-        relu=Op("relu"),
-        conv=Op(
-            "conv2d",
-            out_channels=InChannels() if out_channels is None else out_channels,
-            kernel_size=kernel,
-            stride=stride,
-            padding=kernel // 2,
-        ),
-        bn=Op("batch_norm"),
-    )
 
 
 def _stem() -> Seq:
@@ -215,13 +202,13 @@ def parse_micro_key(key: str | Sequence[int], space: Space | None = None) -> Arc
     if not all(0 <= c < len(MICRO_OPS) for c in codes):
         raise ArchError(f"Expected 6 TransNAS-Bench-101 micro op codes in 0..3, got {key!r}.")
     space = space or tnb101_micro()
-    values = {f"{_CELL}.n{i}_from{j}": MICRO_OPS[c] for (i, j), c in zip(_EDGES, codes)}
+    values = {f"{_CELL}.n{i}_from{j}": MICRO_OPS[c] for (i, j), c in zip(EDGES, codes)}
     return space.validate(values)
 
 
 def format_micro_key(arch: Arch) -> str:
     """The NASLib micro key of a micro arch."""
-    codes = [MICRO_OPS.index(arch[f"{_CELL}.n{i}_from{j}"]) for i, j in _EDGES]
+    codes = [MICRO_OPS.index(arch[f"{_CELL}.n{i}_from{j}"]) for i, j in EDGES]
     return "(" + ", ".join(map(str, codes)) + ")"
 
 
