@@ -39,6 +39,7 @@ def evaluate_table(
     progress: Callable[[str], None] | None = None,
     target: str = "test_accuracy",
     split: str = "random",
+    on_predictions: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Fit each learned predictor on ``n`` labelled archs of a split and score it on its test set.
 
@@ -53,6 +54,10 @@ def evaluate_table(
         zc_archs: Test archs (one fixed random draw) the zero-cost proxies are scored on.
         target: ``test_accuracy`` (NB-201: 200 epochs) or ``val_accuracy`` (NB-201: 12 epochs).
         split: ``gates``, ``tnasp`` or ``random`` (see :mod:`nas.predictors._protocol`).
+        on_predictions: Called after each learned fit with the test predictions it was
+            scored on: ``{"predictor", "train_size", "seed", "arch_ids", "y_true",
+            "y_pred"}`` (lists in test order), so a figure can show the model that was
+            evaluated (its ``"all"`` row's Kendall tau is that of these lists).
 
     Returns:
         Two rows per (predictor, train_size, seed), ``archs="all"`` and ``archs="unique"``
@@ -114,6 +119,12 @@ def evaluate_table(
                     reg = EncodingRegressor(name, seed=seed).fit(x_train, t.targets[train])
                     pred = reg.predict(x_test)
                 emit(name, int(n), seed, test, pred, True)
+                if on_predictions is not None:
+                    on_predictions(
+                        {"predictor": name, "train_size": int(n), "seed": seed,
+                         "arch_ids": [t.keys[int(i)] for i in test],
+                         "y_true": t.targets[test].tolist(), "y_pred": pred.tolist()}
+                    )  # fmt: skip
     return rows
 
 
@@ -218,6 +229,7 @@ def evaluate_transfer(
     progress: Callable[[str], None] | None = None,
     encoder: PretrainedEncoder | None = None,
     target_signal: str = "test_accuracy",
+    on_predictions: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Train on other tables (targets z-scored per table), test on ``finetune_on`` zero-shot
     and after fine-tuning on ``finetune_size`` of its labels; a from-scratch model on the same
@@ -227,7 +239,8 @@ def evaluate_transfer(
     :func:`~nas.predictors.pretrain`) initializes the transferred model's encoder; the
     from-scratch control always starts from random weights. ``target_signal`` is the
     ``finetune_on`` column scored (NB-201: ``test_accuracy`` = 200 epochs); source tables
-    train on their search signal."""
+    train on their search signal. ``on_predictions`` gets each fine-tuned model's scored test
+    predictions, as in :func:`evaluate_table`."""
     config = config or PredictorConfig()
     target = load_labeled(finetune_on, signal=target_signal)
     meta = table_meta(target)
@@ -256,13 +269,15 @@ def evaluate_transfer(
             {"mode": "zero-shot", "seed": seed, **score_predictions(y_test, zero, with_mae=False)}
         )
         model.finetune(target.graphs(ft), target.targets[ft])
-        rows.append(
-            {
-                "mode": f"finetune-{finetune_size}",
-                "seed": seed,
-                **score_predictions(y_test, model.predict(test_feats).mean),
-            }
-        )
+        tuned = model.predict(test_feats).mean
+        mode = f"finetune-{finetune_size}"
+        rows.append({"mode": mode, "seed": seed, **score_predictions(y_test, tuned)})
+        if on_predictions is not None:
+            on_predictions(
+                {"predictor": mode, "train_size": finetune_size, "seed": seed,
+                 "arch_ids": [target.keys[int(i)] for i in test],
+                 "y_true": y_test.tolist(), "y_pred": tuned.tolist()}
+            )  # fmt: skip
         scratch = GennapePredictor(replace(config, seed=seed)).fit(
             target.graphs(ft), target.targets[ft]
         )

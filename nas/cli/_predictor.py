@@ -173,6 +173,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.finetune_on and not args.pretrain_on:
         raise CliInputError("--finetune-on needs --pretrain-on TABLES (comma-separated).")
     encoder = PretrainedEncoder.load(args.encoder) if args.encoder else None
+    kept: list[dict] = []  # the scored test predictions of each fit, for --plot
+    keep = kept.append if args.plot else None
     if args.finetune_on:
         with _progress(args.seeds, "transfer") as bar:
             rows = evaluate_transfer(
@@ -186,6 +188,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 progress=lambda _msg: None,
                 encoder=encoder,
                 target_signal=args.target,
+                on_predictions=keep,
             )
             bar(args.seeds)
         summary = summarize(rows, keys=("mode",))
@@ -213,10 +216,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 progress=lambda _msg: bar(1),
                 target=args.target,
                 split=args.split,
+                on_predictions=keep,
             )
         summary = summarize(rows)
-    if args.plot:
-        _plot(args, cfg)
+    plotted = _plot(args, kept, protocol) if args.plot else None
     text = "\n".join(
         " ".join(
             f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
@@ -226,6 +229,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         for s in summary
     )
     out: dict[str, Any] = {"summary": summary, "rows": rows}
+    if plotted is not None:
+        out["plot"] = plotted
     if protocol is not None:
         out = {"protocol": protocol.to_dict(), **out}
         text = f"protocol: {protocol.line()}\n{text}"
@@ -250,22 +255,23 @@ def _protocol(args: argparse.Namespace, sizes: list[int]) -> Any:
     return Protocol(args.table, args.target, args.split, tuple(sizes), seeds, test_size, zc)
 
 
-def _plot(args: argparse.Namespace, cfg: Any) -> None:
-    import numpy as np
+def _plot(args: argparse.Namespace, kept: list[dict], protocol: Any) -> dict | None:
+    """Draw the first evaluated fit's scored test predictions (gennape's when it ran); the
+    predictions go beside the PNG as JSON. No re-fit: the figure is the model in the table."""
+    from nas.plot import save_pred_vs_true
 
-    from nas.plot import pred_vs_true_figure, save_png
-    from nas.predictors import GennapePredictor, load_labeled
-
-    target = getattr(args, "target", None) or "val_accuracy"
-    table = load_labeled(args.finetune_on or args.table, signal=target)
-    perm = np.random.default_rng(args.seed).permutation(len(table))
-    n = _ints(args.train_sizes, "--train-sizes")[0] if not args.finetune_on else args.finetune_size
-    train, test = perm[:n], perm[-min(args.test_size, len(table) - n) :]
-    model = GennapePredictor(cfg).fit(table.graphs(train), table.targets[train])
-    pred = model.predict(table.graphs(test)).mean
-    title = f"{table.name}: GENNAPE fit on {n} random archs, seed {args.seed}"
-    fig = pred_vs_true_figure(table.targets[test], pred, target=target, title=title)
-    save_png(fig, args.plot)
+    if not kept:
+        raise CliInputError("--plot needs a learned predictor in --predictors (e.g. gennape).")
+    rec = next((r for r in kept if r["predictor"] == "gennape"), kept[0])
+    where = protocol.split if protocol is not None else "transfer"
+    title = (
+        f"{args.finetune_on or args.table}: {rec['predictor']}, {rec['train_size']} labels, "
+        f"split {where}, seed {rec['seed']}"
+    )
+    return {
+        **{k: rec[k] for k in ("predictor", "train_size", "seed")},
+        **save_pred_vs_true(rec, args.plot, target=args.target, title=title),
+    }
 
 
 # ---------------------------------------------------------------------------- rank

@@ -24,6 +24,7 @@ __all__ = [
     "pred_vs_true_figure",
     "regret_figure",
     "save_png",
+    "save_pred_vs_true",
 ]
 
 

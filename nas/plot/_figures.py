@@ -16,7 +16,7 @@ from nas.plot._kinds import KINDS
 
 __all__ = [
     "KINDS", "PlotError", "curves_figure", "hypervolume_2d", "parallel_figure", "pareto_figure",
-    "pred_vs_true_figure", "regret_figure", "save_png",
+    "pred_vs_true_figure", "regret_figure", "save_png", "save_pred_vs_true",
 ]  # fmt: skip
 
 
@@ -263,3 +263,34 @@ def pred_vs_true_figure(
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def save_pred_vs_true(
+    record: Mapping[str, Any], path: str | os.PathLike[str], *, target: str = "test_accuracy",
+    title: str = "",
+) -> dict[str, Any]:  # fmt: skip
+    """Draw the predictions an evaluation scored (``record``: ``y_true``/``y_pred`` lists, as
+    ``evaluate_table(on_predictions=...)`` hands them out) into the PNG ``path`` and keep
+    them beside it as ``path`` with ``.json`` (``nas plot pred-vs-true`` redraws from it).
+
+    Returns:
+        What the figure shows: ``{"png", "json", "kendall", "spearman", "n"}``.
+
+    Example:
+        >>> import tempfile
+        >>> out = save_pred_vs_true({"y_true": [1, 2, 3], "y_pred": [1, 3, 2]},
+        ...                         Path(tempfile.mkdtemp()) / "p.png")
+        >>> round(out["kendall"], 3), out["n"]
+        (0.333, 3)
+    """
+    from scipy.stats import kendalltau, spearmanr
+
+    t, p = np.asarray(record["y_true"], float), np.asarray(record["y_pred"], float)
+    png = save_png(pred_vs_true_figure(t, p, target=target, title=title), path)
+    side = png.with_suffix(".json")
+    scores = {
+        "kendall": float(kendalltau(t, p).statistic), "spearman": float(spearmanr(t, p).statistic),
+        "n": int(t.size),
+    }  # fmt: skip
+    side.write_text(json.dumps({**record, **scores, "target": target, "title": title}) + "\n")
+    return {"png": str(png), "json": str(side), **scores}
