@@ -39,12 +39,10 @@ def describe_error(err: BaseException, limit: int = 500) -> str:
 
 def node_identity() -> tuple[str, str | None]:
     """``(host name, Ray node id)`` of this process; the node id is None outside Ray."""
-    node_id = None
     try:
         import ray
 
-        if ray.is_initialized():
-            node_id = ray.get_runtime_context().get_node_id()
+        node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
     except Exception:  # Ray missing or half shut down: the host name still says where
         node_id = None
     return socket.gethostname(), node_id
@@ -223,13 +221,7 @@ class TrainingEvaluator(DatasetTrial):
 
             data = get_dataset(self.dataset, **self.dataset_kwargs)
         except Exception as err:
-            return Result(
-                **base,
-                status="failed",
-                fidelity=0,
-                error=f"Preparing the trial failed: {describe_error(err)}",
-                train_seconds=time.perf_counter() - start,
-            )
+            return _failed(base, f"Preparing the trial failed: {describe_error(err)}", 0, start)
         return self._train(arch, data, recipe, base, seed, on_epoch, checkpoint_dir)
 
     def _train(
@@ -247,11 +239,13 @@ class TrainingEvaluator(DatasetTrial):
         from nas.train import train
 
         history: list[EpochMetrics] = []
+        where = None if checkpoint_dir is None else str(checkpoint_dir)
 
         def report(metrics: EpochMetrics) -> None:
             history.append(metrics)
             if on_epoch is not None:
-                on_epoch(self._partial(base, history, checkpoint_dir))
+                seconds = sum(m.epoch_seconds for m in history)
+                on_epoch(_trained(base, history, {}, train_seconds=seconds, checkpoint=where))
 
         previous_threads = torch.get_num_threads()
         if self.threads is not None:
@@ -269,54 +263,15 @@ class TrainingEvaluator(DatasetTrial):
                 checkpoint_dir=checkpoint_dir,
             )
         except NasError as err:  # a bad recipe or device: this trial's fault, not the search's
-            return Result(
-                **base,
-                status="failed",
-                fidelity=len(history),
-                error=describe_error(err),
-                train_seconds=time.perf_counter() - start,
-            )
+            return _failed(base, describe_error(err), len(history), start)
         finally:
             torch.set_num_threads(previous_threads)
         return self._final(base, outcome)
 
-    @staticmethod
-    def _curves(history: list[EpochMetrics]) -> dict[str, Any]:
-        return {
-            "train_loss_curve": [m.train_loss for m in history],
-            "val_accuracy_curve": [m.val_accuracy for m in history],
-            "test_accuracy_curve": [m.test_accuracy for m in history],
-            "epoch_seconds": [m.epoch_seconds for m in history],
-        }
-
-    def _partial(
-        self,
-        base: dict[str, Any],
-        history: list[EpochMetrics],
-        checkpoint_dir: str | os.PathLike[str] | None,
-    ) -> Result:
-        from nas.train import best_of
-
-        best = best_of(history)
-        assert best is not None  # called after an epoch
-        return Result(
-            **base,
-            status="ok",
-            fidelity=len(history),
-            val_accuracy=best.val_accuracy,
-            test_accuracy=best.test_accuracy,
-            val_loss=best.val_loss,
-            train_seconds=sum(m.epoch_seconds for m in history),
-            extra={"best_epoch": best.epoch},
-            checkpoint=None if checkpoint_dir is None else str(checkpoint_dir),
-            **self._curves(history),
-        )
-
     def _final(self, base: dict[str, Any], outcome: TrainResult) -> Result:
-        history = outcome.history
-        status = _STATUS.get(outcome.status, "failed")
         from nas.data import SPLIT_SEED, VAL_FRACTION
 
+        status = _STATUS.get(outcome.status, "failed")
         # What `nas train --from-store` needs besides arch, recipe and seed to train it again.
         extra: dict[str, Any] = {
             "train_status": outcome.status,
@@ -326,25 +281,52 @@ class TrainingEvaluator(DatasetTrial):
         }
         if self.dataset_kwargs:
             extra["dataset_kwargs"] = dict(self.dataset_kwargs)
-        if outcome.best_epoch is not None:
-            extra["best_epoch"] = outcome.best_epoch
-        return Result(
-            **base,
+        return _trained(
+            base,
+            outcome.history,
+            extra,
             status=status,
             error=outcome.error if status != "ok" else None,
-            fidelity=len(history),
-            val_accuracy=outcome.best_val_accuracy,
-            test_accuracy=outcome.best_test_accuracy,
-            val_loss=outcome.best_val_loss,
             train_seconds=outcome.train_seconds,
-            extra=extra,
             checkpoint=outcome.checkpoint,
-            **self._curves(history),
         )
 
 
-def result_with(result: Result, **changes: Any) -> Result:
-    """A copy of ``result`` with some fields replaced (Result is frozen and keyword-only)."""
-    import dataclasses
+def _trained(
+    base: dict[str, Any],
+    history: list[EpochMetrics],
+    extra: dict[str, Any],
+    status: str = "ok",
+    **fields: Any,
+) -> Result:
+    """The row of the epochs in ``history``: every curve, and the best epoch's metrics
+    (``nas.train.best_of``, the epoch whose weights are kept)."""
+    from nas.train import best_of
 
-    return dataclasses.replace(result, **changes)
+    best = best_of(history)
+    if best is not None:
+        extra = {**extra, "best_epoch": best.epoch}
+    return Result(
+        **base,
+        status=status,
+        fidelity=len(history),
+        val_accuracy=None if best is None else best.val_accuracy,
+        test_accuracy=None if best is None else best.test_accuracy,
+        val_loss=None if best is None else best.val_loss,
+        extra=extra,
+        train_loss_curve=[m.train_loss for m in history],
+        val_accuracy_curve=[m.val_accuracy for m in history],
+        test_accuracy_curve=[m.test_accuracy for m in history],
+        epoch_seconds=[m.epoch_seconds for m in history],
+        **fields,
+    )
+
+
+def _failed(base: dict[str, Any], error: str, epochs: int, start: float) -> Result:
+    return Result(
+        **base,
+        status="failed",
+        fidelity=epochs,
+        error=error,
+        train_seconds=time.perf_counter() - start,
+    )

@@ -7,16 +7,17 @@ The search's one driver (``nas.search._driver.Driver``) hands out trials through
 
 from __future__ import annotations
 
-import contextlib
+import importlib.util
 import logging
 import math
 import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from unittest import mock
 
 from nas.errors import NasError
 
@@ -32,9 +33,8 @@ _log = logging.getLogger("nas.run")
 SCHEDULERS = ("fifo", "asha", "hyperband")
 
 #: Tune settings for short trials on a small machine (read by Tune in the driver process).
-#: Our callback stores every result, so Tune's own CSV/JSON/TensorBoard loggers only cost
-#: time; the driver's state file, not Tune's experiment checkpoint, is what resumes a search,
-#: so Tune checkpoints its experiment state rarely.
+#: Our callback stores every result, so Tune's own loggers are off unless asked for; the
+#: driver's state file, not Tune's experiment checkpoint, resumes a search.
 TUNE_ENV = {
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
     "TUNE_GLOBAL_CHECKPOINT_S": "300",
@@ -51,20 +51,6 @@ TUNE_ENV = {
 _OBJECT_STORE_BYTES = 200 * 2**20
 
 
-@contextlib.contextmanager
-def _environ(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 # The address this driver's Ray node uses; set it to the --node-ip-address the cluster's nodes
 # were started with when that is not the address Ray would detect (e.g. 127.0.0.1).
 NODE_IP_ENV = "NAS_RAY_NODE_IP"
@@ -78,17 +64,15 @@ def init_ray(
 ) -> bool:
     """Start Ray embedded (``address=None``) or join a cluster; False if Ray was running.
 
-    Embedded Ray gets a small object store, no dashboard (unless ``dashboard``: its URL is
-    printed on stderr) and no worker logs on the driver's
-    console. Every worker of the job imports torch and the trainer when it starts (see
-    ``nas.run._worker``), so the first trial on a worker does not pay for it. (Tune gives
-    its trial actors a runtime environment of their own, so they always start new worker
-    processes rather than taking the idle ones ``ray.init`` starts.)
+    Embedded Ray gets a small object store and no worker logs on the driver's console. Every
+    worker of the job imports torch and the trainer when it starts (``nas.run._worker``), so
+    the first trial on a worker does not pay for it.
 
     Args:
         address: None for a new Ray on this machine; ``"auto"``, ``"host:port"`` or
             ``"ray://host:10001"`` to join a running cluster.
         env_vars: environment variables for every worker of the job.
+        dashboard: start Ray's dashboard (needs ``ray[default]``) and print its URL on stderr.
     """
     import ray
 
@@ -160,18 +144,16 @@ def check_fits(options: RayOptions) -> None:
     )
 
 
-def _scheduler(name: str, max_t: int) -> Any:
+def _scheduler(space: Space, evaluator: Evaluator, options: RayOptions) -> Any:
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
 
     from nas.run._tune import METRIC, TIME_ATTR
 
-    if name == "fifo":
+    if options.scheduler == "fifo":
         return FIFOScheduler()
-    if name == "asha":
-        return ASHAScheduler(
-            time_attr=TIME_ATTR, metric=METRIC, mode="max", max_t=max_t, grace_period=1
-        )
-    return HyperBandScheduler(time_attr=TIME_ATTR, metric=METRIC, mode="max", max_t=max_t)
+    scheduler = ASHAScheduler if options.scheduler == "asha" else HyperBandScheduler
+    max_t = max_epochs(space, evaluator, options)
+    return scheduler(time_attr=TIME_ATTR, metric=METRIC, mode="max", max_t=max_t)
 
 
 def check_options(options: RayOptions) -> None:
@@ -192,14 +174,9 @@ def check_options(options: RayOptions) -> None:
     if bad:
         raise NasError(f"Expected trial_resources[{bad[0]!r}] > 0 (got {extra!r}).")
     check_loggers(options.loggers)
-    if options.dashboard and options.address is None:
-        import importlib.util
-
-        if importlib.util.find_spec("aiohttp") is None:
-            raise NasError(
-                "--dashboard needs Ray's dashboard, which ray[default] installs: "
-                "pip install 'ray[default]'."
-            )
+    missing = dashboard_missing() if options.dashboard and options.address is None else None
+    if missing is not None:
+        raise dashboard_error(missing)
     if options.max_concurrent < 1 or options.max_failures < -1:
         raise NasError(
             f"Expected max_concurrent >= 1 and max_failures >= -1 (got "
@@ -207,36 +184,48 @@ def check_options(options: RayOptions) -> None:
         )
 
 
-LOGGERS = ("csv", "tensorboard", "mlflow")
+#: What Ray's dashboard imports beyond Ray itself (the libraries ``ray[default]`` adds).
+DASHBOARD_MODULES = ("aiohttp", "aiohttp_cors", "grpc", "opencensus", "prometheus_client")
+
+
+def dashboard_missing() -> str | None:
+    """The first library Ray's dashboard needs that is not installed here, or None."""
+    return next((m for m in DASHBOARD_MODULES if importlib.util.find_spec(m) is None), None)
+
+
+def dashboard_error(missing: str) -> NasError:
+    """The one-line error of ``--dashboard`` where ``missing`` is not installed."""
+    return NasError(
+        f"--dashboard needs Ray's dashboard, and {missing} is not installed: "
+        f"pip install 'ray[default]' (the extra that installs the dashboard)."
+    )
+
+
+#: Tune's logger callbacks by name, and the library each needs beyond Ray.
+LOGGERS = {"csv": None, "tensorboard": "tensorboardX", "mlflow": "mlflow"}
 
 
 def check_loggers(names: Sequence[str]) -> None:
     """One line naming an unknown Tune logger, or one whose library is not installed."""
-    import importlib.util
-
     for name in names:
         if name not in LOGGERS:
             raise NasError(f"Unknown Tune logger {name!r}; use some of {', '.join(LOGGERS)}.")
-        module = {"tensorboard": "tensorboardX", "mlflow": "mlflow"}.get(name)
+        module = LOGGERS[name]
         if module and importlib.util.find_spec(module) is None:
             raise NasError(f"The {name} logger needs {module}: pip install {module}.")
 
 
 def logger_callbacks(names: Sequence[str]) -> list[Any]:
     """Tune's logger callbacks for ``names`` (see :data:`LOGGERS`)."""
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
     from ray.tune.logger import CSVLoggerCallback, TBXLoggerCallback
 
-    out: list[Any] = []
-    for name in names:
-        if name == "csv":
-            out.append(CSVLoggerCallback())
-        elif name == "tensorboard":
-            out.append(TBXLoggerCallback())
-        else:
-            from ray.air.integrations.mlflow import MLflowLoggerCallback
-
-            out.append(MLflowLoggerCallback(experiment_name="nas"))
-    return out
+    make = {
+        "csv": CSVLoggerCallback,
+        "tensorboard": TBXLoggerCallback,
+        "mlflow": lambda: MLflowLoggerCallback(experiment_name="nas"),
+    }
+    return [make[name]() for name in names]
 
 
 def max_epochs(space: Space, evaluator: Any, options: RayOptions) -> int:
@@ -268,29 +257,26 @@ def run_on_ray(
     time_left = driver.time_left()
     if to_run == 0 or (time_left is not None and time_left <= 0):
         return
-    scheduler = _scheduler(
-        options.scheduler,
-        max_epochs(space, evaluator, options) if options.scheduler != "fifo" else 0,
-    )
+    scheduler = _scheduler(space, evaluator, options)
     env = {"NAS_CACHE_DIR": os.environ.get("NAS_CACHE_DIR", str(run_path / "cache"))}
     prepare = getattr(evaluator, "prepare", None)
     if callable(prepare):
         # Load (or generate) the data once here, filling the on-disk cache the workers
         # read, instead of in every worker at once; a bad dataset fails here, early.
-        with _environ(env):
+        with mock.patch.dict(os.environ, env):
             prepare()
     started = init_ray(options.address, env_vars=env, dashboard=options.dashboard)
     try:
-        from nas.run._tune import TrialBridge
+        from nas.run._tune import StrategySearcher, TrialBridge, trainable
 
         check_fits(options)
         bridge = TrialBridge(driver)
         tune_run(
-            bridge.trainable(evaluator, options), options.storage or run_path / "tune",
-            search_alg=bridge.searcher(options.max_concurrent), scheduler=scheduler,
-            num_samples=-1 if to_run is None else to_run, time_budget_s=time_left,
-            callbacks=[bridge.callback(), *logger_callbacks(options.loggers)],
-            max_failures=options.max_failures,
+            trainable(evaluator, options), options.storage or run_path / "tune",
+            search_alg=StrategySearcher(bridge), max_concurrent_trials=options.max_concurrent,
+            scheduler=scheduler, num_samples=-1 if to_run is None else to_run,
+            time_budget_s=time_left, callbacks=[bridge, *logger_callbacks(options.loggers)],
+            max_failures=options.max_failures, reuse_actors=True,
         )  # fmt: skip
     finally:
         if started:
@@ -306,7 +292,6 @@ def tune_run(
     param_space: Mapping[str, Any] | None = None,
     callbacks: list[Any] | None = None,
     max_failures: int = 0,
-    reuse_actors: bool = True,
     **tune_config: Any,
 ) -> Any:
     """The one Ray Tune set-up of the project: quiet console, Tune files under
@@ -318,8 +303,8 @@ def tune_run(
         param_space: Tune's parameter space (e.g. a ``tune.grid_search``).
         callbacks: Tune callbacks.
         max_failures: retries of a trial whose worker raised or died (-1: unlimited).
-        reuse_actors: keep one actor per concurrent slot (no process start per trial).
-        **tune_config: ``tune.TuneConfig`` arguments (search_alg, scheduler, num_samples...).
+        **tune_config: ``tune.TuneConfig`` arguments (search_alg, scheduler, num_samples,
+            ``reuse_actors=True`` for one actor per concurrent slot...).
     """
     from ray import tune
 
@@ -327,7 +312,6 @@ def tune_run(
         trainable,
         param_space=dict(param_space or {}),
         tune_config=tune.TuneConfig(
-            reuse_actors=reuse_actors,
             trial_name_creator=_trial_name,
             trial_dirname_creator=_trial_name,
             **tune_config,
@@ -347,7 +331,7 @@ def tune_run(
     level = analysis_log.level
     analysis_log.setLevel(logging.ERROR)
     try:
-        with _environ(TUNE_ENV):
+        with mock.patch.dict(os.environ, TUNE_ENV):
             return tuner.fit()
     finally:
         analysis_log.setLevel(level)

@@ -22,10 +22,8 @@ if TYPE_CHECKING:
     from nas.space import Space
 
 __all__ = [
-    "checkpoint_of",
     "export_best_onnx",
     "export_result_onnx",
-    "kept_weights",
     "onnx_accuracy",
     "onnx_metadata",
     "stored_trial",
@@ -36,11 +34,6 @@ _log = logging.getLogger("nas.run")
 
 #: The metrics an exported file carries (those of the epoch whose weights it holds).
 _METRICS = ("val_accuracy", "test_accuracy", "val_loss", "fidelity", "params", "flops")
-
-
-def checkpoint_of(result: Result) -> str | None:
-    """Where ``result``'s best-epoch weights are (the store's ``checkpoint`` column), or None."""
-    return result.checkpoint or None
 
 
 def onnx_metadata(result: Result) -> dict[str, str]:
@@ -88,8 +81,8 @@ def export_result_onnx(space: Space, result: Result, path: str | os.PathLike[str
     from nas.graph import export_onnx, to_torch
     from nas.train import CheckpointError, load_checkpoint
 
-    location = checkpoint_of(result)
-    if location is None:
+    location = result.checkpoint
+    if not location:
         raise CheckpointError(
             f"Trial {result.trial_id!r} (arch {result.arch_id}) kept no trained weights (status "
             f"{result.status!r}); export an ok trial of a training run, or `nas export SPACE "
@@ -181,44 +174,28 @@ def onnx_accuracy(
     return 100.0 * correct / max(1, len(data.y))
 
 
-def _onnx_path(store: ResultStore, run_dir: Path, arch_id: str) -> Path:
-    # Next to a local store (a sibling file, so the store directory stays Parquet only);
-    # in the run directory when the store is remote (s3://, gs://, ...).
-    import pyarrow.fs as pafs
-
-    name = f"best-{arch_id}.onnx"
-    if isinstance(store.filesystem, pafs.LocalFileSystem):
-        directory = Path(store.path)
-        return directory.parent / f"{directory.name}-{name}"
-    return run_dir / name
-
-
 def export_best_onnx(space: Space, best: Result, store: ResultStore, run_dir: Path) -> Path | None:
     """Export ``best``'s trained network to ONNX next to the store; None (logged) on failure.
 
     None, too, for a result that kept no weights (a tabular or custom evaluation): an ONNX
-    file with freshly initialized weights is not the winner.
+    file with freshly initialized weights is not the winner. The file is a sibling of a local
+    store (which stays Parquet only), or in the run directory for a remote one (``s3://``...).
     """
-    if checkpoint_of(best) is None:
+    import pyarrow.fs as pafs
+
+    if not best.checkpoint:
         _log.info("The best trial %s kept no trained weights: no ONNX export.", best.trial_id)
         return None
-    path = _onnx_path(store, run_dir, best.arch_id)
+    path = run_dir / f"best-{best.arch_id}.onnx"
+    if isinstance(store.filesystem, pafs.LocalFileSystem):
+        store_dir = Path(store.path)
+        path = store_dir.parent / f"{store_dir.name}-{path.name}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return export_result_onnx(space, best, path)
     except Exception as exc:  # the search's results are stored; an export failure is a note
         _log.warning("Could not export the best trial to ONNX (%s): %s", path, exc)
         return None
-
-
-def kept_weights(results: Sequence[Result]) -> dict[str, int]:
-    """The trained weights ``results`` still keep (a run deletes those out of its top-k):
-    how many trials and how many bytes, wherever they are stored (local or a URI)."""
-    from nas.train._checkpoint import checkpoint_bytes
-
-    sizes = [checkpoint_bytes(r.checkpoint) for r in results if r.checkpoint]
-    kept = [n for n in sizes if n is not None]
-    return {"trials": len(kept), "bytes": sum(kept)}
 
 
 def write_summary(
@@ -231,10 +208,14 @@ def write_summary(
 ) -> dict[str, Any]:
     """Save the summary of a run as ``run_dir/summary.json``.
 
-    Besides the best trial and the ONNX file, it says what the weights ``results`` kept cost
-    on disk (``weights``: trials and bytes).
+    Besides the best trial and the ONNX file, it says what the weights ``results`` still keep
+    (a run deletes those out of its top-k) cost on disk (``weights``: trials and bytes, local
+    or at a URI).
     """
-    weights = kept_weights(results)
+    from nas.train._checkpoint import checkpoint_bytes
+
+    sizes = [checkpoint_bytes(r.checkpoint) for r in results if r.checkpoint]
+    kept = [n for n in sizes if n is not None]
     summary = {
         "counts": counts,
         "best": None
@@ -250,7 +231,7 @@ def write_summary(
             "checkpoint": best.checkpoint,
         },
         "onnx": None if onnx is None else str(onnx),
-        "weights": weights,
+        "weights": {"trials": len(kept), "bytes": sum(kept)},
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

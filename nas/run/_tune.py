@@ -1,9 +1,10 @@
 """The Ray Tune side of a search: the trial function, and the bridge between Tune and the driver.
 
 Tune asks :class:`StrategySearcher` for configs (the driver's :meth:`next_trial`) and tells
-:class:`StoreCallback` when a trial ends (the driver's :meth:`complete`). Tune calls a
-searcher's ``on_trial_complete`` before the callbacks and without a failed trial's error, so
-results go through the callback: the driver stores the row before it tells the strategy.
+:class:`TrialBridge`, a Tune callback, when a trial ends (the driver's :meth:`complete`). Tune
+calls a searcher's ``on_trial_complete`` before the callbacks and without a failed trial's
+error, so results go through the callback: the driver stores the row before it tells the
+strategy.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ray import tune
 from ray.tune import Callback
-from ray.tune.search import ConcurrencyLimiter, Searcher
+from ray.tune.search import Searcher
 
 from nas.run._evaluator import describe_error
 from nas.search._driver import takes_argument
@@ -29,19 +30,15 @@ if TYPE_CHECKING:
     from nas.search import RayOptions
     from nas.search._driver import Driver, Evaluator
 
-__all__ = ["StoreCallback", "StrategySearcher", "TrialBridge", "run_trial"]
+__all__ = ["StrategySearcher", "TrialBridge", "run_trial", "trainable"]
 
 METRIC = "val_accuracy"
 TIME_ATTR = "epoch"
-FINISHED = Searcher.FINISHED
 
 
 def result_to_json(result: Result) -> str:
     """A `Result` as a JSON string (how it travels from a trial to the driver)."""
-    row = result.to_row()
-    if row.get("created_at") is not None:
-        row["created_at"] = row["created_at"].isoformat()
-    return json.dumps(row, separators=(",", ":"))
+    return json.dumps(result.to_row(), default=datetime.isoformat, separators=(",", ":"))
 
 
 def result_from_json(text: str) -> Result:
@@ -162,8 +159,19 @@ def checkpoint_location(checkpoint: Any) -> str | None:
     return f"{scheme}://{checkpoint.path}"
 
 
-class TrialBridge:
-    """Tune trial ids <-> the driver's candidates, and the searcher, callback and trainable."""
+def trainable(evaluator: Evaluator, options: RayOptions) -> Any:
+    """:func:`run_trial` with ``evaluator`` and each trial's resources (fractions allowed)."""
+    resources = {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial}
+    threads = max(1, int(options.cpus_per_trial))
+    return tune.with_resources(
+        tune.with_parameters(run_trial, evaluator=evaluator, threads=threads),
+        {**(options.trial_resources or {}), **resources},
+    )
+
+
+class TrialBridge(Callback):
+    """Tune trial ids <-> the driver's candidates: completes every finished or failed trial
+    with the driver (store, tell, checkpoint) and enforces the trial timeout."""
 
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
@@ -171,9 +179,12 @@ class TrialBridge:
         self.started: dict[str, float] = {}  # Tune trial id -> when its actor began it
         self.timed_out: set[str] = set()  # trials whose actor the trial timeout killed
 
-    def watch(self, trials: list[Any]) -> None:
-        """Every step of Tune's loop: save the elapsed time, and kill the actor of a trial past
-        the run's trial timeout (a hung trial reports nothing, so no stopper would see it)."""
+    def __getstate__(self) -> dict[str, Any]:
+        return {}  # Tune pickles its config into the experiment directory; the driver stays
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        # Save the elapsed time, and kill the actor of a trial past the run's trial timeout
+        # (a hung trial reports nothing, so no stopper would see it).
         self.driver.tick()
         cap, now = self.driver.state.trial_timeout_s, time.monotonic()
         if cap is None:
@@ -187,27 +198,20 @@ class TrialBridge:
                 self.timed_out.add(tid)
                 ray.kill(actor, no_restart=True)
 
-    def trainable(self, evaluator: Evaluator, options: RayOptions) -> Any:
-        threads = max(1, int(options.cpus_per_trial))
-        return tune.with_resources(
-            tune.with_parameters(run_trial, evaluator=evaluator, threads=threads),
-            {
-                **(options.trial_resources or {}),
-                "cpu": options.cpus_per_trial,
-                "gpu": options.gpus_per_trial,
-            },
-        )
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.started[trial.trial_id] = time.monotonic()  # a retry gets the whole timeout again
+        self.timed_out.discard(trial.trial_id)
 
-    def searcher(self, max_concurrent: int) -> ConcurrencyLimiter:
-        return ConcurrencyLimiter(StrategySearcher(self), max_concurrent=max_concurrent)
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.finish(trial, error=False)
 
-    def callback(self) -> StoreCallback:
-        return StoreCallback(self)
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.finish(trial, error=True)
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str:
         trial = self.driver.next_trial()
         if trial is None:
-            return FINISHED
+            return Searcher.FINISHED
         self.running[trial_id] = trial.candidate_id
         return {
             "candidate_id": trial.candidate_id,
@@ -289,49 +293,21 @@ class StrategySearcher(Searcher):
 
     def __init__(self, bridge: TrialBridge) -> None:
         super().__init__(metric=METRIC, mode="max")
-        self._bridge: TrialBridge | None = bridge
+        self._bridge = bridge
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
-        return FINISHED if self._bridge is None else self._bridge.suggest(trial_id)
+        return self._bridge.suggest(trial_id)
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        """Nothing to do: :class:`StoreCallback` completes the trial with the driver."""
+        """Nothing to do: the :class:`TrialBridge` callback completes the trial."""
 
     def save(self, checkpoint_path: str) -> None:
-        """No-op: the driver's state file, not Tune's searcher checkpoint, is the record."""
+        """No-op: the driver's state file, not Tune's searcher checkpoint, resumes a search."""
 
     def restore(self, checkpoint_path: str) -> None:
         """No-op, see :meth:`save`."""
 
     def __getstate__(self) -> dict[str, Any]:
-        # Tune pickles its config into the experiment directory; the driver stays here.
-        return {**self.__dict__, "_bridge": None}
-
-
-class StoreCallback(Callback):
-    """Completes every finished or failed trial with the driver (store, tell, checkpoint)."""
-
-    def __init__(self, bridge: TrialBridge) -> None:
-        self._bridge: TrialBridge | None = bridge
-
-    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
-        if self._bridge is not None:
-            self._bridge.watch(trials)
-
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        if self._bridge is not None:  # a retried trial gets the whole timeout again
-            self._bridge.started[trial.trial_id] = time.monotonic()
-            self._bridge.timed_out.discard(trial.trial_id)
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        if self._bridge is not None:
-            self._bridge.finish(trial, error=False)
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        if self._bridge is not None:
-            self._bridge.finish(trial, error=True)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"_bridge": None}
+        return {**self.__dict__, "_bridge": None}  # the driver stays here (see TrialBridge)
