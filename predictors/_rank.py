@@ -1,14 +1,16 @@
 """Rank many candidates of a space with a predictor, in a stream, without training any.
 
-The pipeline is a stream: sample or enumerate -> dedupe (``arch_id``, then ``graph_hash``)
--> compile -> featurize -> batched forward -> a bounded top-k heap. Nothing grows with the
-number of candidates but two capped "seen" sets of 64-bit ids (``seen_limit`` each), so
-memory stays flat from ten thousand to a million candidates. With ``survivors=M`` a cheap
-first pass scores every candidate from its decisions alone (a ridge regression on the
-arch encoding, fitted to the graph encoder's own scores on the first ``calibration``
-distinct candidates), and only the best ``M`` of that pass are compiled and scored by
-the graph encoder; the result says so (``RankResult.first_pass``). With ``ray=True`` the
-candidates are split into shards ranked by Ray workers, each returning its top-k.
+The pipeline is a stream of blocks: draw (or enumerate) -> dedupe on the decisions (a space of
+choices and int ranges is drawn as rows of decision indices, and a repeated row is dropped
+before any ``Arch`` is built) -> the cheap first pass (a ridge regression on the one-hot
+decisions, fitted to the graph encoder's own scores on the first ``calibration`` distinct
+candidates, keeps the best ``survivors``) -> compile -> dedupe by ``graph_hash`` -> featurize
+-> batched forward -> a bounded top-k heap. The first pass is on by default past
+``FIRST_PASS_ABOVE`` candidates (``survivors=0`` turns it off) and the result says so
+(``RankResult.first_pass``). Nothing grows with the number of candidates but capped "seen"
+sets of 64-bit ids (``seen_limit`` each), so memory stays flat from ten thousand to a million
+candidates. With ``ray=True`` the candidates are split into shards ranked by Ray workers,
+each returning its top-k.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from nas.errors import NasError
 from nas.predictors._errors import PredictorError
 from nas.predictors._features import featurize
 from nas.predictors._model import GennapePredictor
+from nas.predictors._rank_first import Block, DecisionDraws, FirstPass
 from nas.space import Arch, Space
 
 __all__ = ["RankResult", "rank_candidates"]
@@ -37,6 +40,12 @@ __all__ = ["RankResult", "rank_candidates"]
 DEFAULT_BATCH = 64
 DEFAULT_THREADS = 1
 SEEN_LIMIT = 1 << 18  # ids remembered for dedupe (each set: ~60 bytes per id at most)
+# Past this many candidates the first pass is on by default: compile + graph hash cost ~3 ms
+# a candidate, the first pass ~1 us (benchmarks/results/scale_rank.json).
+FIRST_PASS_ABOVE = 50_000
+DEFAULT_SURVIVORS = 2048
+DEFAULT_CALIBRATION = 2048
+BLOCK = 1 << 16  # candidates drawn per numpy call
 
 Scored = tuple[float, int, str, Arch, float]  # (score, -index, graph_hash, arch, std)
 
@@ -50,9 +59,10 @@ class _Plan:
     enumerate_all: bool
     batch: int
     threads: int | None
-    survivors: int | None
+    survivors: int  # 0: no first pass
     calibration: int
     seen_limit: int
+    auto_first_pass: bool = False
 
 
 @dataclass
@@ -63,12 +73,19 @@ class RankResult:
         top: ``(arch, score, std)`` best first (``std`` is 0 without a model); ties go to
             the candidate met first.
         scorer: ``"gennape"`` or ``"params"`` (the fallback without a model).
-        candidates: archs sampled/enumerated; ``unique``: distinct ones scored (by arch id,
-            then graph hash) by the final scorer.
-        seconds: ``{"sample", "compile", "featurize", "forward", "first_pass", "total"}``.
-        first_pass: with ``survivors``: ``{"scorer", "candidates", "survivors",
-            "calibration", "calibration_spearman"}`` (the cheap pass's rank correlation with
-            the graph encoder on held-out calibration candidates); else None.
+        candidates: archs sampled/enumerated; ``unique``: distinct graphs scored by the
+            final scorer (after every dedupe).
+        distinct: ``{"decisions", "archs", "graphs"}``: how many candidates were left after
+            the dedupe on the decisions (rows of decision indices; equal to ``candidates``
+            for a stream of archs), how many distinct archs were compiled, and how many
+            distinct graphs (by graph hash) the final scorer scored.
+        seconds: ``{"sample", "dedupe", "decode", "first_pass", "compile", "hash",
+            "featurize", "forward", "total"}`` (``decode``: decision rows to archs).
+        first_pass: with the first pass (``survivors``, or by default past
+            ``FIRST_PASS_ABOVE`` candidates): ``{"scorer", "auto", "scored", "survivors",
+            "calibration", "calibration_spearman"}`` (``auto``: on by default, not asked for;
+            ``calibration_spearman``: the cheap pass's rank correlation with the graph
+            encoder on held-out calibration candidates); else None.
         shards: how many Ray workers ranked a shard (0: this process).
         indices: each top candidate's position in the candidate stream (sampled or
             enumerated order); ``graph_hashes``: its graph hash.
@@ -83,6 +100,7 @@ class RankResult:
     shards: int = 0
     indices: list[int] = field(default_factory=list)
     graph_hashes: list[str] = field(default_factory=list)
+    distinct: dict[str, int] = field(default_factory=dict)
 
     @property
     def graphs_per_s(self) -> float:
@@ -97,14 +115,17 @@ class _Seen:
         self.ids: set[int] = set()
         self.limit = limit
 
-    def add(self, hex_id: str) -> bool:
-        """True when ``hex_id`` is new."""
-        key = int(hex_id[:16], 16)
+    def add(self, key: int) -> bool:
+        """True when ``key`` is new."""
         if key in self.ids:
             return False
         if len(self.ids) < self.limit:
             self.ids.add(key)
         return True
+
+
+def _id64(hex_id: str) -> int:
+    return int(hex_id[:16], 16)
 
 
 class _TopK:
@@ -138,19 +159,37 @@ def candidates(
     enumerate_all: bool = False,
     shard: int = 0,
     shards: int = 1,
-) -> Iterator[tuple[int, Arch]]:
-    """``(index, arch)`` for the ``n`` candidates (all enumerated ones when ``n`` is 0) of one
-    shard: enumerated index ``i`` belongs to shard ``i % shards``; a sampling shard draws its
-    ``n`` archs from its own ``rng`` with indices ``shard, shard + shards, ...``."""
+    block: int = BLOCK,
+) -> Iterator[Block]:
+    """The candidates of one shard, in blocks: ``n`` drawn ones (all enumerated ones when
+    ``n`` is 0 with ``enumerate_all``). Enumerated index ``i`` belongs to shard
+    ``i % shards``; a drawing shard draws its ``n`` from its own ``rng`` with indices
+    ``shard, shard + shards, ...``. A space of choices and int ranges is drawn as decision
+    rows (:class:`~nas.predictors._rank_first.DecisionDraws`), any other space sampled arch
+    by arch with :meth:`Space.sample`."""
     if enumerate_all:
+        archs: list[Arch] = []
+        indices: list[int] = []
         for i, arch in enumerate(space.enumerate()):
             if n and i >= n:
-                return
+                break
             if i % shards == shard:
-                yield i, arch
+                archs.append(arch)
+                indices.append(i)
+                if len(archs) == block:
+                    yield Block(np.array(indices), archs=archs)
+                    archs, indices = [], []
+        if archs:
+            yield Block(np.array(indices), archs=archs)
         return
-    for j in range(n):
-        yield j * shards + shard, space.sample(rng)
+    draws = DecisionDraws(space) if DecisionDraws.supports(space) else None
+    for start in range(0, n, block):
+        m = min(block, n - start)
+        index = np.arange(start, start + m) * shards + shard
+        if draws is not None:
+            yield Block(index, rows=draws.draw(rng, m))
+        else:
+            yield Block(index, archs=[space.sample(rng) for _ in range(m)])
 
 
 def rank_candidates(
@@ -164,7 +203,7 @@ def rank_candidates(
     batch: int = DEFAULT_BATCH,
     threads: int | None = DEFAULT_THREADS,
     survivors: int | None = None,
-    calibration: int = 2048,
+    calibration: int = DEFAULT_CALIBRATION,
     seen_limit: int = SEEN_LIMIT,
     ray: bool = False,
     shards: int | None = None,
@@ -181,7 +220,9 @@ def rank_candidates(
         rng: the sampling generator (with ``ray``, each shard's comes from it).
         batch: graphs per forward pass; ``threads``: torch threads while ranking (None:
             leave torch's setting). The defaults were measured (see ``DEFAULT_BATCH``).
-        survivors: run the cheap first pass and score only this many with the model.
+        survivors: how many candidates the cheap first pass hands to the model; None: the
+            first pass runs with ``DEFAULT_SURVIVORS`` past ``FIRST_PASS_ABOVE`` candidates
+            (with a model) and not below; 0: never (the model scores every candidate).
         calibration: distinct candidates scored by the model to fit the first pass.
         seen_limit: ids remembered per dedupe set (memory stays flat past it).
         ray: rank ``shards`` shards (default: the cluster's CPUs) as Ray tasks; Ray starts
@@ -191,8 +232,8 @@ def rank_candidates(
     Example:
         >>> from nas.space import get_space
         >>> r = rank_candidates(get_space("nb_macro"), 20, 3, rng=np.random.default_rng(0))
-        >>> len(r.top), r.scorer
-        (3, 'params')
+        >>> len(r.top), r.scorer, r.first_pass
+        (3, 'params', None)
     """
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise PredictorError(f"Expected top to be an int >= 1 (got {top!r}).")
@@ -203,12 +244,19 @@ def rank_candidates(
         )
     if batch < 1:
         raise PredictorError(f"Expected batch to be an int >= 1 graphs (got {batch!r}).")
-    if survivors is not None and (model is None or survivors < top):
+    if survivors is not None and survivors < 0:
+        raise PredictorError(f"Expected survivors >= 0 (got {survivors!r}); 0 turns it off.")
+    if survivors and (model is None or survivors < top):
         raise PredictorError(
             f"survivors={survivors!r} needs a model and at least top={top} survivors; "
             f"drop survivors to score every candidate."
         )
-    plan = _Plan(n, top, enumerate_all, batch, threads, survivors, calibration, seen_limit)
+    auto = survivors is None
+    if survivors is None:
+        count = n or (space.size() or 0)
+        big = model is not None and count > FIRST_PASS_ABOVE
+        survivors = max(DEFAULT_SURVIVORS, top) if big else 0
+    plan = _Plan(n, top, enumerate_all, batch, threads, survivors, calibration, seen_limit, auto)
     if ray:
         return _rank_on_ray(space, model, plan, rng, shards, address, progress)
     with _torch_threads(threads if model is not None else None):
@@ -238,7 +286,8 @@ class _Scorer:
         self.graphs = _Seen(seen)
         self.pending: list[tuple[int, Arch]] = []
         self.unique = 0
-        self.seconds = {"compile": 0.0, "featurize": 0.0, "forward": 0.0}
+        self.compiled = 0
+        self.seconds = {"compile": 0.0, "hash": 0.0, "featurize": 0.0, "forward": 0.0}
 
     def add(self, index: int, arch: Arch, heap: _TopK) -> None:
         self.pending.append((index, arch))
@@ -248,16 +297,21 @@ class _Scorer:
     def flush(self, heap: _TopK) -> list[tuple[int, Arch, float]]:
         """Score the pending candidates into ``heap``; returns ``(index, arch, score)``."""
         t = time.perf_counter()
+        built = [
+            (index, arch, self.space.compile(arch, check=False)) for index, arch in self.pending
+        ]
+        self.compiled += len(built)
+        self.pending = []
+        t1 = time.perf_counter()
         kept, graphs, hashes = [], [], []
-        for index, arch in self.pending:
-            graph = self.space.compile(arch, check=False)
+        for index, arch, graph in built:
             h = graph.graph_hash()
-            if self.graphs.add(h):
+            if self.graphs.add(_id64(h)):
                 kept.append((index, arch))
                 graphs.append(graph)
                 hashes.append(h)
-        self.pending = []
-        self.seconds["compile"] += time.perf_counter() - t
+        self.seconds["compile"] += t1 - t
+        self.seconds["hash"] += time.perf_counter() - t1
         if not kept:
             return []
         self.unique += len(kept)
@@ -276,6 +330,99 @@ class _Scorer:
         return [(index, arch, m) for (index, arch), m in zip(kept, means)]
 
 
+class _Shard:
+    """One shard's stream: dedupe on the decisions, then arch ids, then (first pass or
+    not) the scorer."""
+
+    def __init__(self, space: Space, model: GennapePredictor | None, plan: _Plan) -> None:
+        self.space, self.plan = space, plan
+        self.heap = _TopK(plan.top)
+        self.scorer = _Scorer(space, model, plan.batch, plan.seen_limit)
+        self.rows = _Seen(plan.seen_limit)
+        self.archs = _Seen(plan.seen_limit)
+        self.draws = DecisionDraws(space) if DecisionDraws.supports(space) else None
+        self.first: FirstPass | None = None
+        if plan.survivors:
+            self.first = FirstPass(
+                space, self.draws, plan.survivors, plan.calibration, plan.auto_first_pass
+            )
+        self.calib: list[tuple[int, Arch, np.ndarray]] = []
+        self.distinct_rows = 0
+        self.seconds = {"dedupe": 0.0, "decode": 0.0}
+
+    def consume(self, block: Block) -> None:
+        t = time.perf_counter()
+        block = self._new_decisions(block)
+        self.seconds["dedupe"] += time.perf_counter() - t
+        self.distinct_rows += len(block)
+        first = self.first
+        start = 0
+        if first is None or not first.calibrated:
+            for j in range(len(block)):
+                index, arch = int(block.indices[j]), self._arch(block, j)
+                if not self.archs.add(_id64(arch.arch_id)):
+                    continue
+                if first is None:
+                    self.scorer.add(index, arch, self.heap)
+                    continue
+                self.calib.append((index, arch, first.features(block.take(slice(j, j + 1)))[0]))
+                if len(self.calib) >= first.calibration:
+                    self._calibrate()
+                    start = j + 1
+                    break
+            else:
+                return
+        assert first is not None
+        first.add(block.take(slice(start, None)))
+
+    def finish(self) -> None:
+        first = self.first
+        if first is not None and not first.calibrated:  # fewer candidates than calibration
+            for index, arch, _ in self.calib:
+                self.scorer.add(index, arch, self.heap)
+        elif first is not None:
+            for _, minus_index, payload in first.best:
+                arch = payload if isinstance(payload, Arch) else self._decode(payload)
+                if self.archs.add(_id64(arch.arch_id)):
+                    self.scorer.add(-minus_index, arch, self.heap)
+        self.scorer.flush(self.heap)
+
+    def _calibrate(self) -> None:
+        assert self.first is not None
+        scored: list[tuple[int, Arch, float]] = []
+        features = {index: x for index, _, x in self.calib}
+        for start in range(0, len(self.calib), self.scorer.batch):
+            part = self.calib[start : start + self.scorer.batch]
+            self.scorer.pending = [(index, arch) for index, arch, _ in part]
+            scored += self.scorer.flush(self.heap)
+        x = np.stack([features[index] for index, _, _ in scored])
+        self.first.fit(x, np.array([s for _, _, s in scored]))
+        self.calib = []
+
+    def _new_decisions(self, block: Block) -> Block:
+        """The block without rows met before (in this block or an earlier one)."""
+        if block.rows is None or self.draws is None:
+            return block
+        keys = self.draws.keys(block.rows)
+        _, first_at = np.unique(keys, return_index=True)
+        first_at.sort()
+        keep = [j for j in first_at.tolist() if self.rows.add(int(keys[j]))]
+        return block.take(np.array(keep, dtype=np.int64))
+
+    def _arch(self, block: Block, j: int) -> Arch:
+        if block.archs is not None:
+            return block.archs[j]
+        assert block.rows is not None
+        return self._decode(block.rows[j])
+
+    def _decode(self, row: np.ndarray) -> Arch:
+        assert self.draws is not None
+        t = time.perf_counter()
+        arch = self.draws.arch(row)
+        self.seconds["decode"] += time.perf_counter() - t
+        return arch
+
+
 def _rank_shard(
     space: Space,
     model: GennapePredictor | None,
@@ -286,53 +433,41 @@ def _rank_shard(
     progress: Callable[[int], None] | None,
 ) -> RankResult:
     t0 = time.perf_counter()
-    heap = _TopK(plan.top)
-    scorer = _Scorer(space, model, plan.batch, plan.seen_limit)
-    archs = _Seen(plan.seen_limit)
+    run = _Shard(space, model, plan)
     count = 0
-    stream = candidates(
+    for block in candidates(
         space, plan.n, rng, enumerate_all=plan.enumerate_all, shard=shard, shards=shards
-    )
-    first: _FirstPass | None = None
-    if plan.survivors is not None:
-        first = _FirstPass(space, plan.survivors, plan.calibration)
-    for index, arch in stream:
-        count += 1
-        if progress is not None and count % 1024 == 0:
-            progress(1024)
-        if not archs.add(arch.arch_id):
-            continue
-        if first is None or not first.calibrated:
-            if first is not None:
-                first.calibrate(index, arch, scorer, heap)
-            else:
-                scorer.add(index, arch, heap)
-        else:
-            first.add(index, arch)
-    if first is not None:
-        first.finish(scorer, heap)
-    scorer.flush(heap)
-    if progress is not None and count % 1024:
-        progress(count % 1024)
-    seconds = dict(scorer.seconds)
-    seconds["first_pass"] = first.seconds if first is not None else 0.0
+    ):
+        count += len(block)
+        run.consume(block)
+        if progress is not None:
+            progress(len(block))
+    run.finish()
+    seconds = {**run.seconds, **run.scorer.seconds}
+    seconds["first_pass"] = run.first.seconds if run.first is not None else 0.0
     seconds["total"] = time.perf_counter() - t0
-    seconds["sample"] = max(0.0, seconds["total"] - sum(scorer.seconds.values()))
-    seconds["sample"] -= seconds["first_pass"]
+    stages = sum(v for k, v in seconds.items() if k != "total")
+    seconds["sample"] = max(0.0, seconds["total"] - stages)  # drawing, and the loop itself
+    distinct = {
+        "decisions": run.distinct_rows,
+        "archs": run.scorer.compiled,
+        "graphs": run.scorer.unique,
+    }
     return _result(
-        heap,
+        run.heap,
         "gennape" if model is not None else "params",
         count,
-        scorer.unique,
+        run.scorer.unique,
         seconds,
-        first.report(count) if first is not None else None,
+        run.first.report() if run.first is not None else None,
         0,
+        distinct,
     )
 
 
 def _result(
     heap: _TopK, scorer: str, count: int, unique: int, seconds: dict[str, float],
-    first: dict[str, Any] | None, shards: int,
+    first: dict[str, Any] | None, shards: int, distinct: dict[str, int],
 ) -> RankResult:  # fmt: skip
     best = heap.best()
     return RankResult(
@@ -340,92 +475,8 @@ def _result(
         scorer, count, unique, seconds, first, shards,
         [-minus_index for _, minus_index, _, _, _ in best],
         [h for _, _, h, _, _ in best],
+        distinct,
     )  # fmt: skip
-
-
-class _FirstPass:
-    """Ridge regression from the one-hot arch encoding to the model's score: fitted on the
-    first ``calibration`` distinct candidates (all scored by the model too), it keeps the
-    best ``survivors`` of the rest for the model."""
-
-    def __init__(self, space: Space, survivors: int, calibration: int) -> None:
-        self.space, self.calibration = space, max(16, calibration)
-        self.survivors = _TopK(survivors)
-        self.calibrated = False
-        self.calib: list[tuple[int, Arch]] = []
-        self.weights: np.ndarray | None = None
-        self.spearman = float("nan")
-        self.seconds = 0.0
-        self.block: list[tuple[int, Arch]] = []
-
-    def calibrate(self, index: int, arch: Arch, scorer: _Scorer, heap: _TopK) -> None:
-        self.calib.append((index, arch))
-        if len(self.calib) < self.calibration:
-            return
-        scorer.pending = []
-        scored: list[tuple[int, Arch, float]] = []
-        for start in range(0, len(self.calib), scorer.batch):
-            scorer.pending = self.calib[start : start + scorer.batch]
-            scored += scorer.flush(heap)
-        t = time.perf_counter()
-        x = np.stack([self._encode(a) for _, a, _ in scored])
-        y = np.array([s for _, _, s in scored])
-        half = len(y) // 2
-        held = self._fit(x[:half], y[:half])
-        self.spearman = _spearman(x[half:] @ held, y[half:])
-        self.weights = self._fit(x, y)
-        self.calib, self.calibrated = [], True
-        self.seconds += time.perf_counter() - t
-
-    def add(self, index: int, arch: Arch) -> None:
-        self.block.append((index, arch))
-        if len(self.block) >= 4096:
-            self._score_block()
-
-    def finish(self, scorer: _Scorer, heap: _TopK) -> None:
-        if not self.calibrated:  # fewer candidates than the calibration: all go to the model
-            for index, arch in self.calib:
-                scorer.add(index, arch, heap)
-            self.calib = []
-            return
-        self._score_block()
-        for _, minus_index, _, arch, _ in self.survivors.best():
-            scorer.add(-minus_index, arch, heap)
-
-    def report(self, count: int) -> dict[str, Any]:
-        return {
-            "scorer": "ridge on the one-hot arch encoding, fitted to the model's scores",
-            "candidates": count,
-            "survivors": self.survivors.k,
-            "calibration": self.calibration,
-            "calibration_spearman": self.spearman,
-        }
-
-    def _encode(self, arch: Arch) -> np.ndarray:
-        return np.append(self.space.encode(arch, onehot=True), 1.0)
-
-    @staticmethod
-    def _fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        gram = x.T @ x + 1e-3 * len(y) * np.eye(x.shape[1])
-        return np.linalg.solve(gram, x.T @ y)
-
-    def _score_block(self) -> None:
-        if not self.block:
-            return
-        t = time.perf_counter()
-        assert self.weights is not None
-        scores = np.stack([self._encode(a) for _, a in self.block]) @ self.weights
-        for (index, arch), s in zip(self.block, scores.tolist()):
-            self.survivors.push((s, -index, arch.arch_id, arch, 0.0))
-        self.block = []
-        self.seconds += time.perf_counter() - t
-
-
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    if len(a) < 3:
-        return float("nan")
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 # ----------------------------------------------------------------------------- Ray
@@ -495,8 +546,11 @@ def _merge(parts: list[RankResult], top: int, total_s: float) -> RankResult:
     count = sum(p.candidates for p in parts)
     first = parts[0].first_pass if parts else None
     if first is not None:
-        first = {**first, "candidates": count}
+        first = {**first, "scored": sum((p.first_pass or {}).get("scored", 0) for p in parts)}
+    distinct = {
+        k: sum(p.distinct.get(k, 0) for p in parts) for k in ("decisions", "archs", "graphs")
+    }
     return _result(
         heap, parts[0].scorer if parts else "params", count, sum(p.unique for p in parts),
-        seconds, first, len(parts),
+        seconds, first, len(parts), distinct,
     )  # fmt: skip

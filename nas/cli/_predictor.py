@@ -306,6 +306,7 @@ def _cmd_rank(args: argparse.Namespace) -> int:
         "graphs_per_s": r.graphs_per_s,
         "seconds": r.seconds,
         "first_pass": r.first_pass,
+        "distinct": r.distinct,
         "shards": r.shards,
         "top": [
             {"arch_id": a.arch_id, "arch": a.json_values(), "score": s, "std": sd}
@@ -315,15 +316,21 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     lines = [
         f"{i + 1:3d}. {a.arch_id}  score={s:.4g} ±{sd:.3g}" for i, (a, s, sd) in enumerate(r.top)
     ]
+    d = r.distinct
     lines.append(
-        f"{r.candidates} candidates ({r.unique} unique), {r.graphs_per_s:.0f} graphs/s, "
-        f"scorer={r.scorer}" + (f", {r.shards} Ray shards" if r.shards else "")
+        f"{r.candidates} candidates: {d.get('decisions')} distinct decisions, "
+        f"{d.get('archs')} compiled, {r.unique} distinct graphs scored; "
+        f"{r.graphs_per_s:.0f} candidates/s, scorer={r.scorer}"
+        + (f", {r.shards} Ray shards" if r.shards else "")
     )
     if r.first_pass is not None:
+        fp = r.first_pass
+        why = "on by default for this many candidates" if fp["auto"] else "asked for"
         lines.append(
-            f"first pass: {r.first_pass['scorer']}; {r.first_pass['survivors']} survivors "
-            f"scored by the model (held-out Spearman vs the model "
-            f"{r.first_pass['calibration_spearman']:.3f})"
+            f"first pass ({why}; --survivors 0 turns it off): {fp['scorer']}, fitted on "
+            f"{fp['calibration']} candidates, kept the best {fp['survivors']} of "
+            f"{fp['scored']} for the model (held-out Spearman vs the model "
+            f"{fp['calibration_spearman']:.3f})"
         )
     emit(out, as_json=args.json, text="\n".join(lines))
     return 0
@@ -437,9 +444,10 @@ def register(subparsers: Any) -> None:
     q.add_argument("--threads", type=int_at_least(1), default=1, help="torch threads (default 1)")
     q.add_argument(
         "--survivors",
-        type=int_at_least(1),
+        type=int_at_least(0),
         default=None,
-        help="cheap first pass from the arch encoding; the model scores only this many",
+        help="cheap first pass on the decisions; the model scores only this many (default: "
+        "2048 past 50,000 candidates with --model, else off; 0: off)",
     )
     q.add_argument("--ray", action="store_true", help="rank shards on Ray workers (embedded)")
     q.add_argument("--address", default=None, help="join this Ray cluster (implies --ray)")

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from nas.predictors import GennapePredictor, rank_candidates
+from nas.predictors._rank import candidates
+from nas.predictors._rank_first import DecisionDraws
 from nas.space import Arch, Space, get_space
 
 from .conftest import TINY
@@ -40,14 +42,20 @@ def rank_all_at_once(
     return [(archs[kept[j]].arch_id, scores[j]) for j in order]
 
 
+def stream(space: Space, n: int, seed: int) -> list[Arch]:
+    """The candidates ``rank_candidates`` draws for ``n`` and ``seed``, as archs."""
+    draws = DecisionDraws(space)
+    blocks = candidates(space, n, np.random.default_rng(seed))
+    return [draws.arch(row) for b in blocks for row in b.rows]
+
+
 def _ids_scores(result) -> tuple[list[str], list[float]]:
     return [a.arch_id for a, _, _ in result.top], [s for _, s, _ in result.top]
 
 
 def test_streaming_top_k_equals_ranking_all_at_once(model) -> None:
     space = get_space("nb_macro")
-    rng = np.random.default_rng(3)
-    archs = [space.sample(rng) for _ in range(300)]
+    archs = stream(space, 300, 3)
     expected = rank_all_at_once(space, archs, 10, model)
     got = rank_candidates(space, 300, 10, model=model, rng=np.random.default_rng(3), batch=7)
     ids, scores = _ids_scores(got)
@@ -55,6 +63,16 @@ def test_streaming_top_k_equals_ranking_all_at_once(model) -> None:
     np.testing.assert_allclose(scores, [s for _, s in expected], rtol=1e-5)
     assert got.candidates == 300
     assert got.unique == len({space.graph_hash(a) for a in archs})
+
+
+def test_the_dedupe_on_decisions_changes_no_top_k() -> None:
+    space = get_space("nb_macro")  # 6,561 archs: 2,000 draws repeat some hundreds
+    archs = stream(space, 2000, 5)
+    got = rank_candidates(space, 2000, 15, rng=np.random.default_rng(5))
+    assert got.distinct["decisions"] == len({a.arch_id for a in archs}) < 2000
+    assert got.distinct["archs"] == got.distinct["decisions"]  # nothing compiled twice
+    expected = rank_all_at_once(space, archs, 15, None)  # dedupes by arch id after building
+    assert _ids_scores(got) == ([i for i, _ in expected], [s for _, s in expected])
 
 
 @pytest.mark.slow
