@@ -199,3 +199,11 @@ def test_graph_hash_equals_the_reference_on_hand_built_corner_cases() -> None:
     g.set_outputs(f, g.add("add", [g.add("add", [y, d]), a]), y)
     assert g.graph_hash() == reference_graph_hash(g)
     assert graph_hash(g, digest_size=8) == reference_graph_hash(g, digest_size=8)
+
+
+def test_graph_hash_equals_the_reference_on_a_wide_concat() -> None:
+    g = Graph("wide")
+    x = g.add_input((2, 4), name="x")
+    branches = [g.add("relu", g.add("linear", x, out_features=4)) for _ in range(70)]
+    g.set_outputs(g.add("concat", branches))
+    assert g.graph_hash() == reference_graph_hash(g)
