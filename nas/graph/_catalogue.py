@@ -51,6 +51,24 @@ def _canon(values: tuple[int, ...]) -> int | tuple[int, ...]:
     return values[0] if len(set(values)) == 1 else values
 
 
+def _channels(c_in: int, a: Attrs) -> tuple[int, int]:
+    """A convolution's ``(out_channels, groups)``: positive ints, groups dividing both widths."""
+    out_c, groups = a["out_channels"], a["groups"]
+    if isinstance(out_c, bool) or not isinstance(out_c, int) or out_c < 1:
+        raise GraphError(f"attr 'out_channels' must be a positive int, got {out_c!r}")
+    if (
+        isinstance(groups, bool)
+        or not isinstance(groups, int)
+        or groups < 1
+        or c_in % groups
+        or out_c % groups
+    ):
+        raise GraphError(
+            f"attr 'groups'={groups!r} must divide in_channels={c_in} and out_channels={out_c}"
+        )
+    return out_c, groups
+
+
 def _rank(in_shapes: Shapes, ranks: tuple[int, ...], what: str) -> Shape:
     shape = in_shapes[0]
     if len(shape) not in ranks:
@@ -96,13 +114,7 @@ def _conv_normalize(nd: int):
             p = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d))
         else:
             p = _tup(a["padding"], nd, "padding", minimum=0)
-        out_c, groups = a["out_channels"], a["groups"]
-        if not isinstance(out_c, int) or out_c < 1:
-            raise GraphError(f"attr 'out_channels' must be a positive int, got {out_c!r}")
-        if not isinstance(groups, int) or groups < 1 or c_in % groups or out_c % groups:
-            raise GraphError(
-                f"attr 'groups'={groups!r} must divide in_channels={c_in} and out_channels={out_c}"
-            )
+        out_c, groups = _channels(c_in, a)
         return {
             "out_channels": out_c,
             "kernel_size": _canon(k),

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nas.errors import GraphError
-from nas.graph._catalogue import CONV_DEFAULTS, _canon, _onnx_pads, _rank, _tup
+from nas.graph._catalogue import CONV_DEFAULTS, _canon, _channels, _onnx_pads, _rank, _tup
 from nas.graph._ops import REQUIRED, OnnxNode, OpSpec, Shape, TorchCall, register_op
 
 __all__ = ["channel_shuffle"]
@@ -106,13 +106,7 @@ register_op(
 def _convt_normalize(nd: int) -> Any:
     def normalize(in_shapes: Shapes, a: dict[str, Any]) -> dict[str, Any]:
         c_in = _rank(in_shapes, (nd + 1,), f"conv_transpose{nd}d")[0]
-        out_c, groups = a["out_channels"], a["groups"]
-        if not isinstance(out_c, int) or out_c < 1:
-            raise GraphError(f"attr 'out_channels' must be a positive int, got {out_c!r}")
-        if not isinstance(groups, int) or groups < 1 or c_in % groups or out_c % groups:
-            raise GraphError(
-                f"attr 'groups'={groups!r} must divide in_channels={c_in} and out_channels={out_c}"
-            )
+        out_c, groups = _channels(c_in, a)
         s, d = _tup(a["stride"], nd, "stride"), _tup(a["dilation"], nd, "dilation")
         op = _tup(a["output_padding"], nd, "output_padding", minimum=0)
         if any(o >= max(si, di) for o, si, di in zip(op, s, d)):
