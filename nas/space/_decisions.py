@@ -113,6 +113,7 @@ class Choice(Decision):
     name: str | None = None
     labels: tuple[Any, ...] = field(init=False, repr=False)
     subtrees: Mapping[Any, Node] | None = field(init=False, repr=False)
+    _index: dict[Any, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         from nas.space._node import Node
@@ -154,16 +155,25 @@ class Choice(Decision):
             raise SpaceError(f"Choice options must be distinct (got {list(labels)!r}).")
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "subtrees", subtrees)
+        object.__setattr__(self, "_index", {label: i for i, label in enumerate(labels)})
 
     @property
     def structural(self) -> bool:
         return self.subtrees is not None
 
     def contains(self, value: Any) -> bool:
+        v = _freeze(value)
         try:
-            return _freeze(value) in self.labels and _same_type(value, self.labels)
-        except TypeError:
+            i = self._index.get(v)
+        except TypeError:  # unhashable: no label
             return False
+        if i is None:
+            return False
+        # True == 1 in Python: a categorical over ints must not accept True, nor 1.0 for "1".
+        label = self.labels[i]
+        return type(label) is type(v) or (
+            isinstance(label, float) and isinstance(v, int) and not isinstance(v, bool)
+        )
 
     def sample(self, rng: np.random.Generator) -> Any:
         return self.labels[int(rng.integers(len(self.labels)))]
@@ -197,10 +207,15 @@ class Choice(Decision):
         return [o for o in self.labels if o != v]
 
     def mutate(self, value: Any, rng: np.random.Generator) -> Any:
-        others = self.neighbors(value)
-        if not others:
-            return _freeze(value)
-        return others[int(rng.integers(len(others)))]
+        # The draw of picking from neighbors(value), without building the list.
+        v, n = _freeze(value), len(self.labels)
+        i = self._index.get(v)
+        if i is None or self.labels[i] != v:  # not a label (a NaN never equals itself)
+            return self.labels[int(rng.integers(n))]
+        if n == 1:
+            return v
+        r = int(rng.integers(n - 1))
+        return self.labels[r + (r >= i)]
 
     def default(self) -> Any:
         return self.labels[0]
@@ -210,17 +225,6 @@ def _is_plain(value: Any) -> bool:
     if isinstance(value, tuple):
         return all(_is_plain(v) for v in value)
     return isinstance(value, _PRIMITIVE)
-
-
-def _same_type(value: Any, labels: tuple[Any, ...]) -> bool:
-    # True == 1 in Python; a categorical over ints must not accept True, nor 1.0 for "1".
-    v = _freeze(value)
-    for label in labels:
-        if label == v:
-            return type(label) is type(v) or (
-                isinstance(label, float) and isinstance(v, int) and not isinstance(v, bool)
-            )
-    return False
 
 
 @dataclass(frozen=True, eq=False)

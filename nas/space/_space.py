@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 __all__ = ["Arch", "Space"]
 
 
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+# One encoder for every arch: json.dumps builds a new one per call. Tuples encode as lists.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,12 @@ class Arch:
     arch_id: str = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "values", dict(self.values))
-        obj = {"space": self.space, "version": self.version, "values": self.json_values()}
+        values = dict(self.values)
+        object.__setattr__(self, "values", values)
+        obj = {"space": self.space, "version": self.version, "values": values}
         if self.fingerprint:
             obj["fingerprint"] = self.fingerprint
-        text = canonical_json(obj)
+        text = _CANONICAL.encode(obj)
         self.__dict__["_json"] = text  # computed once: ids, stores and Ray configs all use it
         object.__setattr__(self, "arch_id", hashlib.sha256(text.encode()).hexdigest()[:16])
 
@@ -162,6 +163,7 @@ class Space:
         self._conditional: set[str] = set()
         declare(self._parts, "", decisions, self._conditional)
         self.decisions: dict[str, Decision] = decisions
+        self._mutable = {k for k, d in decisions.items() if d.size() != 1}  # what mutate moves
 
     def __repr__(self) -> str:
         return f"Space({self.name!r}, version={self.version!r}, decisions={len(self.decisions)})"
@@ -337,7 +339,7 @@ class Space:
     def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
         """Change exactly one active decision (decisions it activates are sampled anew)."""
         arch = self._valid(arch)
-        keys = [k for k in arch.values if self.decisions[k].size() != 1]
+        keys = [k for k in arch.values if k in self._mutable]
         if not keys:
             return arch
         key = keys[int(rng.integers(len(keys)))]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from nas.errors import ArchError
-from nas.space import Arch, Space, get_space, list_spaces
+from nas.space import Arch, Choice, Space, get_space, list_spaces
 from nas.space._context import KeepOrFill, Sampler
 
 SPACES = list_spaces()
@@ -83,3 +83,18 @@ def test_an_arch_the_space_did_not_build_is_still_validated() -> None:
     assert space.mutate(again, np.random.default_rng(1)) == space.mutate(
         arch, np.random.default_rng(1)
     )
+
+
+@pytest.mark.parametrize(
+    "labels", [[3, 5, 7], [1, 2], [1.0, 2.5], ["a"], [(1, 2), (3,), ()], [None, "x", 0.5]]
+)
+def test_choice_mutate_draws_what_picking_a_neighbor_draws(labels: list) -> None:
+    choice = Choice(labels)
+    for value in [*choice.values(), True, "absent", (1, 2)]:
+        for seed in range(10):
+            fast, ref = np.random.default_rng(seed), np.random.default_rng(seed)
+            others = choice.neighbors(value)
+            expected = others[int(ref.integers(len(others)))] if others else value
+            got = choice.mutate(value, fast)
+            assert got == expected and type(got) is type(expected)
+            assert fast.integers(1 << 30) == ref.integers(1 << 30)  # same draws used
