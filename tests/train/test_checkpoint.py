@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from nas.data import Dataset, get_dataset
+from nas.data import Dataset
 from nas.train import (
     CheckpointError,
     CheckpointKeeper,
@@ -19,11 +19,6 @@ from nas.train import (
     save_checkpoint,
     train,
 )
-
-
-@pytest.fixture(scope="module")
-def synthetic() -> Dataset:
-    return get_dataset("synthetic", num_classes=4, length=32, num_train=600, num_test=200)
 
 
 def mlp() -> nn.Module:

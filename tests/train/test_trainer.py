@@ -30,11 +30,6 @@ def mnist1d() -> Dataset:
     return get_dataset("mnist1d")
 
 
-@pytest.fixture(scope="module")
-def synthetic() -> Dataset:
-    return get_dataset("synthetic", num_classes=4, length=32, num_train=600, num_test=200)
-
-
 class SignalCNN(nn.Module):
     """A small 1-D CNN: (batch, 1, length) -> (batch, num_classes)."""
 
