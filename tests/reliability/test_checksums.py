@@ -9,18 +9,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from nas.cli import main
 from nas.errors import StoreError
 from nas.store import ResultStore
 
 
 @pytest.fixture(scope="module")
-def part(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    store = tmp_path_factory.mktemp("checksums") / "store"
-    argv = ["search", "--space", "nb201", "--evaluator", "tabular:nb201-cifar10", "--budget",
-            "100", "--store", str(store)]  # fmt: skip
-    assert main(argv) == 0
-    (path,) = store.glob("part-*.parquet")
+def part(tabular_store: Path) -> Path:
+    (path,) = tabular_store.glob("part-*.parquet")
     return path
 
 

@@ -112,15 +112,6 @@ FILTER_TOKENS = st.sampled_from(
 )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("fuzz") / "store"
-    argv = ["search", "--space", "nb201", "--evaluator", "tabular:nb201-cifar10", "--budget",
-            "20", "--store", str(path)]  # fmt: skip
-    assert main(argv) == 0
-    return path
-
-
 VALID_FILTERS = st.sampled_from(
     ["val_accuracy > 80", "params <= 1e6 and status == 'ok'", "space in ['nb201', 'x']",
      "not (seed == 0)", "val_accuracy >= 70 or params < 5e5"]
@@ -132,7 +123,9 @@ VALID_FILTERS = st.sampled_from(
     tokens=st.lists(FILTER_TOKENS, max_size=9), valid=VALID_FILTERS,
     join=st.sampled_from(["", " and ", " or "]), noise=st.text(max_size=4),
 )  # fmt: skip
-def test_where_fuzz(store: Path, tokens: list[str], valid: str, join: str, noise: str) -> None:
+def test_where_fuzz(
+    tabular_store: Path, tokens: list[str], valid: str, join: str, noise: str
+) -> None:
     text = (
         valid
         if not tokens
@@ -140,7 +133,7 @@ def test_where_fuzz(store: Path, tokens: list[str], valid: str, join: str, noise
         if not join
         else valid + join + " ".join(tokens)
     )
-    _outcome("--where", lambda: ResultStore(store).read(filter=text))
+    _outcome("--where", lambda: ResultStore(tabular_store).read(filter=text))
 
 
 FLAG_VALUES = st.sampled_from(
