@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.cli._common import CliInputError, add_json_flag, emit
+from nas.errors import NasError
 
 __all__ = ["register"]
 
@@ -168,27 +169,33 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import(args: argparse.Namespace) -> int:
-    from nas.bench import import_table
-
-    path = import_table(
-        args.name,
-        args.source,
-        out_dir=args.out,
-        processes=args.processes,
-        progress=not args.json,
-    )
+def _rows(path: Path) -> int:
     import pyarrow.parquet as pq
 
-    rows = pq.ParquetFile(path).metadata.num_rows
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from nas.bench import import_table
+    from nas.hw import import_latency_table, list_latency_tables
+
+    if args.name in list_latency_tables():
+        path = import_latency_table(args.name, args.source, out_dir=args.out)
+    else:
+        path = import_table(
+            args.name,
+            args.source,
+            out_dir=args.out,
+            processes=args.processes,
+            progress=not args.json,
+        )
+    rows = _rows(path)
     payload = {"name": args.name, "path": str(path), "rows": rows, "bytes": path.stat().st_size}
     emit(payload, as_json=args.json, text=f"wrote {rows} rows to {path}")
     return 0
 
 
 def _add(args: argparse.Namespace) -> int:
-    import pyarrow.parquet as pq
-
     from nas.bench import add_table
 
     path = add_table(
@@ -204,7 +211,7 @@ def _add(args: argparse.Namespace) -> int:
         processes=args.processes,
         progress=not args.json,
     )
-    rows = pq.ParquetFile(path).metadata.num_rows
+    rows = _rows(path)
     payload = {
         "name": args.name,
         "path": str(path),
@@ -242,6 +249,18 @@ def _register_benchmark(subparsers: Any) -> None:
     s.add_argument("--plot", metavar="PATH.png", help="write the regret curves here")
     s.add_argument("--store", metavar="DIR", help="also append every evaluation to this store")
     s.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
+    s.add_argument(
+        "--objective",
+        action="append",
+        metavar="METRIC:max|min",
+        help="repeat for a multi-objective race: val_accuracy:max and latency_DEVICE:min "
+        "(a device of --latency-table) report Pareto fronts and hypervolume ratios",
+    )
+    s.add_argument(
+        "--latency-table",
+        default="help-nb201",
+        help="latency table of the latency_DEVICE objective (default help-nb201)",
+    )
     add_json_flag(s)
     s.set_defaults(handler=_benchmark_search)
 
@@ -272,6 +291,9 @@ def _benchmark_search(args: argparse.Namespace) -> int:
     if args.queries < 1 or args.seeds < 1 or args.processes < 1:
         raise CliInputError("--queries, --seeds and --processes must be positive ints.")
     checkpoints = _ints(args.checkpoints, "--checkpoints") if args.checkpoints else None
+    device = _latency_device(args.objective or [], args.latency_table)
+    if device is not None:
+        return _pareto_search(args, strategies, device, checkpoints)
     if args.plot and Path(args.plot).suffix.lower() != ".png":
         raise CliInputError(f"--plot: expected a .png path, got {args.plot!r}.")
     result = compare_strategies(
@@ -308,3 +330,62 @@ def _table_text(result: Any, plot: str | None) -> str:
     if plot:
         lines.append(f"plot: {plot}")
     return "\n".join(lines)
+
+
+def _latency_device(objectives: list[str], table: str) -> str | None:
+    """The device of a ``val_accuracy:max`` + ``latency_DEVICE:min`` pair, None for no
+    ``--objective`` or ``val_accuracy:max`` alone; anything else is one line."""
+    from nas.hw import latency_table
+
+    pairs = [o.strip().partition(":")[::2] for o in objectives]
+    if not pairs or pairs == [("val_accuracy", "max")]:
+        return None
+    latency = [m for m, d in pairs if m.startswith("latency_") and d == "min"]
+    if len(pairs) != 2 or ("val_accuracy", "max") not in pairs or len(latency) != 1:
+        raise CliInputError(
+            f"--objective: expected val_accuracy:max, optionally with one latency_DEVICE:min "
+            f"(e.g. latency_pixel3:min), got {', '.join(objectives)}."
+        )
+    try:
+        return latency_table(table).check_device(latency[0].removeprefix("latency_"))
+    except NasError as exc:
+        raise CliInputError(f"--objective {latency[0]}:min: {exc}") from None
+
+
+def _pareto_search(
+    args: argparse.Namespace, strategies: list[str], device: str, checkpoints: list[int] | None
+) -> int:
+    from nas.hw import compare_pareto
+
+    if args.plot or args.store or args.processes != 1:
+        raise CliInputError(
+            "--plot, --store and --processes are for single-objective races; drop them with "
+            "a latency objective."
+        )
+    result = compare_pareto(
+        args.table,
+        strategies,
+        latency_table=args.latency_table,
+        device=device,
+        queries=args.queries,
+        seeds=args.seeds,
+        checkpoints=checkpoints,
+        progress=not args.json or sys.stderr.isatty(),
+    )
+    payload = result.to_dict()
+    head = (
+        f"{result.table} x {result.latency_table}:{device}: hypervolume ratio to the table's "
+        f"true front ({len(result.true_front)} archs), mean ± std over {len(result.seeds)} "
+        f"seeds; in brackets the same fronts judged on test accuracy"
+    )
+    width = max(8, *(len(n) for n in strategies))
+    lines = [head, f"{'queries':<{width}} " + " ".join(f"{c:>22}" for c in result.checkpoints)]
+    for name, row in payload["strategies"].items():
+        val, test = row["hv_ratio"], row["hv_ratio_test"]
+        cells = [
+            f"{m:.3f}±{s:.3f} ({t:.3f})" for m, s, t in zip(val["mean"], val["std"], test["mean"])
+        ]
+        lines.append(f"{name:<{width}} " + " ".join(f"{x:>22}" for x in cells))
+    lines.append(f"({result.wall_seconds:.1f}s)")
+    emit(payload, as_json=args.json, text="\n".join(lines))
+    return 0

@@ -17,7 +17,10 @@ Example:
 
 from __future__ import annotations
 
+from nas.hw._compare import ParetoComparison, compare_pareto
 from nas.hw._convert import build_latency_table, import_latency_table
+from nas.hw._evaluator import LatencyEvaluator, latency_metric
+from nas.hw._hypervolume import front_indices, hypervolume
 from nas.hw._tables import (
     LatencyTable,
     LatencyTableInfo,
@@ -28,11 +31,17 @@ from nas.hw._tables import (
 )
 
 __all__ = [
+    "LatencyEvaluator",
     "LatencyTable",
     "LatencyTableInfo",
+    "ParetoComparison",
     "build_latency_table",
+    "compare_pareto",
+    "front_indices",
     "hat_features",
+    "hypervolume",
     "import_latency_table",
+    "latency_metric",
     "latency_table",
     "latency_table_info",
     "list_latency_tables",
