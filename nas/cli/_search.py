@@ -11,7 +11,10 @@ from typing import Any
 
 from nas.cli._common import CliInputError, add_json_flag, emit, int_at_least, number_at_least
 
-__all__ = ["parse_budget", "parse_constraint", "parse_duration", "parse_objectives", "register"]
+__all__ = [
+    "parse_budget", "parse_constraint", "parse_duration", "parse_objectives", "ray_options",
+    "register",
+]  # fmt: skip
 
 _DURATION = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,9})?)(s|m|h)?")
 _UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0}
@@ -80,7 +83,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--run-dir",
         help="run directory, where the search state lives; its name is the run id "
-        "(default with --store: STORE/_runs/RUN_ID for a local store, ./nas-runs/RUN_ID for "
+        "(default with --store: STORE.runs/RUN_ID beside a local store, ./nas-runs/RUN_ID for "
         "an object-store URI such as s3://...)",
     )
     p.add_argument(
@@ -307,7 +310,7 @@ def _training(args: argparse.Namespace, space: Any) -> Any:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from nas.search import RayOptions, get_strategy, run
+    from nas.search import get_strategy, run
     from nas.search._optuna import optuna_study
     from nas.search._run import new_run_id
     from nas.space import get_space
@@ -346,19 +349,6 @@ def _search(args: argparse.Namespace) -> int:
             **optuna_study(args.strategy, args.optuna_storage, run_dir),
         )
         evaluator = _tabular(args.evaluator, space) if args.evaluator else _training(args, space)
-    ray = None
-    if args.executor == "ray":
-        ray = RayOptions(
-            address=args.address,
-            cpus_per_trial=args.cpus_per_trial,
-            gpus_per_trial=args.gpus_per_trial,
-            max_concurrent=args.max_concurrent,
-            scheduler=args.scheduler,
-            max_failures=args.max_failures,
-            storage=args.ray_storage,
-            dashboard=bool(args.dashboard),
-            loggers=tuple(n.strip() for n in (args.tune_loggers or "").split(",") if n.strip()),
-        )
     out = run(
         space,
         strategy,
@@ -372,7 +362,7 @@ def _search(args: argparse.Namespace) -> int:
         resume=bool(args.resume),
         seed=args.seed,
         progress=not args.json or sys.stderr.isatty(),
-        ray=ray,
+        ray=ray_options(args) if args.executor == "ray" else None,
         export_best=args.evaluator is None,
         keep_checkpoints=args.keep_weights,
         settings=settings,
@@ -382,6 +372,22 @@ def _search(args: argparse.Namespace) -> int:
         return 130
     _check_some_ran(out.results)
     return 0
+
+
+def ray_options(args: argparse.Namespace) -> Any:
+    """The ``RayOptions`` of parsed flags named like its fields (``--max-concurrent`` is
+    ``max_concurrent``; ``--ray-storage`` is ``storage``, ``--tune-loggers`` the
+    comma-separated ``loggers``); a flag that is absent or None keeps the default."""
+    from dataclasses import fields
+
+    from nas.search import RayOptions
+
+    given = {f.name: getattr(args, f.name, None) for f in fields(RayOptions)}
+    given["storage"] = getattr(args, "ray_storage", None)
+    names = getattr(args, "tune_loggers", None)
+    if names is not None:
+        given["loggers"] = tuple(n.strip() for n in names.split(",") if n.strip())
+    return RayOptions(**{k: v for k, v in given.items() if v is not None})
 
 
 def _check_some_ran(results: list[Any]) -> None:
@@ -400,12 +406,17 @@ def _check_some_ran(results: list[Any]) -> None:
 
 
 def _default_run_dir(store: str, run_id: str) -> str:
-    """The search state lives next to a local store; with an object store, in ./nas-runs."""
+    """``STORE.runs/RUN_ID`` beside a local store, so the store directory holds Parquet
+    files only (polars, pandas and DuckDB read it as is); ``./nas-runs/RUN_ID`` beside
+    an object store."""
     from pathlib import Path
 
     if "://" in store and not store.startswith("file://"):
         return str(Path("nas-runs") / run_id)
-    return str(Path(store.removeprefix("file://")) / "_runs" / run_id)
+    data = Path(store.removeprefix("file://"))
+    if data.name in ("", ".", ".."):
+        data = data.resolve()
+    return str(data.with_name(f"{data.name}.runs") / run_id)
 
 
 def _summary(result: Any, metrics: list[str]) -> dict[str, Any]:

@@ -49,10 +49,16 @@ def load_rows(source: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 def _store_above(run_dir: Path) -> str | None:
-    """STORE for a run directory at STORE/_runs/RUN_ID (the CLI's default place)."""
-    if run_dir.parent.name == "_runs" and any(run_dir.parent.parent.glob("*.parquet")):
-        return str(run_dir.parent.parent)
-    return None
+    """STORE for a run directory at the CLI's default place: STORE.runs/RUN_ID, or
+    STORE/_runs/RUN_ID (where earlier versions put it)."""
+    parent = run_dir.resolve().parent
+    if parent.name == "_runs":
+        store = parent.parent
+    elif parent.name.endswith(".runs") and len(parent.name) > len(".runs"):
+        store = parent.with_name(parent.name.removesuffix(".runs"))
+    else:
+        return None
+    return str(store) if any(store.glob("*.parquet")) else None
 
 
 def figure_from_source(kind: str, source: str | os.PathLike[str], **options: Any) -> Any:

@@ -371,7 +371,7 @@ def saved_settings(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if state is None:
         raise StateError(
             f"{str(run_dir)!r} holds no search state to resume; pass the run directory the "
-            f"search printed (STORE/_runs/RUN_ID)."
+            f"search printed (STORE.runs/RUN_ID)."
         )
     return dict(state.settings)
 

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from nas.cli import main
 from nas.store import ResultStore
-
-REPO = Path(__file__).resolve().parents[2]
-NAS = [sys.executable, "-c", "import sys; from nas.cli import main; sys.exit(main())"]
+from tests.search.helpers import NAS, interrupted_training_search, nas_env, runs_of
 
 
 def test_benchmark_search_stores_strategies_times_seeds_times_queries_rows(
@@ -49,7 +43,7 @@ def test_search_run_dir_name_is_the_rows_run_id(
     rows = ResultStore(store).results()
     assert len(rows) == 60 == out["proposed"] and out["trained"] <= 60
     assert Path(out["run_dir"]).name == out["run_id"] == rows[0].run_id
-    assert Path(out["run_dir"]) == (store / "_runs" / out["run_id"]).resolve()
+    assert Path(out["run_dir"]) == (runs_of(store) / out["run_id"]).resolve()
     assert {r.run_id for r in rows} == {out["run_id"]}
 
 
@@ -63,25 +57,8 @@ def test_ctrl_c_ends_interrupted_with_the_resume_command_and_resume_finishes(
     tmp_path: Path,
 ) -> None:
     store = tmp_path / "store"
-    argv = ["search", "--space", "cnn1d", "--dataset", "mnist1d", "--executor", "local",
-            "--epochs", "1", "--device", "cpu", "--budget", "5", "--store", str(store)]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [*NAS, *argv], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 240
-        while not list((store / "_runs").glob("*/weights/000001")):  # the second trial started
-            assert proc.poll() is None, proc.communicate()[1][-3000:]
-            assert time.monotonic() < deadline, "no trial started in time"
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, stderr[-3000:]
+    returncode, stdout, stderr = interrupted_training_search(store, 5, tmp_path)
+    assert returncode == 130, stderr[-3000:]
     assert "Search interrupted" in stdout and "Search finished" not in stdout + stderr
     assert stdout.count("run search-") == 1  # the summary, printed once, with the run's id
     command = next(line for line in stdout.splitlines() if line.startswith("Resume with: "))
@@ -90,7 +67,12 @@ def test_ctrl_c_ends_interrupted_with_the_resume_command_and_resume_finishes(
     before = _rows(store)
     assert 1 <= before < 5
     done = subprocess.run(
-        [*NAS, *resume[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        [*NAS, *resume[1:]],
+        cwd=tmp_path,
+        env=nas_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Search finished" in done.stdout

@@ -4,20 +4,15 @@ override, objectives, ...); a flag given again that disagrees is refused in one 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from nas.cli import main
 from nas.store import ResultStore
-from tests.conftest import REPO
+from tests.search.helpers import NAS, interrupted_training_search, nas_env, runs_of
 
-NAS = [sys.executable, "-c", "import sys; from nas.cli import main; sys.exit(main())"]
 TABULAR = ["search", "--space", "nb201", "--evaluator", "tabular:nb201-cifar10"]
 
 
@@ -28,7 +23,7 @@ def test_resume_restores_the_saved_flags_and_refuses_different_ones(
     argv = [*TABULAR, "--budget", "6", "--strategy", "rea", "--seed", "3", "--store", str(store),
             "--objectives", "val_accuracy:max,params:min", "--constraint", "params<=1e6"]  # fmt: skip
     assert main(argv) == 0
-    (run_dir,) = (store / "_runs").iterdir()
+    (run_dir,) = runs_of(store).iterdir()
     saved = json.loads((run_dir / "search_state.json").read_text())["settings"]
     assert saved["budget"] == "6" and saved["seed"] == 3 and saved["constraint"] == ["params<=1e6"]
     capsys.readouterr()
@@ -50,29 +45,16 @@ def test_resume_with_no_flags_stores_exactly_the_remaining_trials_at_the_saved_e
     tmp_path: Path,
 ) -> None:
     store = tmp_path / "store"
-    argv = ["search", "--space", "cnn1d", "--dataset", "mnist1d", "--executor", "local",
-            "--epochs", "1", "--device", "cpu", "--budget", "4", "--store", str(store)]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([*NAS, *argv], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 240
-        while not list((store / "_runs").glob("*/weights/000001")):  # the second trial started
-            assert proc.poll() is None, proc.communicate()[1][-3000:]
-            assert time.monotonic() < deadline, "no trial started in time"
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
-        stdout, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130
-    (run_dir,) = (store / "_runs").iterdir()
+    returncode, stdout, _ = interrupted_training_search(store, 4, tmp_path)
+    assert returncode == 130
+    (run_dir,) = runs_of(store).iterdir()
     assert f"Resume with: nas search --resume {run_dir}" in stdout
     before = {r.candidate_id for r in ResultStore(store).results()}
     assert 1 <= len(before) < 4
-    done = subprocess.run([*NAS, "search", "--resume", str(run_dir)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [*NAS, "search", "--resume", str(run_dir)], cwd=tmp_path, env=nas_env(),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     rows = ResultStore(store).results()
     assert len(rows) == 4 == len({r.candidate_id for r in rows})  # the remaining ones, once

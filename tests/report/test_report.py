@@ -21,7 +21,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     argv = ["search", "--space", "nb201", "--evaluator", "tabular:nb201-cifar10", "--strategy",
             "tpe", "--budget", "30", "--store", str(root / "store")]  # fmt: skip
     assert main(argv) == 0
-    [path] = (root / "store" / "_runs").iterdir()
+    [path] = (root / "store.runs").iterdir()  # beside the store, out of its data
     return path
 
 
@@ -36,7 +36,7 @@ def test_the_report_is_one_self_contained_file(
     out = tmp_path / "report.html"
     assert main(["report", str(run_dir), "--out", str(out)]) == 0
     html = out.read_text()
-    best = _best_id(run_dir.parent.parent)
+    best = _best_id(run_dir.parent.parent / "store")
     assert f'<code id="best-arch">{best}</code>' in html
     assert html.count('src="data:image/png;base64,') == 2  # pareto and parallel
     assert "Not drawn: No ok row has a " in html  # table rows have no curves: said, not drawn
@@ -75,7 +75,7 @@ def test_chromium_loads_the_report(run_dir: Path, tmp_path: Path) -> None:
     dom = subprocess.run(
         [*flags, "--dump-dom", out.as_uri()], capture_output=True, text=True, timeout=120
     )
-    assert _best_id(run_dir.parent.parent) in dom.stdout
+    assert _best_id(run_dir.parent.parent / "store") in dom.stdout
     assert dom.stdout.count("data:image/png;base64,") == 2
     import matplotlib.image
 

@@ -6,8 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+from nas.cli._search import ray_options
 from nas.run import TrainingEvaluator
-from nas.search import RayOptions, get_strategy, run
+from nas.search import get_strategy, run
 from nas.space import get_space
 
 
@@ -27,14 +28,7 @@ def main() -> None:
     evaluator = TrainingEvaluator(
         space, "mnist1d", device="cpu", recipe_overrides={"epochs": args.epochs}
     )
-    ray = None
-    if args.executor == "ray":
-        ray = RayOptions(
-            address=args.address,
-            max_concurrent=args.max_concurrent,
-            max_failures=args.max_failures,
-            trial_resources=args.trial_resources,
-        )
+    ray = ray_options(args) if args.executor == "ray" else None
     run(
         space, get_strategy("random", space, seed=args.seed), evaluator, executor=args.executor,
         budget=args.budget, store=args.work / "store", run_dir=args.work / "run", ray=ray,

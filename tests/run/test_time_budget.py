@@ -105,6 +105,6 @@ def test_a_time_budget_given_on_resume_replaces_the_saved_one(tmp_path: Path) ->
 
 
 def test_default_run_dir_is_local_even_for_object_store_uris() -> None:
-    assert _default_run_dir("runs/a", "x1") == str(Path("runs/a/_runs/x1"))
-    assert _default_run_dir("file:///data/s", "x1") == str(Path("/data/s/_runs/x1"))
+    assert _default_run_dir("runs/a", "x1") == str(Path("runs/a.runs/x1"))
+    assert _default_run_dir("file:///data/s", "x1") == str(Path("/data/s.runs/x1"))
     assert _default_run_dir("s3://bucket/nas", "x1") == str(Path("nas-runs/x1"))

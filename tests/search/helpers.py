@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -83,3 +89,40 @@ def drive(strategy: Strategy, steps: int, score: Callable[[Arch], float]) -> lis
 
 def json_round_trip(state: dict) -> dict:
     return json.loads(json.dumps(state, allow_nan=False))
+
+
+NAS = [sys.executable, "-c", "import sys; from nas.cli import main; sys.exit(main())"]
+
+
+def nas_env() -> dict[str, str]:
+    """The environment of a `nas` subprocess: this checkout first on the import path."""
+    return {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+
+
+def runs_of(store: Path) -> Path:
+    """Where `nas search --store STORE` puts its run directories: STORE.runs beside it."""
+    return store.with_name(f"{store.name}.runs")
+
+
+def interrupted_training_search(store: Path, budget: int, cwd: Path) -> tuple[int, str, str]:
+    """`nas search` of ``budget`` one-epoch cnn1d trainings (in-process, CPU) into ``store``
+    as its own process, sent Ctrl-C once its second trial started: (exit code, stdout,
+    stderr)."""
+    argv = ["search", "--space", "cnn1d", "--dataset", "mnist1d", "--executor", "local",
+            "--epochs", "1", "--device", "cpu", "--budget", str(budget), "--store", str(store)]  # fmt: skip
+    proc = subprocess.Popen(
+        [*NAS, *argv], cwd=cwd, env=nas_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not list(runs_of(store).glob("*/weights/000001")):  # the second trial started
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "no trial started in time"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, stdout, stderr

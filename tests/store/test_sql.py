@@ -1,5 +1,6 @@
 """`nas store query --sql`: DuckDB over the store's rows equals the same query in pandas, and
-pandas/DuckDB read the store directory as is (run metadata under `_runs/` included)."""
+pandas/DuckDB (and polars, when installed) read the store directory as is: a search keeps its
+run directory beside the store (STORE.runs/RUN_ID), out of the data."""
 
 from __future__ import annotations
 
@@ -25,16 +26,24 @@ SQL = (
 
 @pytest.fixture(scope="module")
 def store_10k(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """10,000 real NB-201 CIFAR-10 rows in 4 Parquet files, and a run directory inside."""
+    """10,000 real NB-201 CIFAR-10 rows in 4 Parquet files."""
     path = tmp_path_factory.mktemp("sql") / "store"
     table = TabularEvaluator("nb201-cifar10")
     store = ResultStore(path)
     ids = table.arch_ids()[:10_000]
     for start in range(0, 10_000, 2_500):
         store.append([table.lookup(i) for i in ids[start : start + 2_500]])
-    run_dir = path / "_runs" / "search-x"
-    run_dir.mkdir(parents=True)
-    (run_dir / "search_state.json").write_text("{}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store two real `nas search` runs wrote (tpe: its Optuna study, state and summary)."""
+    path = tmp_path_factory.mktemp("searched") / "store"
+    for strategy in ("tpe", "rea"):
+        argv = ["search", "--space", "nb201", "--evaluator", "tabular:nb201-cifar10",
+                "--strategy", strategy, "--budget", "20", "--store", str(path)]  # fmt: skip
+        assert main(argv) == 0
     return path
 
 
@@ -45,7 +54,7 @@ def _sql(store: Path, sql: str, capsys: pytest.CaptureFixture[str]) -> list[dict
 
 def test_sql_equals_pandas_on_10k_rows(store_10k: Path, capsys: pytest.CaptureFixture[str]) -> None:
     got = _sql(store_10k, SQL, capsys)
-    df = pd.read_parquet(store_10k)  # the directory as is: `_runs/` is not data
+    df = pd.read_parquet(store_10k)  # the directory as is
     assert len(df) == 10_000
     kept = df[df.val_accuracy > 60]
     want = (
@@ -65,11 +74,49 @@ def test_sql_equals_pandas_on_10k_rows(store_10k: Path, capsys: pytest.CaptureFi
         assert glob.fetchall() == [(10_000,)]
 
 
-def test_polars_reads_the_data_glob(store_10k: Path) -> None:
+def test_the_store_directory_holds_data_only_and_reads_as_is(searched: Path) -> None:
+    runs = sorted(searched.with_name("store.runs").iterdir())
+    assert len(runs) == 2 and all((r / "search_state.json").is_file() for r in runs)
+    assert (runs[0] / "optuna.sqlite3").is_file() or (runs[1] / "optuna.sqlite3").is_file()
+    files = [p for p in searched.rglob("*") if p.is_file()]
+    assert files and all(p.suffix == ".parquet" and p.parent == searched for p in files)
+    assert len(ResultStore(searched)) == 40
+    assert len(pd.read_parquet(searched)) == 40
+    with duckdb.connect() as con:
+        for source in (f"{searched}/*.parquet", f"{searched}/**/*.parquet", f"{searched}/"):
+            count = con.execute(f"SELECT count(*) FROM read_parquet('{source}')").fetchall()
+            assert count == [(40,)], source
+
+
+def test_polars_reads_the_store_directory_and_its_globs(searched: Path) -> None:
     polars = pytest.importorskip(
         "polars", reason="polars is not a dependency; checked when present"
     )
-    assert polars.read_parquet(f"{store_10k}/*.parquet").height == 10_000
+    assert polars.read_parquet(searched).height == 40  # failed when runs sat in STORE/_runs
+    assert polars.scan_parquet(f"{searched}/*.parquet").collect().height == 40
+    assert polars.scan_parquet(f"{searched}/**/*.parquet").collect().height == 40
+
+
+def test_plot_and_report_find_the_store_of_a_run_directory(searched: Path) -> None:
+    from nas.plot._source import load_rows
+
+    run = sorted(searched.with_name("store.runs").iterdir())[0]
+    saved = (run / "search_state.json").read_text()
+    state = json.loads(saved)
+    state["settings"]["store"] = None  # found from where the run directory sits
+    old = searched / "_runs" / run.name  # where earlier versions put run directories
+    old.mkdir(parents=True)
+    try:
+        for place in (run, old):
+            (place / "search_state.json").write_text(json.dumps(state))
+            rows = load_rows(place)
+            assert len(rows) == 20 and {r["run_id"] for r in rows} == {run.name}
+        assert len(pd.read_parquet(searched)) == 40  # `_runs/` is not data to pandas either
+    finally:
+        (run / "search_state.json").write_text(saved)
+        (old / "search_state.json").unlink()
+        old.rmdir()
+        old.parent.rmdir()
 
 
 def test_text_output_shows_ids_that_where_matches(
