@@ -22,17 +22,36 @@ from nas.errors import EvaluationError, NasError
 
 __all__ = ["error_line", "main"]
 
-# Command-group modules, imported lazily so `nas --help` stays fast.
-_COMMAND_MODULES = (
-    "nas.cli._spaces",
-    "nas.cli._store",
-    "nas.cli._bench",
-    "nas.cli._plot",
-    "nas.cli._report",
-    "nas.cli._search",
-    "nas.cli._train",
-    "nas.cli._predictor",
-)
+# Every command and the module that registers it (with its one-line help, shown by
+# `nas --help`): only the module of the command being run is imported, so `nas --help` and
+# `nas spaces` pay for no other command's imports. tests/cli/test_startup.py checks that
+# this table says what the modules register.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "spaces": ("nas.cli._spaces", "list the registered search spaces"),
+    "sample": ("nas.cli._spaces", "sample archs from a space (JSON lines)"),
+    "compile": ("nas.cli._spaces", "compile an arch and summarize its IR graph"),
+    "export": ("nas.cli._spaces", "export an arch, or a stored trial's trained network, to ONNX"),
+    "store": (
+        "nas.cli._store",
+        "inspect, query and maintain a result store (a directory of Parquet files)",
+    ),
+    "bench": ("nas.cli._bench", "list, show, rebuild and add benchmark tables"),
+    "benchmark": ("nas.cli._bench", "compare search strategies on benchmark tables"),
+    "plot": (
+        "nas.cli._plot",
+        "draw a figure (regret, pareto, curves, parallel, pred-vs-true) as a PNG",
+    ),
+    "report": ("nas.cli._report", "write a self-contained HTML report of a store or run directory"),
+    "search": (
+        "nas.cli._search",
+        "search a space with a strategy (tabular benchmark or real training)",
+    ),
+    "train": (
+        "nas.cli._train",
+        "train one architecture (or reproduce a stored trial) and print its metrics",
+    ),
+    "predictor": ("nas.cli._predictor", "GENNAPE-style performance predictor"),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,27 +59,34 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"nas: error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``nas`` parser with every command module registered, or only the modules of
+    ``commands``: the other commands stay listed in ``--help`` without importing theirs."""
     from nas import __version__
 
     parser = _Parser(prog="nas", description="Neural architecture search engine.")
     parser.add_argument("--version", action="version", version=f"nas-engine {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # a command group not written yet
-                continue
-            raise
-        module.register(sub)
+    wanted = _COMMANDS if commands is None else commands
+    for name in dict.fromkeys(_COMMANDS[c][0] for c in wanted):
+        importlib.import_module(name).register(sub)
+    for cmd, (_, help_text) in _COMMANDS.items():
+        if cmd not in sub.choices:  # listed, not loaded: running it loads its module
+            sub.add_parser(cmd, help=help_text, add_help=False)
     return parser
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv`` (the first word that names one), if any."""
+    return next((word for word in argv if word in _COMMANDS), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = _command(argv)
+    parser = build_parser([command] if command is not None else [])
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()

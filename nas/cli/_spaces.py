@@ -93,11 +93,13 @@ def _spaces(args: argparse.Namespace) -> int:
     for name in list_spaces():
         space = _space(name)
         size = space.size()
+        # counting is most of `nas spaces`: count the network alone only when a recipe differs
+        nets = size if space.recipe_node is None else space.size(include_recipe=False)
         rows.append(
             {
                 "name": name,
                 "size": size,
-                "architectures": space.size(include_recipe=False),
+                "architectures": nets,
                 "decisions": len(space.decisions),
                 "input_shape": list(space.input_shape),
                 "description": space.description,
