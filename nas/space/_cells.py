@@ -26,6 +26,20 @@ def _ops(kind: str, ops: Mapping[str, Node]) -> dict[str, Node]:
     return {str(k): as_node(v, f"{kind} op {k!r}") for k, v in dict(ops).items()}
 
 
+def _op_sets(
+    kind: str, ops: Mapping[str, Node], input_ops: Mapping[str, Node] | None
+) -> tuple[dict[str, Node], dict[str, Node] | None]:
+    """A cell's ops and input ops as nodes; the input ops have the labels of ops, in order."""
+    ops = _ops(kind, ops)
+    first = None if input_ops is None else _ops(f"{kind} input", input_ops)
+    if first is not None and list(first) != list(ops):
+        raise SpaceError(
+            f"{kind} input_ops must have the labels of ops, in order ({list(ops)}; "
+            f"got {list(first)})."
+        )
+    return ops, first
+
+
 def _without_none(spec: dict[str, Any], key: str) -> dict[str, Any]:
     """The spec without an optional field left at None: the JSON (and so every arch_id) of a
     space written before the field existed stays the same."""
@@ -66,17 +80,10 @@ class EdgeCell(Node):
             raise SpaceError(f"EdgeCell needs nodes >= 2 (got {self.nodes!r}).")
         if self.output not in ("last", "concat"):
             raise SpaceError(f"EdgeCell output must be 'last' or 'concat' (got {self.output!r}).")
-        ops = _ops("EdgeCell", self.ops)
+        ops, input_ops = _op_sets("EdgeCell", self.ops, self.input_ops)
         object.__setattr__(self, "ops", ops)
-        first = ops
-        if self.input_ops is not None:
-            first = _ops("EdgeCell input", self.input_ops)
-            if list(first) != list(ops):
-                raise SpaceError(
-                    f"EdgeCell input_ops must have the labels of ops, in order ({list(ops)}; "
-                    f"got {list(first)})."
-                )
-            object.__setattr__(self, "input_ops", first)
+        object.__setattr__(self, "input_ops", input_ops)
+        first = input_ops or ops
         edges = []
         for i in range(1, self.nodes):
             for j in range(i):

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nas.errors import SpaceError
-from nas.space._cells import _ops, _without_none
+from nas.space._cells import _op_sets, _without_none
 from nas.space._cells_ops import FactorizedReduce
-from nas.space._compose import _children, _Sequential
+from nas.space._compose import _Sequential
 from nas.space._decisions import Choice
 from nas.space._json import register_node
 from nas.space._node import Node, Part, cached_parts, subpath
@@ -68,16 +68,10 @@ class DartsCell(Node):
         for what, value in (("channels", self.channels), ("nodes", self.nodes)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SpaceError(f"DartsCell needs a positive int {what} (got {value!r}).")
-        ops = _ops("DartsCell", self.ops)
-        first = ops if self.input_ops is None else _ops("DartsCell input", self.input_ops)
-        if list(first) != list(ops):
-            raise SpaceError(
-                f"DartsCell input_ops must have the labels of ops, in order ({list(ops)}; got "
-                f"{list(first)})."
-            )
+        ops, input_ops = _op_sets("DartsCell", self.ops, self.input_ops)
         object.__setattr__(self, "ops", ops)
-        if self.input_ops is not None:
-            object.__setattr__(self, "input_ops", first)
+        object.__setattr__(self, "input_ops", input_ops)
+        first = input_ops or ops
         made = []
         for i in range(_INPUTS, _INPUTS + self.nodes):
             prefix = f"{self.name}.node{i}" if self.name else None
@@ -172,18 +166,6 @@ class CellStack(_Sequential):
         >>> list(stack.children)
         ['stem', 'cell0', 'cell1']
     """
-
-    children: Mapping[str, Node]
-
-    def __init__(self, *items: Any, **named: Any) -> None:
-        children = _children("CellStack", items, named)
-        if not children:
-            raise SpaceError("CellStack needs at least one child.")
-        object.__setattr__(self, "children", children)
-
-    @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> CellStack:
-        return cls(**dict(spec["items"]))
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
         before, last = x, x

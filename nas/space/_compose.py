@@ -66,17 +66,33 @@ def _children(kind: str, items: Sequence[Any], named: Mapping[str, Any]) -> dict
     return children
 
 
+@dataclass(frozen=True, eq=False, init=False)
 class _Sequential(Node):
     """Children keyed by position (positional arguments) or by keyword; every keyword whose
     value is a subtree is a child, whatever its name."""
 
     children: Mapping[str, Node]
 
+    def __init__(self, *items: Any, **named: Any) -> None:
+        self._setup(_children(type(self).__name__, items, named))
+
+    def _setup(self, children: dict[str, Node]) -> None:
+        if not children:
+            raise SpaceError(f"{type(self).__name__} needs at least one child.")
+        object.__setattr__(self, "children", children)
+
     def parts(self) -> Sequence[Part]:
         return [Part(k, c) for k, c in self.children.items()]
 
     def spec(self) -> dict[str, Any]:
         return {"items": dict(self.children)}
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> _Sequential:
+        node = cls.__new__(cls)  # not cls(**items): a child may be named like an argument
+        rest = {k: v for k, v in spec.items() if k != "items"}
+        node._setup(_children(cls.__name__, (), dict(spec["items"])), **rest)
+        return node
 
 
 @register_node
@@ -91,18 +107,6 @@ class Seq(_Sequential):
         >>> list(Seq(Op("relu"), key=Op("identity")).children)
         ['0', 'key']
     """
-
-    children: Mapping[str, Node]
-
-    def __init__(self, *items: Any, **named: Any) -> None:
-        children = _children("Seq", items, named)
-        if not children:
-            raise SpaceError("Seq needs at least one child.")
-        object.__setattr__(self, "children", children)
-
-    @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> Seq:
-        return cls(**dict(spec["items"]))
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
         for part in cached_parts(self):
@@ -123,7 +127,6 @@ class Branches(_Sequential):
         Branches(...)
     """
 
-    children: Mapping[str, Node]
     merge: str = "add"
 
     def __init__(self, *items: Any, merge: Any = "add", **named: Any) -> None:
@@ -131,7 +134,7 @@ class Branches(_Sequential):
             named, merge = {**named, "merge": merge}, "add"
         self._setup(_children("Branches", items, named), merge)
 
-    def _setup(self, children: dict[str, Node], merge: str) -> None:
+    def _setup(self, children: dict[str, Node], merge: str = "add") -> None:
         if merge not in ("add", "concat"):
             raise SpaceError(f"Branches merge must be 'add' or 'concat' (got {merge!r}).")
         if len(children) < 2:
@@ -141,12 +144,6 @@ class Branches(_Sequential):
 
     def spec(self) -> dict[str, Any]:
         return {"items": dict(self.children), "merge": self.merge}
-
-    @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> Branches:
-        node = cls.__new__(cls)
-        node._setup(_children("Branches", (), dict(spec["items"])), spec.get("merge", "add"))
-        return node
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
         outs = [p.value.build(ctx, graph, subpath(path, p.key), x) for p in cached_parts(self)]

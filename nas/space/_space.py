@@ -169,17 +169,10 @@ class Space:
         return f"Space({self.name!r}, version={self.version!r}, decisions={len(self.decisions)})"
 
     # --------------------------------------------------------------------- walking
-    def _walk(self, resolver: Resolver, graph: Graph | None = None) -> BuildContext:
-        ctx = BuildContext(resolver, graph)
-        if graph is None:  # only the decisions: the walk the parts declare
-            walk(self._parts, ctx, "")
-            return ctx
-        graph.set_outputs(self.body.build(ctx, graph, "", graph.add_input(self.input_shape)))
-        if self.recipe_node is not None:
-            self.recipe_node.resolve(ctx)
-        return ctx
-
-    def _arch(self, ctx: BuildContext) -> Arch:
+    def _decide(self, resolver: Resolver) -> Arch:
+        """The arch of a walk that resolves every active decision with ``resolver``."""
+        ctx = BuildContext(resolver)
+        walk(self._parts, ctx, "")
         return self._walked(ctx.bound)
 
     def _walked(self, values: Mapping[str, Any]) -> Arch:
@@ -239,7 +232,7 @@ class Space:
             )
         if not self._conditional:  # flat: every declared decision is active, in this order
             return self._walked({k: d.sample(rng) for k, d in self.decisions.items()})
-        return self._arch(self._walk(Sampler(rng)))
+        return self._decide(Sampler(rng))
 
     def validate(self, arch: Arch | Mapping[str, Any]) -> Arch:
         """Return the canonical arch, or raise :class:`ArchError` naming the offending path."""
@@ -254,15 +247,15 @@ class Space:
             values = arch
         else:
             raise ArchError(f"An arch must be an Arch or a mapping (got {type(arch).__name__}).")
-        ctx = self._walk(FromValues(values, self.name))
-        extra = [k for k in values if k not in ctx.bound]
+        valid = self._decide(FromValues(values, self.name))
+        extra = [k for k in values if k not in valid.values]
         if extra:
             why = "not a decision of" if extra[0] not in self.decisions else "inactive in"
             raise ArchError(
                 f"Unexpected decision {extra[0]!r}: {why} this arch of space {self.name!r}; "
-                f"remove it (active decisions: {', '.join(ctx.bound) or 'none'})."
+                f"remove it (active decisions: {', '.join(valid.values) or 'none'})."
             )
-        return self._arch(ctx)
+        return valid
 
     def arch(self, values: Mapping[str, Any]) -> Arch:
         """Build a validated arch from a ``{path: value}`` mapping."""
@@ -283,11 +276,12 @@ class Space:
         if not isinstance(values, Mapping):
             return self.validate(values)  # type: ignore[arg-type]  # raises: not an arch
         graph = Graph(name=self.name)
-        ctx = self._walk(FromValues(values, self.name), graph)
-        if check:
-            extra = [k for k in values if k not in ctx.bound]
-            if extra:
-                self.validate(values)  # raises with the full message
+        ctx = BuildContext(FromValues(values, self.name), graph)
+        graph.set_outputs(self.body.build(ctx, graph, "", graph.add_input(self.input_shape)))
+        if self.recipe_node is not None:
+            self.recipe_node.resolve(ctx)
+        if check and any(k not in ctx.bound for k in values):
+            self.validate(values)  # raises with the full message
         return graph
 
     def to_torch(self, arch: Arch | Mapping[str, Any]) -> Any:
@@ -329,11 +323,11 @@ class Space:
         while stack:
             forced = stack.pop()
             try:
-                ctx = self._walk(Replay(forced))
+                arch = self._decide(Replay(forced))
             except NeedDecision as need:
                 stack.extend([*forced, k] for k in reversed(range(need.size)))
                 continue
-            yield self._arch(ctx)
+            yield arch
 
     # --------------------------------------------------------------------- local moves
     def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
@@ -368,7 +362,7 @@ class Space:
         if key not in self._conditional and decision.contains(value):
             values[key] = value
             return self._walked(values)
-        return self._arch(self._walk(KeepOrFill(values, rng)))
+        return self._decide(KeepOrFill(values, rng))
 
     # --------------------------------------------------------------------- encodings
     def encode(self, arch: Arch, *, onehot: bool = False) -> np.ndarray:
@@ -419,7 +413,7 @@ class Space:
                 raise ArchError(f"Decision {key!r} is active but its code is NaN.")
             return decision.decode(code)
 
-        return self._arch(self._walk(resolver))
+        return self._decide(resolver)
 
     # --------------------------------------------------------------------- optuna
     def suggest(self, trial: Any) -> Arch:
@@ -430,7 +424,7 @@ class Space:
             >>> study = optuna.create_study()  # doctest: +SKIP
             >>> arch = space.suggest(study.ask())  # doctest: +SKIP
         """
-        return self._arch(self._walk(OptunaSuggest(trial)))
+        return self._decide(OptunaSuggest(trial))
 
     # --------------------------------------------------------------------- JSON
     def to_json(self) -> str:

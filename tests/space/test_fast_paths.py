@@ -1,11 +1,14 @@
 """The fast sample / mutate / neighbors paths propose exactly what the tree walk proposes.
 
-The reference functions below are the tree-walking versions (validate the arch with a walk,
-change one value, walk again keeping what is still valid); the space's own methods skip the
-walks when the changed decision activates nothing. Same seed, same proposals, every space.
+The reference is the same space with its shortcuts replaced by the tree walks (validate the
+arch with a walk, change one value, walk again keeping what is still valid); the space's own
+methods skip the walks when the changed decision activates nothing. Same seed, same
+proposals, every space.
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import pytest
@@ -17,43 +20,27 @@ from nas.space._context import KeepOrFill, Sampler
 SPACES = list_spaces()
 
 
-def walk_sample(space: Space, rng: np.random.Generator) -> Arch:
-    return space._arch(space._walk(Sampler(rng)))
-
-
-def walk_mutate(space: Space, arch: Arch, rng: np.random.Generator) -> Arch:
-    arch = space.validate(arch)
-    keys = [k for k in arch.values if space.decisions[k].size() != 1]
-    if not keys:
-        return arch
-    key = keys[int(rng.integers(len(keys)))]
-    values = dict(arch.values)
-    values[key] = space.decisions[key].mutate(values[key], rng)
-    return space._arch(space._walk(KeepOrFill(values, rng)))
-
-
-def walk_neighbors(space: Space, arch: Arch) -> list[Arch]:
-    arch = space.validate(arch)
-    out: dict[str, Arch] = {}
-    for key, value in arch.values.items():
-        for other in space.decisions[key].neighbors(value):
-            values = dict(arch.values)
-            values[key] = other
-            nb = space._arch(space._walk(KeepOrFill(values, None)))
-            if nb.arch_id != arch.arch_id:
-                out.setdefault(nb.arch_id, nb)
-    return list(out.values())
+def walking(space: Space) -> Space:
+    """A copy of ``space`` with every shortcut replaced by the tree walk it skips: sampling
+    walks the tree, an arch is validated with a walk before each move, and after the move a
+    walk keeps the values still valid and fills the rest."""
+    ref = copy.copy(space)
+    ref.sample = lambda rng: ref._decide(Sampler(rng))  # type: ignore[method-assign]
+    ref._valid = ref.validate  # type: ignore[method-assign]
+    ref._changed = lambda values, key, rng: ref._decide(KeepOrFill(values, rng))  # type: ignore[method-assign]
+    return ref
 
 
 @pytest.mark.parametrize("name", SPACES)
 def test_sample_and_mutate_chains_match_the_walk(name: str) -> None:
     space = get_space(name)
+    walk = walking(space)
     for seed in range(20):
         fast_rng, walk_rng = np.random.default_rng(seed), np.random.default_rng(seed)
-        fast, ref = space.sample(fast_rng), walk_sample(space, walk_rng)
+        fast, ref = space.sample(fast_rng), walk.sample(walk_rng)
         assert fast.values == ref.values and fast.arch_id == ref.arch_id
         for _ in range(15):  # a chain: each child is the next parent, as in evolution
-            fast, ref = space.mutate(fast, fast_rng), walk_mutate(space, ref, walk_rng)
+            fast, ref = space.mutate(fast, fast_rng), walk.mutate(ref, walk_rng)
             assert list(fast.values.items()) == list(ref.values.items())
             assert fast.arch_id == ref.arch_id and fast.to_json() == ref.to_json()
             assert space.validate(fast) == fast
@@ -67,7 +54,7 @@ def test_neighbors_match_the_walk(name: str) -> None:
     for _ in range(3):
         arch = space.sample(rng)
         fast = space.neighbors(arch)
-        assert [a.arch_id for a in fast] == [a.arch_id for a in walk_neighbors(space, arch)]
+        assert [a.arch_id for a in fast] == [a.arch_id for a in walking(space).neighbors(arch)]
         assert all(space.contains(a) for a in fast)
 
 
