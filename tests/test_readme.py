@@ -137,7 +137,7 @@ def _env(workdir: Path) -> dict[str, str]:
 def _resolve_placeholders(cmd: str, workdir: Path) -> str:
     """Fill the ids a reader copies from an earlier command's output."""
 
-    # `--resume runs/tpe/_runs/RUN_ID`: the one run directory the first session left.
+    # `--resume runs/tpe.runs/RUN_ID`: the one run directory the first session left.
     def run_dir(match: re.Match[str]) -> str:
         found = sorted((workdir / match.group(1)).glob("*"))
         assert len(found) == 1, f"expected one run under {match.group(1)}, found {found}"
