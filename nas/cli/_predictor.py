@@ -281,6 +281,11 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     from nas.predictors import GennapePredictor, rank_candidates
     from nas.space import get_space
 
+    if args.store and not args.dataset:
+        raise CliInputError(
+            "--store needs --dataset NAME: the dataset the model predicts for (its rows' "
+            "dataset column, e.g. cifar10)."
+        )
     space = get_space(args.space)
     model = GennapePredictor.load(args.model) if args.model else None
     with _progress(args.candidates, "ranking") as bar:
@@ -332,8 +337,34 @@ def _cmd_rank(args: argparse.Namespace) -> int:
             f"{fp['scored']} for the model (held-out Spearman vs the model "
             f"{fp['calibration_spearman']:.3f})"
         )
+    if args.store:
+        out["store"] = _store_ranking(args, space, r)
+        lines.append(
+            f"wrote {len(r.top)} prediction rows (status pending, source "
+            f"{out['store']['source']}, run {out['store']['run_id']}) to {args.store}"
+        )
     emit(out, as_json=args.json, text="\n".join(lines))
     return 0
+
+
+def _store_ranking(args: argparse.Namespace, space: Any, r: Any) -> dict[str, Any]:
+    """Append the ranked candidates to the result store at ``args.store``."""
+    from pathlib import Path
+
+    from nas.predictors._rank_store import prediction_rows
+    from nas.store import ResultStore
+
+    model = Path(args.model).resolve().name if args.model else "params"
+    record = {
+        "command": ["nas", *sys.argv[1:]],
+        "seed": args.seed,
+        "candidates": r.candidates,
+        "model_path": str(args.model) if args.model else None,
+    }
+    rows = prediction_rows(r, space, dataset=args.dataset, model=model, record=record)
+    ResultStore(args.store).append(rows)
+    return {"path": str(args.store), "rows": len(rows), "run_id": rows[0].run_id if rows else None,
+            "source": f"predictor:{model}"}  # fmt: skip
 
 
 def register(subparsers: Any) -> None:
@@ -454,5 +485,13 @@ def register(subparsers: Any) -> None:
     q.add_argument(
         "--shards", type=int_at_least(1), default=None, help="Ray shards (default: cluster CPUs)"
     )
+    q.add_argument(
+        "--store",
+        default=None,
+        metavar="DIR",
+        help="append the ranked candidates to this result store as pending rows (source "
+        "predictor:MODEL; predicted value, std and rank in extra)",
+    )
+    q.add_argument("--dataset", default=None, help="with --store: the rows' dataset (cifar10)")
     add_json_flag(q)
     q.set_defaults(handler=_cmd_rank)
