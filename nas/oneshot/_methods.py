@@ -23,6 +23,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -33,8 +34,17 @@ from nas.data import Dataset
 from nas.oneshot import METHODS
 from nas.oneshot._supernet import OneShotError, Supernet
 from nas.space import Arch, Space
+from nas.train import Recipe, RecipeError
 
 __all__ = ["OneShotConfig", "OneShotResult", "Scorer", "inherited_accuracy", "search"]
+
+
+#: Options that train the supernet's weights, checked as a training recipe's keys.
+_RECIPE_FIELDS = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "grad_clip")
+#: The one-shot options that count something (ints >= 1).
+_COUNTS = ("bn_batches", "population_size", "sample_size", "evaluations")
+#: The other numeric options (finite, >= 0) and whether 0 is refused too.
+_NUMBERS = (("arch_lr", True), ("arch_weight_decay", False), ("beta_weight", False))
 
 
 @dataclass(frozen=True)
@@ -44,7 +54,8 @@ class OneShotConfig:
     Attributes:
         epochs: supernet training epochs (the budget of ``nas search --strategy darts``).
         batch_size: training batch size (DARTS: 64 per half).
-        lr, momentum, weight_decay, grad_clip: SGD of the weights, cosine-annealed to 0.
+        lr, momentum, weight_decay, grad_clip: SGD of the weights, cosine-annealed to 0
+            (``grad_clip=None``: no clipping).
         arch_lr, arch_weight_decay: Adam (betas 0.5, 0.999) of the architecture parameters;
             ``arch_lr`` is 10x DARTS' 3e-4 because a small dataset gives ~100x fewer steps.
         beta_weight: beta-DARTS' final regularisation weight (linear ramp from 0).
@@ -58,7 +69,7 @@ class OneShotConfig:
     lr: float = 0.025
     momentum: float = 0.9
     weight_decay: float = 3e-4
-    grad_clip: float = 5.0
+    grad_clip: float | None = 5.0
     arch_lr: float = 3e-3
     arch_weight_decay: float = 1e-3
     beta_weight: float = 2.0
@@ -77,12 +88,38 @@ class OneShotConfig:
             raise OneShotError(
                 f"Unknown one-shot option {unknown[0]!r}; the options are {', '.join(sorted(known))}."
             )
-        config = cls(**dict(options))
-        for name in ("epochs", "batch_size", "bn_batches", "population_size", "evaluations"):
-            value = getattr(config, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise OneShotError(f"One-shot option {name} must be an int >= 1 (got {value!r}).")
-        return config
+        return cls(**dict(options))
+
+    def __post_init__(self) -> None:
+        # The supernet's weights train like any candidate: their options obey the recipe's
+        # rules (and its coercions, e.g. numpy scalars from a sampler), said once in nas.train.
+        try:
+            recipe = Recipe.from_mapping({k: getattr(self, k) for k in _RECIPE_FIELDS})
+        except RecipeError as err:
+            raise OneShotError(str(err).replace("recipe key", "one-shot option")) from None
+        for name in _RECIPE_FIELDS:
+            object.__setattr__(self, name, getattr(recipe, name))
+        for name in _COUNTS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+                raise OneShotError(
+                    f"Expected an int >= 1 for one-shot option {name!r} (got {value!r})."
+                )
+            object.__setattr__(self, name, int(value))
+        for name, positive in _NUMBERS:
+            value = getattr(self, name)
+            ok = not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
+            if not ok or value < 0 or (positive and value == 0):
+                raise OneShotError(
+                    f"Expected a finite number {'>' if positive else '>='} 0 for one-shot option "
+                    f"{name!r} (got {value!r})."
+                )
+            object.__setattr__(self, name, float(value))
+        if not isinstance(self.fixed, Mapping):
+            raise OneShotError(
+                f"Expected a mapping of decision -> value for one-shot option 'fixed' "
+                f"(got {self.fixed!r})."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "fixed": dict(self.fixed)}
@@ -159,8 +196,7 @@ def search(
     """
     from nas.train import resolve_device
 
-    if method not in METHODS:
-        raise OneShotError(f"Unknown one-shot method {method!r}; use one of {', '.join(METHODS)}.")
+    check_method(method)
     if tuple(data.input_shape) != tuple(space.input_shape):
         raise OneShotError(
             f"Dataset {data.name!r} has samples of shape {data.input_shape}, space "
@@ -186,6 +222,12 @@ def search(
     return OneShotResult(method, arch, val, test, trajectory, evolution, seconds, net)
 
 
+def check_method(method: str) -> None:
+    """Raise one :class:`OneShotError` line unless ``method`` is one of :data:`METHODS`."""
+    if method not in METHODS:
+        raise OneShotError(f"Unknown one-shot method {method!r}; use one of {', '.join(METHODS)}.")
+
+
 def _sgd(params: Any, config: OneShotConfig, steps: int) -> tuple[Any, Any]:
     opt = torch.optim.SGD(
         params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
@@ -197,7 +239,8 @@ def _sgd(params: Any, config: OneShotConfig, steps: int) -> tuple[Any, Any]:
 def _step(net: Supernet, opt: Any, loss: torch.Tensor, config: OneShotConfig) -> None:
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+    if config.grad_clip is not None:
+        nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
     opt.step()
 
 

@@ -28,8 +28,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from nas.oneshot import METHODS
-from nas.oneshot._methods import OneShotConfig
+from nas.oneshot._methods import OneShotConfig, check_method
 from nas.oneshot._supernet import OneShotError
 from nas.run._evaluator import DatasetTrial
 from nas.search import Constraint, Objective, Strategy
@@ -58,10 +57,7 @@ class OneShotStrategy(Strategy):
         constraints: Sequence[Constraint] = (),
         seed: int = 0,
     ) -> None:
-        if method not in METHODS:
-            raise OneShotError(
-                f"Unknown one-shot method {method!r}; use one of {', '.join(METHODS)}."
-            )
+        check_method(method)
         self.name = method  # type: ignore[misc]  # the run's strategy column and resume check
         super().__init__(space, objectives=objectives, constraints=constraints, seed=seed)
         values = {k: dict(fixed or {}).get(k, d.default()) for k, d in space.decisions.items()}
@@ -102,10 +98,7 @@ class OneShotEvaluator(DatasetTrial):
     ) -> None:
         from nas.space import get_space
 
-        if method not in METHODS:
-            raise OneShotError(
-                f"Unknown one-shot method {method!r}; use one of {', '.join(METHODS)}."
-            )
+        check_method(method)
         self.space = get_space(space) if isinstance(space, str) else space
         self.dataset = dataset
         self.method = method

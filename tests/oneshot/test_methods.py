@@ -68,12 +68,44 @@ def test_bad_options_are_one_line_errors() -> None:
     space = get_space("nb201_1d")
     with pytest.raises(OneShotError, match=r"Unknown one-shot option 'alpha_lr'.*arch_lr"):
         plan("darts", space, "synthetic", epochs=2, options={"alpha_lr": 1.0})
-    with pytest.raises(OneShotError, match="epochs must be an int >= 1"):
+    with pytest.raises(OneShotError, match="an int >= 1 for one-shot option 'epochs' \\(got 0\\)"):
         plan("darts", space, "synthetic", epochs=0)
     with pytest.raises(OneShotError, match="Unknown one-shot method 'enas'"):
         plan("enas", space, "synthetic", epochs=2)
     with pytest.raises(OneShotError, match=r"shape \(1, 8, 8\).*expects \(1, 40\)"):
         search(space, get_dataset("digits"), "spos", config=OneShotConfig(epochs=1))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"lr": -1}, "Expected a finite float > 0 for one-shot option 'lr' (got -1.0)."),
+        ({"lr": "0.1"}, "Expected float for one-shot option 'lr' (got '0.1' of type str)."),
+        ({"momentum": 1.0}, "Expected a float in [0, 1) for one-shot option 'momentum'"),
+        ({"grad_clip": 0}, "Expected None or a float > 0 for one-shot option 'grad_clip'"),
+        ({"batch_size": True}, "Expected int for one-shot option 'batch_size'"),
+        ({"sample_size": 0}, "Expected an int >= 1 for one-shot option 'sample_size' (got 0)."),
+        ({"arch_lr": 0.0}, "Expected a finite number > 0 for one-shot option 'arch_lr'"),
+        ({"beta_weight": math.nan}, "Expected a finite number >= 0 for one-shot option"),
+        ({"fixed": "cell.n1_from0"}, "Expected a mapping of decision -> value for one-shot"),
+    ],
+)
+def test_every_option_out_of_range_is_one_line_before_training(options: dict, message: str) -> None:
+    space = get_space("nb201_1d")
+    with pytest.raises(OneShotError) as caught:
+        plan("darts", space, "synthetic", epochs=2, options=options)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_options_are_coerced_like_a_recipe_and_grad_clip_none_trains() -> None:
+    config = OneShotConfig.from_options(
+        {"epochs": 1.0, "population_size": np.int64(3), "lr": np.float32(0.05), "grad_clip": None}
+    )
+    assert (config.epochs, config.population_size) == (1, 3)
+    assert type(config.epochs) is int and type(config.lr) is float
+    space, data = get_space("nb201_1d"), get_dataset("synthetic", **DATA)
+    out = search(space, data, "darts", config=config, seed=0, device="cpu")
+    assert math.isfinite(out.trajectory[0]["train_loss"])
 
 
 @pytest.mark.slow
