@@ -7,17 +7,7 @@
   executor): one trial per evaluation, resources per trial, concurrency, ASHA/Hyperband,
   retries, live progress; the search's one driver stores, tells and checkpoints.
 
-Ray is imported only when a Ray search starts.
-
-Example:
-    >>> import numpy as np
-    >>> from nas.run import TrainingEvaluator
-    >>> from nas.space import get_space
-    >>> space = get_space("mlp")
-    >>> ev = TrainingEvaluator(space, "synthetic", device="cpu", recipe_overrides={"epochs": 1},
-    ...                        dataset_kwargs={"num_classes": 10, "length": 40})
-    >>> ev.evaluate(space.sample(np.random.default_rng(0)), seed=0).status
-    'ok'
+Ray is imported only when a Ray search starts. See :class:`TrainingEvaluator` for an example.
 """
 
 from __future__ import annotations

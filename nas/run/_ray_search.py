@@ -65,7 +65,7 @@ def init_ray(
     """Start Ray embedded (``address=None``) or join a cluster; False if Ray was running.
 
     Embedded Ray gets a small object store and no worker logs on the driver's console. Every
-    worker of the job imports torch and the trainer when it starts (``nas.run._worker``), so
+    worker of the job imports torch and the trainer when it starts (:func:`warm_worker`), so
     the first trial on a worker does not pay for it.
 
     Args:
@@ -78,7 +78,7 @@ def init_ray(
 
     if ray.is_initialized():
         return False
-    runtime_env: dict[str, Any] = {"worker_process_setup_hook": "nas.run._worker.setup"}
+    runtime_env: dict[str, Any] = {"worker_process_setup_hook": f"{__name__}.warm_worker"}
     if env_vars:
         runtime_env["env_vars"] = dict(env_vars)
     kwargs: dict[str, Any] = {
@@ -110,6 +110,18 @@ def init_ray(
             f"RAY_AUTH_MODE=token and the cluster's RAY_AUTH_TOKEN are set here too."
         ) from None
     return True
+
+
+def warm_worker() -> None:
+    """Ray's setup hook of every worker process of a search: the imports a trial needs
+    (seconds on a small machine: torch, the machinery torch's optimizers load on first use,
+    the trainer) are paid once per worker as it starts, not inside its first trial."""
+    import torch._dynamo  # imported by torch.optim on first use; seconds
+    import torch.optim  # noqa: F401  # the imports are the point: they warm the worker
+
+    import nas.graph.torch_backend
+    import nas.store
+    import nas.train._trainer  # noqa: F401
 
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:

@@ -32,7 +32,10 @@ __all__ = [
 
 _log = logging.getLogger("nas.run")
 
-#: The metrics an exported file carries (those of the epoch whose weights it holds).
+#: The row's fields an exported file carries as they are, and its metrics (those of the epoch
+#: whose weights it holds), which it carries as one JSON value.
+_FIELDS = ("space", "space_version", "arch", "arch_id", "graph_hash", "dataset", "recipe", "seed")
+_IDS = ("run_id", "trial_id", "engine_version")
 _METRICS = ("val_accuracy", "test_accuracy", "val_loss", "fidelity", "params", "flops")
 
 
@@ -44,27 +47,13 @@ def onnx_metadata(result: Result) -> dict[str, str]:
     val loss, epochs trained, best epoch, params, FLOPs), ``weights`` (which epoch's),
     ``run_id``, ``trial_id``, ``engine_version``; a key whose value is unknown is left out.
     """
-    extra = result.extra_dict() or {}
-    metrics: dict[str, Any] = {k: getattr(result, k) for k in _METRICS}
-    metrics["best_epoch"] = extra.get("best_epoch")
-    weights = "trained"
-    if metrics["best_epoch"] is not None:
-        weights += f" (best epoch {metrics['best_epoch']}, by validation accuracy)"
-    fields: dict[str, Any] = {
-        "space": result.space,
-        "space_version": result.space_version,
-        "arch": result.arch,
-        "arch_id": result.arch_id,
-        "graph_hash": result.graph_hash,
-        "dataset": result.dataset,
-        "recipe": result.recipe,
-        "seed": result.seed,
-        "metrics": json.dumps({k: v for k, v in metrics.items() if v is not None}),
-        "weights": weights,
-        "run_id": result.run_id,
-        "trial_id": result.trial_id,
-        "engine_version": result.engine_version,
-    }
+    best = (result.extra_dict() or {}).get("best_epoch")
+    metrics = {k: getattr(result, k) for k in _METRICS} | {"best_epoch": best}
+    fields: dict[str, Any] = {k: getattr(result, k) for k in (*_FIELDS, *_IDS)}
+    fields["metrics"] = json.dumps({k: v for k, v in metrics.items() if v is not None})
+    fields["weights"] = (
+        "trained" if best is None else f"trained (best epoch {best}, by validation accuracy)"
+    )
     return {k: str(v) for k, v in fields.items() if v is not None}
 
 

@@ -48,14 +48,7 @@ def result_from_json(text: str) -> Result:
     return Result.from_row(row)
 
 
-def _report(
-    result: Result | None,
-    *,
-    final: bool,
-    error: str | None = None,
-    checkpoint: str | None = None,
-) -> str | None:
-    """Report to Tune; returns why ``checkpoint`` could not be stored (None when it was)."""
+def _metrics(result: Result | None, *, final: bool, error: str | None = None) -> dict[str, Any]:
     # Every report carries the whole (partial) result, so the driver can store what the trial
     # trained even when a scheduler or a failure ends it before it returns.
     value = None if result is None else result.val_accuracy
@@ -68,22 +61,7 @@ def _report(
         metrics["nas_result"] = result_to_json(result)
     if error is not None:
         metrics["nas_error"] = error
-    if checkpoint is not None:
-        # Tune copies the directory into the run's checkpoint storage (a shared path or a
-        # cloud URI on a cluster) before report returns, so the trainer may overwrite it.
-        try:
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint))
-            return None
-        except (RuntimeError, OSError) as err:
-            # Storage this node cannot reach (Ray checks a marker file the driver wrote) or
-            # a failed copy: the trial goes on without weights; anything else is Tune's.
-            if not isinstance(err, OSError) and "storage" not in str(err):
-                raise
-            reason = describe_error(err, limit=300)
-    else:
-        reason = None
-    tune.report(metrics)
-    return reason
+    return metrics
 
 
 def run_trial(config: dict[str, Any], evaluator: Any = None, threads: int | None = None) -> None:
@@ -98,43 +76,48 @@ def run_trial(config: dict[str, Any], evaluator: Any = None, threads: int | None
     kwargs: dict[str, Any] = {"seed": int(config["seed"])}
     kwargs["trial_id"] = tune.get_context().get_trial_id()
     last: list[Result] = []
+    unstored: list[str] = []  # why Tune could not store the weights (then none are sent)
     # The trainer keeps the best epoch's weights here; each new best goes to Tune with the
     # epoch's report (a trial stopped by a scheduler keeps its best epoch too).
-    weights = (
-        tempfile.mkdtemp(prefix="nas-weights-")
-        if takes_argument(evaluator, "checkpoint_dir")
-        else None
-    )
-
-    unstored: list[str] = []  # why Tune could not store the weights (then none are sent)
+    if takes_argument(evaluator, "checkpoint_dir"):
+        kwargs["checkpoint_dir"] = tempfile.mkdtemp(prefix="nas-weights-")
 
     def on_epoch(partial: Result) -> None:
         partial = _noting(partial, unstored)
         last[:] = [partial]
+        metrics = _metrics(partial, final=False)
         improved = (partial.extra_dict() or {}).get("best_epoch") == partial.fidelity
-        send = weights if improved and not unstored else None
-        reason = _report(partial, final=False, checkpoint=send)
-        if reason is not None:
-            unstored.append(
-                f"{reason}. Give the run a directory every node can reach (a shared "
-                f"filesystem) to keep Ray trials' weights."
-            )
+        if improved and "checkpoint_dir" in kwargs and not unstored:
+            # Tune copies the directory into the run's checkpoint storage (a shared path or a
+            # cloud URI on a cluster) before report returns, so the trainer may overwrite it.
+            try:
+                checkpoint = tune.Checkpoint.from_directory(kwargs["checkpoint_dir"])
+                tune.report(metrics, checkpoint=checkpoint)
+                return
+            except (RuntimeError, OSError) as err:
+                # Storage this node cannot reach (Ray checks a marker file the driver wrote)
+                # or a failed copy: the trial goes on without weights; else it is Tune's.
+                if not isinstance(err, OSError) and "storage" not in str(err):
+                    raise
+                unstored.append(
+                    f"{describe_error(err, limit=300)}. Give the run a directory every node "
+                    f"can reach (a shared filesystem) to keep Ray trials' weights."
+                )
+        tune.report(metrics)
 
     if takes_argument(evaluator, "on_epoch"):
         kwargs["on_epoch"] = on_epoch
-    if weights is not None:
-        kwargs["checkpoint_dir"] = weights
     try:
         result = evaluator.evaluate(arch, **kwargs)
     except Exception as err:
         # Say why before Tune sees the exception (and retries or records the trial): the
         # driver stores this line; Tune's own error files may live on another node.
-        _report(last[0] if last else None, final=False, error=describe_error(err))
+        tune.report(_metrics(last[0] if last else None, final=False, error=describe_error(err)))
         raise
     finally:
-        if weights is not None:
-            shutil.rmtree(weights, ignore_errors=True)
-    _report(_noting(result, unstored), final=True)
+        if "checkpoint_dir" in kwargs:
+            shutil.rmtree(kwargs["checkpoint_dir"], ignore_errors=True)
+    tune.report(_metrics(_noting(result, unstored), final=True))
 
 
 def _noting(result: Result, unstored: list[str]) -> Result:
@@ -227,14 +210,19 @@ class TrialBridge(Callback):
             )
 
     def _result_of(self, trial: Any, cid: str, *, error: bool) -> Result:
+        from nas.search._driver import arch_row
+        from nas.space import Arch
+
         last = trial.last_result or {}
-        reported = last.get("nas_result")
-        partial = result_from_json(reported) if reported else None
+        reported, final = last.get("nas_result"), last.get("nas_final")
+        if reported:
+            row = result_from_json(reported)
+        else:  # failed or stopped before its first report
+            arch = Arch.from_json(self.driver.state.proposals[cid])
+            row = arch_row(arch, self.driver.dataset, "failed", fidelity=0)
         # The trial's weights as Tune stored them, not the trial's own temporary directory.
         changes: dict[str, Any] = {"checkpoint": checkpoint_location(trial.checkpoint)}
-        time_left = self.driver.time_left()
-        ended_by_time = not last.get("nas_final") and time_left is not None and time_left <= 0
-        epochs = 0 if partial is None else partial.fidelity or 0
+        time_left, epochs = self.driver.time_left(), row.fidelity or 0
         if error and trial.trial_id in self.timed_out:
             cap = self.driver.state.trial_timeout_s or 0.0
             changes.update(
@@ -246,30 +234,22 @@ class TrialBridge(Callback):
             reason = last.get("nas_error")
             reason = f"The trial raised {reason}" if reason else _trial_error(trial)
             changes.update(status="failed", error=reason)
-        elif ended_by_time:
+        elif not final and time_left is not None and time_left <= 0:
             changes.update(
                 status="cut", error=f"Stopped by the search's time budget after {epochs} epochs."
             )
-        elif partial is None:
-            changes.update(
-                status="failed",
-                error="The trial ended before reporting any result (stopped by a scheduler "
-                "before its first epoch).",
+        elif not reported:
+            changes["error"] = (
+                "The trial ended before reporting any result (stopped by a scheduler before "
+                "its first epoch)."
             )
-        elif not last.get("nas_final"):
+        elif not final:
             # Ended by a scheduler (ASHA/Hyperband, which also stops a trial at its last
             # epoch, max_t): a result at the fidelity it reached.
-            planned = (partial.recipe_dict() or {}).get("epochs")
-            if planned is None or (partial.fidelity or 0) < planned:
-                extra = dict(partial.extra_dict() or {})
-                changes["extra"] = {**extra, "stopped_early": True}
-        if partial is None:
-            from nas.search._driver import arch_row
-            from nas.space import Arch
-
-            arch = Arch.from_json(self.driver.state.proposals[cid])
-            partial = arch_row(arch, self.driver.dataset, "failed", fidelity=0)
-        return dataclasses.replace(partial, **changes)
+            planned = (row.recipe_dict() or {}).get("epochs")
+            if planned is None or epochs < planned:
+                changes["extra"] = {**(row.extra_dict() or {}), "stopped_early": True}
+        return dataclasses.replace(row, **changes)
 
 
 def _trial_error(trial: Any) -> str:
