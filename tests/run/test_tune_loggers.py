@@ -51,13 +51,3 @@ def test_bad_logger_options_are_one_line(capsys: pytest.CaptureFixture[str]) -> 
     assert main(argv) == 2
     assert "need --executor ray" in capsys.readouterr().err
 
-
-def test_dashboard_without_ray_default_is_one_line() -> None:
-    import importlib.util
-
-    from nas.run._ray_search import check_options
-
-    if importlib.util.find_spec("aiohttp") is not None:
-        pytest.skip("ray[default] is installed here: the dashboard can start")
-    with pytest.raises(NasError, match=r"pip install 'ray\[default\]'"):
-        check_options(RayOptions(dashboard=True))
