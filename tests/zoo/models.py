@@ -31,6 +31,27 @@ def make_divisible(v: float, divisor: int = 8) -> int:
     return new + divisor if new < 0.9 * v else new
 
 
+class MaybeResidual(nn.Module):
+    """A block whose ``body`` is added to its input where ``residual`` says the shapes allow."""
+
+    body: nn.Module
+    residual: bool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x) if self.residual else self.body(x)
+
+
+class PooledClassifier(nn.Module):
+    """``features`` -> global average pool -> ``classifier`` (the MobileNet/EfficientNet head)."""
+
+    features: nn.Module
+    classifier: nn.Module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, 3, H, W)
+        x = F.adaptive_avg_pool2d(self.features(x), 1)  # (batch, C, 1, 1)
+        return self.classifier(torch.flatten(x, 1))  # (batch, classes)
+
+
 # ----------------------------------------------------------------------------- ResNet (He 2016)
 class BasicBlock(nn.Module):
     expansion = 1
@@ -90,7 +111,7 @@ class ResNet(nn.Module):
 
 
 # ----------------------------------------------------------------------------- MobileNetV2 (2018)
-class InvertedResidual(nn.Module):
+class InvertedResidual(MaybeResidual):
     def __init__(self, c_in: int, c_out: int, stride: int, expand: int) -> None:
         super().__init__()
         hidden = c_in * expand
@@ -102,11 +123,8 @@ class InvertedResidual(nn.Module):
         self.body = nn.Sequential(*layers)
         self.residual = stride == 1 and c_in == c_out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x) if self.residual else self.body(x)
 
-
-class MobileNetV2(nn.Module):
+class MobileNetV2(PooledClassifier):
     SETTINGS = (
         (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
         (6, 160, 3, 2), (6, 320, 1, 1),
@@ -124,10 +142,6 @@ class MobileNetV2(nn.Module):
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, classes))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.adaptive_avg_pool2d(self.features(x), 1)
-        return self.classifier(torch.flatten(x, 1))
-
 
 # ----------------------------------------------------------------------------- MobileNetV3 (2019)
 class SqueezeExcite(nn.Module):
@@ -143,7 +157,7 @@ class SqueezeExcite(nn.Module):
         return x * self.gate(self.expand(self.act(self.reduce(s))))
 
 
-class MobileV3Block(nn.Module):
+class MobileV3Block(MaybeResidual):
     def __init__(self, c_in: int, k: int, exp: int, c_out: int, se: bool, act: type, s: int):
         super().__init__()
         layers: list[nn.Module] = [] if exp == c_in else [conv_bn(c_in, exp, 1, act=act)]
@@ -154,11 +168,8 @@ class MobileV3Block(nn.Module):
         self.body = nn.Sequential(*layers)
         self.residual = s == 1 and c_in == c_out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x) if self.residual else self.body(x)
 
-
-class MobileNetV3Large(nn.Module):
+class MobileNetV3Large(PooledClassifier):
     RE, HS = nn.ReLU, nn.Hardswish
     # kernel, expansion, out, squeeze-excite, nonlinearity, stride (Table 1 of the paper)
     TABLE = (
@@ -182,13 +193,9 @@ class MobileNetV3Large(nn.Module):
             nn.Linear(960, 1280), nn.Hardswish(), nn.Dropout(0.2), nn.Linear(1280, classes)
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.adaptive_avg_pool2d(self.features(x), 1)
-        return self.classifier(torch.flatten(x, 1))
-
 
 # ----------------------------------------------------------------------------- EfficientNet-B0
-class MBConv(nn.Module):
+class MBConv(MaybeResidual):
     def __init__(self, c_in: int, c_out: int, k: int, s: int, expand: int) -> None:
         super().__init__()
         hidden = c_in * expand
@@ -201,11 +208,8 @@ class MBConv(nn.Module):
         self.body = nn.Sequential(*layers)
         self.residual = s == 1 and c_in == c_out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x) if self.residual else self.body(x)
 
-
-class EfficientNetB0(nn.Module):
+class EfficientNetB0(PooledClassifier):
     # expansion, kernel, stride, out channels, repeats (Table 1 of Tan & Le 2019)
     STAGES = (
         (1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
@@ -223,10 +227,6 @@ class EfficientNetB0(nn.Module):
         layers.append(conv_bn(c, 1280, 1, act=nn.SiLU))
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.adaptive_avg_pool2d(self.features(x), 1)
-        return self.classifier(torch.flatten(x, 1))
 
 
 # ----------------------------------------------------------------------------- DenseNet-121 (2017)
