@@ -1,16 +1,15 @@
 """The ask/tell contract every strategy speaks, and the bookkeeping they share.
 
-A :class:`Strategy` proposes :class:`Candidate` s (``ask``) and learns their metrics
-(``tell``), keyed by a candidate id as in Ray Tune's ``Searcher`` and Optuna's ask/tell.
-The base class owns everything that is the same for every strategy: candidate ids, the
-set of archs already proposed (so nothing is evaluated twice), objectives and hard
-constraints, the Pareto front, ``best()``, and a JSON-able ``state_dict``.
-Subclasses implement ``_propose`` (one arch, or ``None`` when nothing unseen is left)
-and optionally ``_observe`` and ``_extra_state`` / ``_load_extra_state``.
+The base class owns what is the same for every strategy: candidate ids, the archs already
+proposed, objectives and hard constraints, the Pareto front, ``best()`` and a JSON-able
+``state_dict``. Subclasses implement ``_propose`` (one unseen arch, or ``None``) and
+optionally ``_observe`` and ``_extra_state`` / ``_load_extra_state``.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,15 @@ STATE_FORMAT = 1
 
 class SearchError(NasError, ValueError):
     """A strategy was misused (unknown candidate id, bad objective, mismatched state)."""
+
+
+def check_int(strategy: str, label: str, value: Any, low: int = 1) -> int:
+    """``value`` when it is an int >= ``low``, else a one-line :class:`SearchError`."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise SearchError(
+            f"Strategy {strategy!r}: {label} must be an int >= {low} (got {value!r})."
+        )
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -86,13 +94,16 @@ class Constraint:
                 f"max={self.max})."
             )
 
+    def signed_violation(self, value: float) -> float:
+        """How far ``value`` lies outside the bounds, negative inside (Optuna's convention)."""
+        over = value - self.max if self.max is not None else -math.inf
+        return max(over, self.min - value if self.min is not None else -math.inf)
+
     def violation(self, value: float) -> float:
         """How far ``value`` lies outside the bounds (0.0 when it satisfies them)."""
         if not math.isfinite(value):
             return math.inf  # an unmeasurable metric cannot satisfy a bound
-        over = value - self.max if self.max is not None else 0.0
-        under = self.min - value if self.min is not None else 0.0
-        return max(over, under, 0.0)
+        return max(self.signed_violation(value), 0.0)
 
 
 @dataclass(frozen=True)
@@ -174,14 +185,13 @@ class Strategy:
                 f"Strategy {self.name!r}: constraints must be Constraint objects "
                 f"(got {constraints!r})."
             )
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-            raise SearchError(f"Strategy {self.name!r}: seed must be an int (got {seed!r}).")
         self.space = space
         self.objectives: tuple[Objective, ...] = objs
         self.constraints: tuple[Constraint, ...] = tuple(constraints)
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+            raise SearchError(f"Strategy {self.name!r}: seed must be an int (got {seed!r}).")
         self.seed = int(seed)
         self.rng = np.random.default_rng(self.seed)
-        self._space_size: int | bool | None = False  # False = not computed yet
         self._exhausted = False  # every arch of a finite space was proposed
         self._candidates: dict[str, Candidate] = {}
         self._by_arch: dict[str, str] = {}  # arch_id -> candidate_id
@@ -194,7 +204,7 @@ class Strategy:
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
             raise SearchError(f"ask(n) needs a non-negative int (got {n!r}).")
         out: list[Candidate] = []
-        for _ in range(int(n)):
+        for _ in range(n):
             candidate_id = f"{self._next_index:06d}"
             arch = self._propose(candidate_id)
             if arch is None:
@@ -246,7 +256,6 @@ class Strategy:
                 f"one of {sorted(FAILED_STATUSES)}."
             )
         clean = _clean_metrics(metrics, candidate_id)
-        violation = 0.0
         if status == "ok":
             needed = [o.metric for o in self.objectives] + [c.metric for c in self.constraints]
             missing = [m for m in needed if m not in clean]
@@ -258,22 +267,14 @@ class Strategy:
                 )
             if not all(math.isfinite(clean[o.metric]) for o in self.objectives):
                 status = "failed"  # a NaN accuracy is a failed run, not a result to rank
-            else:
-                violation = sum(c.violation(clean[c.metric]) for c in self.constraints)
-        told = Told(candidate_id, status, clean, violation)
-        self._told[candidate_id] = told
+        told = self._told[candidate_id] = self._record(candidate_id, status, clean)
         self._observe(candidate_id, told)
 
     def best(self) -> tuple[Candidate, dict[str, float]] | None:
         """The feasible result with the best first objective (earliest wins ties), or None."""
         first = self.objectives[0]
-        best: Told | None = None
-        for t in self._told.values():
-            if t.feasible and (
-                best is None
-                or first.sign * t.metrics[first.metric] > first.sign * best.metrics[first.metric]
-            ):
-                best = t
+        feasible = (t for t in self._told.values() if t.feasible)
+        best = max(feasible, key=lambda t: first.sign * t.metrics[first.metric], default=None)
         return None if best is None else (self._candidates[best.candidate_id], dict(best.metrics))
 
     def pareto_front(self) -> list[tuple[Candidate, dict[str, float]]]:
@@ -307,16 +308,28 @@ class Strategy:
         return all(c.violation(float(metrics[c.metric])) == 0.0 for c in self.constraints)
 
     # ------------------------------------------------------------------ state
+    def _identity(self) -> dict[str, Any]:
+        """What a saved state must match to be restored here."""
+        return {
+            "strategy": self.name,
+            "space": self.space.name,
+            "space_version": self.space.version,
+            "objectives": [[o.metric, o.direction] for o in self.objectives],
+            "constraints": [[c.metric, c.max, c.min] for c in self.constraints],
+        }
+
+    def _record(self, candidate_id: str, status: str, metrics: dict[str, float]) -> Told:
+        violation = 0.0
+        if status == "ok":
+            violation = sum(c.violation(metrics[c.metric]) for c in self.constraints)
+        return Told(candidate_id, status, metrics, violation)
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue the search exactly; plain JSON types only."""
         return {
             "format": STATE_FORMAT,
-            "strategy": self.name,
-            "space": self.space.name,
-            "space_version": self.space.version,
+            **self._identity(),
             "seed": self.seed,
-            "objectives": [[o.metric, o.direction] for o in self.objectives],
-            "constraints": [[c.metric, c.max, c.min] for c in self.constraints],
             "rng": _jsonable(self.rng.bit_generator.state),
             "next_index": self._next_index,
             "candidates": [[cid, c.arch.json_values()] for cid, c in self._candidates.items()],
@@ -329,19 +342,13 @@ class Strategy:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a :meth:`state_dict` into a strategy built with the same space and options."""
-        expected = {
-            "strategy": self.name,
-            "space": self.space.name,
-            "space_version": self.space.version,
-            "objectives": [[o.metric, o.direction] for o in self.objectives],
-            "constraints": [[c.metric, c.max, c.min] for c in self.constraints],
-        }
         if not isinstance(state, Mapping) or state.get("format") != STATE_FORMAT:
+            found = state.get("format") if isinstance(state, Mapping) else None
             raise SearchError(
                 f"Not a strategy state of format {STATE_FORMAT} (got "
-                f"{type(state).__name__} with format {getattr(state, 'get', dict().get)('format')!r})."  # type: ignore[call-overload]
+                f"{type(state).__name__} with format {found!r})."
             )
-        for key, value in expected.items():
+        for key, value in self._identity().items():
             got = _jsonable(state.get(key))
             if got != _jsonable(value):
                 raise SearchError(
@@ -361,12 +368,7 @@ class Strategy:
         self._told = {}
         for cid, status, metrics in state["told"]:
             clean = {k: (math.nan if v is None else float(v)) for k, v in metrics.items()}
-            violation = (
-                sum(c.violation(clean[c.metric]) for c in self.constraints)
-                if status == "ok"
-                else 0.0
-            )
-            self._told[cid] = Told(cid, status, clean, violation)
+            self._told[cid] = self._record(cid, status, clean)
         self._load_extra_state(state.get("extra") or {})
 
     # ------------------------------------------------------------------ for subclasses
@@ -394,10 +396,9 @@ class Strategy:
     def _min_vector(self, told: Told) -> list[float]:
         return [-o.sign * told.metrics[o.metric] for o in self.objectives]
 
+    @functools.cached_property
     def _size(self) -> int | None:
-        if self._space_size is False:
-            self._space_size = self.space.size()
-        return self._space_size  # type: ignore[return-value]
+        return self.space.size()
 
     def _random_unseen(self, attempts: int = 100) -> Arch | None:
         """A uniform sample never proposed before; None when the space is exhausted."""
@@ -409,7 +410,7 @@ class Strategy:
                 return arch
         # Rejection sampling keeps failing only when few archs are left (or none): list
         # them. Counting is only done here because it can be slow on large cell spaces.
-        size = self._size()
+        size = self._size
         if size is None:
             return None  # a continuous space that keeps repeating itself: give up cleanly
         if size <= 200_000:
@@ -446,13 +447,5 @@ def _finite_or_none(v: float) -> float | None:
 
 
 def _jsonable(obj: Any) -> Any:
-    """Tuples to lists and numpy scalars to Python, so a state survives ``json.dumps``."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    return obj
+    """``obj`` as ``json.loads`` would give it back (tuples as lists, numpy scalars as Python)."""
+    return json.loads(json.dumps(obj, default=lambda o: o.item()))

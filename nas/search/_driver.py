@@ -1,26 +1,24 @@
 """The one driver of every search: ask -> dedupe -> dispatch -> store -> tell -> checkpoint.
 
-An executor (in-process, or Ray Tune) only moves archs to evaluators and results back:
-it calls :meth:`Driver.next_trial` for the next arch to evaluate and
-:meth:`Driver.complete` with its result. Everything else happens here, in one order:
+An executor (in-process, or Ray Tune) only moves archs to evaluators and results back: it
+calls :meth:`Driver.next_trial` for the next arch and :meth:`Driver.complete` with its result.
 
-- **dedupe**: a proposal whose arch, or whose IR graph with the same recipe
-  (``graph_hash``), was already evaluated in this run (``ok`` or ``diverged``: outcomes a
-  second trial would repeat) is not evaluated again; the strategy
-  is told the known result and the store gets a ``reused`` row naming the trial it reused
-  (``reused_from``). A proposal isomorphic to a running trial waits for it.
-- **store -> tell -> checkpoint**: a result is queued for the store, then told; a checkpoint
-  appends the queued rows (one atomic Parquet file), then rewrites the state file
-  (``search_state.json`` in the run directory). Rows land before the state that counts
-  them, so a killed driver never loses a row: on resume, stored rows the state does not
-  count are told from the store, and proposals never finished run again.
-- **budget**: ``budget`` counts proposals (every one is a row, reused ones too); a time
-  budget never starts a trial its estimated cost says will not fit (it is stored ``cut``).
+- **dedupe**: a proposal whose arch, or whose IR graph with the same recipe (``graph_hash``),
+  was already evaluated in this run (``ok`` or ``diverged``: outcomes a second trial would
+  repeat) is not evaluated again; the strategy is told the known result and the store gets
+  a ``reused`` row naming that trial (``reused_from``). A twin of a running trial waits for it.
+- **store -> tell -> checkpoint**: a checkpoint appends the queued rows (one atomic Parquet
+  file), then rewrites ``search_state.json``. Rows land before the state that counts them,
+  so on resume stored rows the state does not count are told from the store, and proposals
+  never finished run again.
+- **budget**: ``budget`` counts proposals (every one is a row); a time budget never starts
+  a trial its estimated cost says will not fit (it is stored ``cut``).
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import math
 import socket
@@ -30,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from nas.errors import NasError
 from nas.search._base import Candidate
 from nas.search._record import run_record, trial_record
 from nas.search._state import RunState
@@ -46,29 +43,21 @@ __all__ = ["METRIC_COLUMNS", "AskTell", "Driver", "Evaluator", "SearchResult"]
 # Outcomes a second trial of the same graph, recipe and seed would repeat; a failure (a lost
 # worker, a full disk) or a timeout may not recur, so its twins get a trial of their own.
 _REUSABLE = frozenset({"ok", "diverged"})
-
-# While a trial runs, the elapsed time is saved at least this often (seconds).
-_HEARTBEAT_S = 2.0
+_HEARTBEAT_S = 2.0  # while a trial runs, the elapsed time is saved at least this often
 
 # Result columns handed to the strategy as metrics (objectives and constraints name them).
 METRIC_COLUMNS = (
-    "val_accuracy",
-    "test_accuracy",
-    "val_loss",
-    "params",
-    "flops",
-    "latency_ms",
-    "train_seconds",
-)
+    "val_accuracy", "test_accuracy", "val_loss", "params", "flops", "latency_ms", "train_seconds",
+)  # fmt: skip
 
 
 @runtime_checkable
 class Evaluator(Protocol):
     """Turns an arch into a :class:`~nas.store.Result` (tabular lookup, training, a function).
 
-    An evaluator may also offer ``graph_hash(arch) -> str | None`` (a cheap lookup instead
-    of compiling the arch) and ``estimate_cost(arch) -> float`` (a relative training cost,
-    used to order the last trials and to size them to a time budget).
+    It may also offer ``graph_hash(arch) -> str | None`` (cheaper than compiling) and
+    ``estimate_cost(arch) -> float`` (a relative training cost, used to order the last
+    trials and to size them to a time budget).
     """
 
     dataset: str
@@ -110,7 +99,7 @@ class SearchResult:
         pareto: the feasible results no other dominates (see :func:`nas.search.run`).
         wall_seconds: time this session took.
         run_id: the run's id (the run directory's name), stamped on every row.
-        proposed: proposals (= rows); ``trained``: evaluations actually run.
+        trained: evaluations actually run (``proposed``, the rows, minus reused and unstarted).
         interrupted: the search was stopped by Ctrl-C (resume it from its run directory).
         run_dir: where the state file lives (None without one).
         onnx: the best arch's ONNX file (``export_best=True``), else None.
@@ -121,11 +110,15 @@ class SearchResult:
     pareto: list[Result]
     wall_seconds: float
     run_id: str
-    proposed: int = 0
     trained: int = 0
     interrupted: bool = False
     run_dir: Path | None = None
     onnx: Path | None = None
+
+    @property
+    def proposed(self) -> int:
+        """Proposals of the run: one row each."""
+        return len(self.results)
 
 
 def result_metrics(result: Result) -> dict[str, float]:
@@ -139,28 +132,20 @@ def result_metrics(result: Result) -> dict[str, float]:
         >>> result_metrics(r)
         {'val_accuracy': 91.0, 'params': 10.0, 'synflow': 3.5}
     """
-    metrics = {
-        name: float(v) for name in METRIC_COLUMNS if (v := getattr(result, name)) is not None
-    }
-    if result.extra:
-        for key, value in json.loads(str(result.extra)).items():
-            if (
-                key not in metrics
-                and isinstance(value, int | float)
-                and not isinstance(value, bool)
-            ):
-                metrics[key] = float(value)
+    metrics = {n: float(v) for n in METRIC_COLUMNS if (v := getattr(result, n)) is not None}
+    for key, value in json.loads(str(result.extra or "{}")).items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            metrics.setdefault(key, float(value))
     return metrics
 
 
 class Driver:
-    """Drives one search run; see the module docstring for the order of its steps.
+    """Drives one search run (see the module docstring for the order of its steps).
 
     Args:
-        space: the searched space.
-        strategy: an ask/tell strategy over ``space``.
-        evaluator: the run's evaluator (its ``dataset`` names the rows; its optional
-            ``graph_hash`` and ``estimate_cost`` are used here, never ``evaluate``).
+        space, strategy: the searched space and an ask/tell strategy over it.
+        evaluator: names the rows (``dataset``); its optional ``graph_hash`` and
+            ``estimate_cost`` are used here, never ``evaluate``.
         state: a fresh or a loaded :class:`RunState`.
         store: where rows go (None: kept in memory only).
         run_dir: where the state file lives (None: no checkpoints, no resume).
@@ -170,8 +155,7 @@ class Driver:
             asked together and handed out longest first (0: off).
         on_result: called with every new row (progress displays).
         keep_checkpoints: trained rows whose weights (the ``checkpoint`` column) stay on
-            disk: the best this-many by the first objective (feasible, ok rows first); the
-            others' weights are deleted as they fall out (None: keep all).
+            disk, the best this-many by the first objective (None: keep all).
     """
 
     def __init__(
@@ -197,10 +181,8 @@ class Driver:
         self.dataset = str(evaluator.dataset)
         self.every, self.interval_s = max(1, checkpoint_every), checkpoint_interval_s
         self.on_result = on_result
-        hasher = getattr(evaluator, "graph_hash", None)
-        self._hash: Callable[[Arch], str | None] | None = hasher if callable(hasher) else None
-        cost = getattr(evaluator, "estimate_cost", None)
-        self.cost: Callable[[Arch], float] | None = cost if callable(cost) else None
+        self._hash = _method(evaluator, "graph_hash")
+        self.cost: Callable[[Arch], float] | None = _method(evaluator, "estimate_cost")
         self.tail_window = tail_window if self.cost is not None else 0
         self.host = socket.gethostname()
         self.run_record = run_record(strategy, space, evaluator, state.settings)
@@ -219,50 +201,43 @@ class Driver:
         self._sec_per_cost: list[float] = []
         self._out_of_time = False  # the time budget is spent, or the next trial would not fit
 
-    # -- resume ---------------------------------------------------------------------------
     def resume(self) -> None:
         """Restore the strategy and re-tell rows stored after the last checkpoint."""
         from nas.space import Arch
 
         if self.state.strategy:
             self.strategy.load_state_dict(self.state.strategy)
-        stored = self._stored_rows()
-        told = set(self.state.told)
+        stored: list[Result] = []
+        if self.store is not None and self.store.is_present():
+            import pyarrow.compute as pc
+
+            stored = self.store.results(pc.field("run_id") == self.state.run_id)
         by_candidate = {r.candidate_id: r for r in stored}
-        for row in stored:
+        told = set(self.state.told)
+        for row in sorted(stored, key=lambda r: r.candidate_id or ""):
             cid = row.candidate_id or ""
-            if cid in self.state.proposals:
-                self.rows[cid] = row
-                self._archs[cid] = Arch.from_json(row.arch)
-                if row.status in _REUSABLE:
-                    self._done[self._key(self._archs[cid], row.graph_hash)] = cid
-                if cid not in told:  # stored, then the driver died before the tell
-                    self._tell(cid, by_candidate.get(row.reused_from, row))
-                    self.state.told.append(cid)
-                self._keep_weights(row)
-            else:  # asked after the last checkpoint: answered if the strategy asks it again
-                self._replay[cid] = row
+            if cid not in self.state.proposals:  # asked after the last checkpoint
+                self._replay[cid] = row  # answered if the strategy asks it again
+                continue
+            self.rows[cid] = row
+            self._archs[cid] = Arch.from_json(row.arch)
+            if row.status in _REUSABLE:
+                self._done[self._key(self._archs[cid], row.graph_hash)] = cid
+            if cid not in told:  # stored, then the driver died before the tell
+                self._tell(cid, by_candidate.get(row.reused_from, row))
+                self.state.told.append(cid)
+            self._keep_weights(row)
         for cid in self.state.pending():
             self._archs[cid] = Arch.from_json(self.state.proposals[cid])
             self._queue.append(cid)
 
-    def _stored_rows(self) -> list[Result]:
-        if self.store is None or not self.store.is_present():
-            return []
-        import pyarrow.compute as pc
-
-        rows = self.store.results(pc.field("run_id") == self.state.run_id)
-        return sorted(rows, key=lambda r: r.candidate_id or "")
-
-    # -- handing out trials ---------------------------------------------------------------
     def elapsed(self) -> float:
         """Wall seconds of the whole run, earlier sessions included."""
         return self._elapsed_before + time.monotonic() - self._session_start
 
     def time_left(self) -> float | None:
-        if self.state.time_budget_s is None:
-            return None
-        return self.state.time_budget_s - self.elapsed()
+        budget = self.state.time_budget_s
+        return None if budget is None else budget - self.elapsed()
 
     def trial_limit(self) -> tuple[float, str] | None:
         """How long the next trial may run, and its status past that: ``timeout`` (the
@@ -274,9 +249,8 @@ class Driver:
 
     def remaining(self) -> int | None:
         """Proposals still to make (None: no proposal budget)."""
-        if self.state.budget is None:
-            return None
-        return max(0, self.state.budget - len(self.state.proposals))
+        budget = self.state.budget
+        return None if budget is None else max(0, budget - len(self.state.proposals))
 
     def trials_to_run(self) -> int | None:
         """At most this many trials are still to hand out (None: no proposal budget)."""
@@ -292,9 +266,7 @@ class Driver:
         while True:
             left = self.time_left()
             self._out_of_time = self._out_of_time or (left is not None and left <= 0)
-            if self._out_of_time:
-                return None
-            cid = self._queue.pop(0) if self._queue else self._ask()
+            cid = None if self._out_of_time else self._queue.pop(0) if self._queue else self._ask()
             if cid is None:
                 return None
             arch = self._archs[cid]
@@ -305,43 +277,34 @@ class Driver:
                 self._record(cid, replayed, store=False, told_as=source)
                 if replayed.status in _REUSABLE:
                     self._done[key] = cid
-                continue
-            if key in self._done:
+            elif key in self._done:
                 self._reuse(cid, self._done[key])
-                continue
-            if key in self._running:
+            elif key in self._running:
                 self._parked.setdefault(key, []).append(cid)
-                continue
-            if not self._fits(arch, left):  # nor, most likely, would the next: stop here
+            elif not self._fits(arch, left):  # nor, most likely, would the next: stop here
                 self._cut(cid, "Not started: its estimated training time exceeds the time left.")
                 self._out_of_time = True
                 return None
-            self._running[key] = cid
-            return Candidate(cid, arch)
+            else:
+                self._running[key] = cid
+                return Candidate(cid, arch)
 
     def _ask(self) -> str | None:
         left = self.remaining()
-        if left == 0:
-            return None
         # The last proposals of a budget are asked at once and handed out longest first, so
         # no executor slot sits idle at the end while one long trial finishes alone.
         batch = left if left is not None and 1 < left <= self.tail_window else 1
-        candidates = self.strategy.ask(batch)
+        candidates = self.strategy.ask(batch) if left != 0 else []
         if not candidates:
             return None
         for c in candidates:
             self.state.proposals[c.candidate_id] = c.arch.to_json()
             self._archs[c.candidate_id] = c.arch
-        self._queue.extend(self._longest_first([c.candidate_id for c in candidates]))
+        if len(candidates) > 1 and self.cost is not None:  # sorted is stable: ties keep order
+            candidates.sort(key=lambda c: -(self._cost(c.arch) or -math.inf))
+        self._queue.extend(c.candidate_id for c in candidates)
         self._maybe_checkpoint()
         return self._queue.pop(0)
-
-    def _longest_first(self, cids: list[str]) -> list[str]:
-        if len(cids) == 1 or self.cost is None:
-            return cids
-        costs = [self._cost(self._archs[c]) for c in cids]
-        order = sorted(range(len(cids)), key=lambda i: -(costs[i] or -math.inf))  # stable
-        return [cids[i] for i in order]
 
     def _cost(self, arch: Arch) -> float | None:
         try:
@@ -359,38 +322,30 @@ class Driver:
 
     def _key(self, arch: Arch, graph_hash: str | None) -> str:
         """The dedupe key of ``arch``: its graph and recipe (its arch_id if it does not compile)."""
-        found = self._keys.get(arch.arch_id)
-        if found is not None:
-            return found[0]
-        try:
-            if graph_hash is None:
-                graph_hash = self._hash(arch) if self._hash else None
-            if graph_hash is None:
-                graph_hash = self.space.compile(arch).graph_hash()
-            recipe = json.dumps(self.space.recipe(arch), sort_keys=True, default=str)
-            key = f"{graph_hash}|{recipe}"
-        except Exception:  # an arch that does not compile fails in its evaluation, once
-            key, graph_hash = f"arch:{arch.arch_id}", ""
-        self._keys[arch.arch_id] = (key, graph_hash or "")
-        return key
+        if arch.arch_id not in self._keys:
+            try:
+                graph_hash = graph_hash or (self._hash(arch) if self._hash else None)
+                graph_hash = graph_hash or self.space.compile(arch).graph_hash()
+                recipe = json.dumps(self.space.recipe(arch), sort_keys=True, default=str)
+                self._keys[arch.arch_id] = (f"{graph_hash}|{recipe}", graph_hash)
+            except Exception:  # an arch that does not compile fails in its evaluation, once
+                self._keys[arch.arch_id] = (f"arch:{arch.arch_id}", "")
+        return self._keys[arch.arch_id][0]
 
-    # -- completing -----------------------------------------------------------------------
+    def _ids(self, candidate_id: str) -> dict[str, Any]:
+        """The bookkeeping fields of a row of this run."""
+        state = self.state
+        return {"run_id": state.run_id, "candidate_id": candidate_id, "trial_id": candidate_id,
+                "strategy": state.strategy_name, "seed": state.seed}  # fmt: skip
+
     def complete(self, candidate_id: str, result: Result, *, trial_id: str | None = None) -> None:
         """Store, tell and (when due) checkpoint the result of a handed-out trial."""
         arch = self._archs[candidate_id]
         key = self._key(arch, None)
         self._running.pop(key, None)
+        ids = {**self._ids(candidate_id), "trial_id": trial_id or result.trial_id or candidate_id}
         graph_hash = result.graph_hash or self._keys[arch.arch_id][1] or None
-        row = _stamp(
-            result,
-            run_id=self.state.run_id,
-            candidate_id=candidate_id,
-            trial_id=trial_id or result.trial_id or candidate_id,
-            strategy=self.state.strategy_name,
-            seed=self.state.seed,
-            host=result.host or self.host,
-            graph_hash=graph_hash,
-        )
+        row = _stamp(result, **ids, host=result.host or self.host, graph_hash=graph_hash)
         self._record(candidate_id, row)
         self._keep_weights(row)
         if row.status not in _REUSABLE:  # its twins still need a trial of their own
@@ -418,24 +373,16 @@ class Driver:
     def _reuse(self, candidate_id: str, source: str) -> None:
         arch, known = self._archs[candidate_id], self.rows[source]
         row = _stamp(
-            known,
-            arch=arch.to_json(),
-            arch_id=arch.arch_id,
-            candidate_id=candidate_id,
-            trial_id=candidate_id,
-            status="reused",
-            reused_from=source,
-            train_seconds=0.0,
-            epoch_seconds=None,
-            checkpoint=None,
-        )
+            known, arch=arch.to_json(), arch_id=arch.arch_id, candidate_id=candidate_id,
+            trial_id=candidate_id, status="reused", reused_from=source, train_seconds=0.0,
+            epoch_seconds=None, checkpoint=None,
+        )  # fmt: skip
         self._record(candidate_id, row, told_as=known)
 
     def _cut(self, candidate_id: str, reason: str) -> None:
         row = arch_row(
             self._archs[candidate_id], self.dataset, "cut", error=reason, fidelity=0,
-            run_id=self.state.run_id, candidate_id=candidate_id, trial_id=candidate_id,
-            strategy=self.state.strategy_name, seed=self.state.seed, host=self.host,
+            host=self.host, **self._ids(candidate_id),
         )  # fmt: skip
         self._record(candidate_id, row)
 
@@ -455,18 +402,12 @@ class Driver:
         self._maybe_checkpoint()
 
     def _tell(self, candidate_id: str, row: Result) -> None:
-        status = tell_status(row.status)
-        metrics = result_metrics(row)
-        self.strategy.tell(
-            candidate_id, metrics if status == "ok" else metrics or None, status=status
-        )
+        status, metrics = tell_status(row.status), result_metrics(row)
+        self.strategy.tell(candidate_id, metrics or None, status=status)
 
-    # -- checkpoints ----------------------------------------------------------------------
     def _maybe_checkpoint(self) -> None:
-        due = len(self._queued) >= self.every or (
-            time.monotonic() - self._last_checkpoint >= self.interval_s
-        )
-        if due:
+        since = time.monotonic() - self._last_checkpoint
+        if len(self._queued) >= self.every or since >= self.interval_s:
             self.checkpoint()
 
     def tick(self) -> None:
@@ -487,8 +428,8 @@ class Driver:
         self._last_checkpoint = time.monotonic()
 
     def close(self, *, interrupted: bool) -> None:
-        """End the session: when its time is spent, a run stores every proposal it did not
-        finish (never started, waiting for a twin, or abandoned by the executor) as ``cut``."""
+        """End the session: when its time is spent, every proposal it did not finish (never
+        started, waiting for a twin, or abandoned by the executor) is stored ``cut``."""
         left = self.time_left()
         if not interrupted and (self._out_of_time or (left is not None and left <= 0)):
             for cid in self.state.pending():
@@ -496,33 +437,29 @@ class Driver:
             self._queue, self._parked, self._running = [], {}, {}
         self.checkpoint()
 
-    # -- the outcome ----------------------------------------------------------------------
     def outcome(self, wall_seconds: float, *, interrupted: bool) -> SearchResult:
         """The run's rows, best and Pareto front (reused proposals stand for their source)."""
         rows = [self.rows[c] for c in sorted(self.rows)]
 
-        def source(cid: str) -> Result | None:
-            row = self.rows.get(cid)
+        def source(candidate: Candidate) -> Result | None:
+            row = self.rows.get(candidate.candidate_id)
             return self.rows.get(row.reused_from or "", row) if row is not None else None
 
-        best_pair = self.strategy.best()
-        best = None if best_pair is None else source(best_pair[0].candidate_id)
-        pareto: dict[str | None, Result] = {}
-        for candidate, _ in self.strategy.pareto_front():
-            row = source(candidate.candidate_id)
-            if row is not None:
-                pareto.setdefault(row.candidate_id, row)
-        trained = sum(
-            r.status != "reused" and not (r.status == "cut" and not r.fidelity) for r in rows
-        )
+        best = self.strategy.best()
+        pareto = {
+            r.candidate_id: r
+            for c, _ in self.strategy.pareto_front()
+            if (r := source(c)) is not None
+        }
         return SearchResult(
             results=rows,
-            best=best,
+            best=None if best is None else source(best[0]),
             pareto=list(pareto.values()),
             wall_seconds=wall_seconds,
             run_id=self.state.run_id,
-            proposed=len(rows),
-            trained=trained,
+            trained=sum(
+                r.status != "reused" and (r.status != "cut" or bool(r.fidelity)) for r in rows
+            ),
             interrupted=interrupted,
             run_dir=self.run_dir,
         )
@@ -553,21 +490,14 @@ def failed_result(arch: Arch, dataset: str, exc: BaseException) -> Result:
     return arch_row(arch, dataset, "failed", error=message[:2000])
 
 
+def _method(obj: Any, name: str) -> Callable[..., Any] | None:
+    found = getattr(obj, name, None)
+    return found if callable(found) else None
+
+
 def takes_argument(evaluator: Any, argument: str) -> bool:
     """Whether ``evaluator.evaluate`` takes ``argument`` (``on_epoch``, ``checkpoint_dir``)."""
-    import inspect
-
     try:
         return argument in inspect.signature(evaluator.evaluate).parameters
     except (TypeError, ValueError):
         return False
-
-
-def check_budgets(budget: int | None, time_budget_s: float | None) -> None:
-    """One line naming a bad budget (shared by every executor)."""
-    if budget is not None and (
-        isinstance(budget, bool) or not isinstance(budget, int) or budget < 0
-    ):
-        raise NasError(f"Expected budget to be an int >= 0 proposals or None (got {budget!r}).")
-    if time_budget_s is not None and not time_budget_s > 0:
-        raise NasError(f"Expected time_budget_s > 0 seconds or None (got {time_budget_s!r}).")

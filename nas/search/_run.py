@@ -24,10 +24,9 @@ from nas.search._driver import (
     Evaluator,
     SearchResult,
     arch_row,
-    check_budgets,
     failed_result,
     takes_argument,
-)
+)  # fmt: skip
 from nas.search._state import RunState, StateError
 
 if TYPE_CHECKING:
@@ -55,15 +54,12 @@ class RayOptions:
             ``space.max_epochs()``).
         longest_first: with a cost estimate, start the last ``2 * max_concurrent`` trials of
             a budget longest first.
-        storage: where Ray Tune keeps its trial files and the trials' weights (default
-            ``RUN_DIR/tune``). On a multi-node cluster: a path every node mounts, or a URI
-            (``s3://bucket/prefix``) the workers can write; elsewhere trials on other nodes
-            keep no weights (their rows say why).
-        dashboard: start Ray's dashboard with an embedded Ray (needs ``ray[default]``);
-            its URL is printed on stderr.
-        loggers: Tune's own loggers fed from every per-epoch report: ``"csv"``,
-            ``"tensorboard"`` (tensorboardX) and ``"mlflow"`` (when installed), written
-            under the Tune storage (``RUN_DIR/tune``).
+        storage: Ray Tune's trial files and the trials' weights (default ``RUN_DIR/tune``);
+            on a multi-node cluster a path every node mounts or a URI (``s3://bucket/prefix``),
+            else trials on other nodes keep no weights (their rows say why).
+        dashboard: start Ray's dashboard with an embedded Ray (``ray[default]``; URL on stderr).
+        loggers: Tune's ``"csv"``, ``"tensorboard"`` and ``"mlflow"`` loggers, fed from every
+            per-epoch report, written under the Tune storage.
     """
 
     address: str | None = None
@@ -114,14 +110,13 @@ class FunctionEvaluator:
                 f"of metric name -> number, e.g. {{'val_accuracy': 91.2}}."
             )
         columns: dict[str, Any] = {"train_seconds": seconds}
-        extra: dict[str, Any] = {}
-        for name, value in metrics.items():
-            if name in METRIC_COLUMNS:
+        for name in METRIC_COLUMNS:
+            if name in metrics:
+                value = metrics[name]
                 columns[name] = int(value) if name in ("params", "flops") else float(value)
-            else:
-                extra[str(name)] = value
+        extra = {str(k): v for k, v in metrics.items() if k not in METRIC_COLUMNS} or None
         return arch_row(
-            arch, self.dataset, "ok", seed=seed, trial_id=trial_id, extra=extra or None, **columns
+            arch, self.dataset, "ok", seed=seed, trial_id=trial_id, extra=extra, **columns
         )
 
 
@@ -213,9 +208,13 @@ def run(
         >>> out.proposed, out.best is not None
         (20, True)
     """
-    check_budgets(budget, time_budget_s)
-    if trial_timeout_s is not None and not trial_timeout_s > 0:
-        raise NasError(f"Expected trial_timeout_s > 0 seconds or None (got {trial_timeout_s!r}).")
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int) or budget < 0
+    ):
+        raise NasError(f"Expected budget to be an int >= 0 proposals or None (got {budget!r}).")
+    for name, seconds in (("time_budget_s", time_budget_s), ("trial_timeout_s", trial_timeout_s)):
+        if seconds is not None and not seconds > 0:
+            raise NasError(f"Expected {name} > 0 seconds or None (got {seconds!r}).")
     if executor not in ("inprocess", "ray"):
         raise NasError(f"Unknown executor {executor!r}; use 'inprocess' or 'ray'.")
     if ray is not None and executor != "ray":
@@ -377,13 +376,15 @@ def saved_settings(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _run_here(driver: Driver, evaluator: Evaluator) -> None:
-    """The in-process executor: evaluate each handed-out trial here, one at a time."""
-    weights = _weights_dir(driver, evaluator)
+    """The in-process executor: evaluate each handed-out trial here, one at a time. Trials
+    keep their best-epoch weights in ``run_dir/weights/TRIAL`` when the evaluator saves any
+    (a ``checkpoint_dir`` argument, as ``TrainingEvaluator`` has)."""
+    saves = driver.run_dir is not None and takes_argument(evaluator, "checkpoint_dir")
     epochs = takes_argument(evaluator, "on_epoch")
     while (trial := driver.next_trial()) is not None:
         kwargs: dict[str, Any] = {"seed": driver.state.seed, "trial_id": trial.candidate_id}
-        if weights is not None:
-            kwargs["checkpoint_dir"] = weights / trial.candidate_id
+        if saves:
+            kwargs["checkpoint_dir"] = Path(driver.run_dir or "") / "weights" / trial.candidate_id
         limit = driver.trial_limit()
         if limit is None:
             result = _evaluate(evaluator, trial.arch, driver.dataset, kwargs)
@@ -434,13 +435,6 @@ def _watched(
     why = "the trial timeout" if status == "timeout" else "the search's time budget"
     error = f"Stopped by {why} after {limit:.4g} s and {row.fidelity or 0} epoch(s)."
     return dataclasses.replace(row, status=status, error=error)
-
-
-def _weights_dir(driver: Driver, evaluator: Evaluator) -> Path | None:
-    """Where in-process trials keep their best-epoch weights: ``run_dir/weights`` when the
-    evaluator saves any (a ``checkpoint_dir`` argument, as ``TrainingEvaluator`` has)."""
-    takes = takes_argument(evaluator, "checkpoint_dir")
-    return None if driver.run_dir is None or not takes else driver.run_dir / "weights"
 
 
 def _write_summary(
