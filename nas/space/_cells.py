@@ -13,7 +13,7 @@ from nas.space._cells_nb101 import nb101_module
 from nas.space._compose import as_node
 from nas.space._decisions import Choice
 from nas.space._json import register_node
-from nas.space._node import Node, Part, subpath
+from nas.space._node import Node, Part, require_int, subpath
 
 if TYPE_CHECKING:
     from nas.graph import Graph
@@ -76,8 +76,7 @@ class EdgeCell(Node):
     _edges: tuple[tuple[int, int, Choice], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.nodes, bool) or not isinstance(self.nodes, int) or self.nodes < 2:
-            raise SpaceError(f"EdgeCell needs nodes >= 2 (got {self.nodes!r}).")
+        require_int("EdgeCell", "nodes", self.nodes, 2)
         if self.output not in ("last", "concat"):
             raise SpaceError(f"EdgeCell output must be 'last' or 'concat' (got {self.output!r}).")
         ops, input_ops = _op_sets("EdgeCell", self.ops, self.input_ops)
@@ -158,11 +157,9 @@ class InputCell(Node):
     _output: Choice | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.nodes, bool) or not isinstance(self.nodes, int) or self.nodes < 3:
-            raise SpaceError(f"InputCell needs nodes >= 3 (got {self.nodes!r}).")
-        c = self.channels
-        if c is not None and (isinstance(c, bool) or not isinstance(c, int) or c < 1):
-            raise SpaceError(f"InputCell channels must be a positive int or None (got {c!r}).")
+        require_int("InputCell", "nodes", self.nodes, 3)
+        if self.channels is not None:
+            require_int("InputCell", "channels", self.channels)
         ops = _ops("InputCell", self.ops)
         object.__setattr__(self, "ops", ops)
         made = []
@@ -171,7 +168,7 @@ class InputCell(Node):
             op = Choice(ops, name=f"{prefix}.op" if prefix else None)
             made.append((i, op, self._inputs(i)))
         object.__setattr__(self, "_decisions", tuple(made))
-        output = self._inputs(self.nodes - 1) if c is not None else None
+        output = self._inputs(self.nodes - 1) if self.channels is not None else None
         object.__setattr__(self, "_output", output)
 
     def _inputs(self, i: int) -> Choice:
@@ -194,39 +191,27 @@ class InputCell(Node):
         return lambda label: [Part(f"node{i}.{label}", self.ops[label])]
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
-        if self.channels is not None:
-            return self._build_module(ctx, graph, path, x, self.channels)
-        states = [x]
-        used: set[int] = set()
-        for i, op, inputs in self._decisions:
-            node = subpath(path, f"node{i}")
-            sources = ctx.decide(subpath(node, "inputs"), inputs)
-            label = ctx.decide(subpath(node, "op"), op)
-            used.update(sources)
-            if len(sources) == 1:
-                h = states[sources[0]]
-            else:
-                h = graph.add("add", [states[s] for s in sources], name=subpath(node, "in"))
-            states.append(self.ops[label].build(ctx, graph, subpath(node, label), h))
-        loose = [states[i] for i in range(1, self.nodes - 1) if i not in used]
-        if len(loose) == 1:
-            return loose[0]
-        return graph.add("add", loose, name=subpath(path, "out"))
-
-    def _build_module(
-        self, ctx: BuildContext, graph: Graph, path: str, x: str, channels: int
-    ) -> str:
         inputs: list[tuple[int, ...]] = [()]
         labels: list[str] = [""]
         for i, op, choice in self._decisions:
             node = subpath(path, f"node{i}")
             inputs.append(tuple(ctx.decide(subpath(node, "inputs"), choice)))
             labels.append(str(ctx.decide(subpath(node, "op"), op)))
-        out = subpath(path, f"node{self.nodes - 1}.inputs")
-        inputs.append(tuple(ctx.decide(out, self._output)))  # type: ignore[arg-type]
 
         def vertex_op(i: int, h: str) -> str:
-            node = subpath(path, f"node{i}")
-            return self.ops[labels[i]].build(ctx, graph, subpath(node, labels[i]), h)
+            return self.ops[labels[i]].build(ctx, graph, subpath(path, f"node{i}.{labels[i]}"), h)
 
-        return nb101_module(graph, path, x, inputs, vertex_op, channels)
+        if self.channels is not None:
+            out = subpath(path, f"node{self.nodes - 1}.inputs")
+            inputs.append(tuple(ctx.decide(out, self._output)))  # type: ignore[arg-type]
+            return nb101_module(graph, path, x, inputs, vertex_op, self.channels)
+        states = [x]
+        for i, sources in enumerate(inputs[1:], 1):
+            terms = [states[s] for s in sources]
+            name = subpath(path, f"node{i}.in")
+            states.append(
+                vertex_op(i, terms[0] if len(terms) == 1 else graph.add("add", terms, name=name))
+            )
+        used = {s for sources in inputs for s in sources}
+        loose = [states[i] for i in range(1, self.nodes - 1) if i not in used]
+        return loose[0] if len(loose) == 1 else graph.add("add", loose, name=subpath(path, "out"))

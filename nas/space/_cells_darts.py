@@ -13,7 +13,7 @@ from nas.space._cells_ops import FactorizedReduce
 from nas.space._compose import _Sequential
 from nas.space._decisions import Choice
 from nas.space._json import register_node
-from nas.space._node import Node, Part, cached_parts, subpath
+from nas.space._node import Node, Part, cached_parts, require_int, subpath
 
 if TYPE_CHECKING:
     from nas.graph import Graph
@@ -65,9 +65,8 @@ class DartsCell(Node):
     _nodes: tuple[tuple[int, Choice, tuple[Part, ...]], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        for what, value in (("channels", self.channels), ("nodes", self.nodes)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise SpaceError(f"DartsCell needs a positive int {what} (got {value!r}).")
+        require_int("DartsCell", "channels", self.channels)
+        require_int("DartsCell", "nodes", self.nodes)
         ops, input_ops = _op_sets("DartsCell", self.ops, self.input_ops)
         object.__setattr__(self, "ops", ops)
         object.__setattr__(self, "input_ops", input_ops)

@@ -9,18 +9,13 @@ from typing import TYPE_CHECKING
 
 from nas.errors import SpaceError
 from nas.space._json import register_node
-from nas.space._node import Node, subpath
+from nas.space._node import Node, require_int, subpath
 
 if TYPE_CHECKING:
     from nas.graph import Graph
     from nas.space._context import BuildContext
 
 __all__ = ["FactorizedReduce", "Zeros"]
-
-
-def _positive(kind: str, field: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SpaceError(f"{kind} needs a positive int {field} (got {value!r}).")
 
 
 @register_node
@@ -46,9 +41,7 @@ class FactorizedReduce(Node):
     affine: bool = True
 
     def __post_init__(self) -> None:
-        _positive("FactorizedReduce", "out_channels", self.out_channels)
-        if self.out_channels < 2:
-            raise SpaceError("FactorizedReduce needs out_channels >= 2 (two convs of half each).")
+        require_int("FactorizedReduce", "out_channels", self.out_channels, 2)  # two halves
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
         shape = graph.shape(x)
@@ -95,8 +88,8 @@ class Zeros(Node):
 
     def __post_init__(self) -> None:
         if self.out_channels is not None:
-            _positive("Zeros", "out_channels", self.out_channels)
-        _positive("Zeros", "stride", self.stride)
+            require_int("Zeros", "out_channels", self.out_channels)
+        require_int("Zeros", "stride", self.stride)
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
         y = graph.add("zero", [x], name=subpath(path, "zero"))

@@ -77,16 +77,6 @@ class FromValues:
         return value
 
 
-class Sampler:
-    """Samples every decision with an explicit generator."""
-
-    def __init__(self, rng: np.random.Generator) -> None:
-        self.rng = rng
-
-    def __call__(self, key: str, decision: Decision) -> Any:
-        return decision.sample(self.rng)
-
-
 class KeepOrFill:
     """Keeps the given values that are still valid; fills new decisions by sampling
     (with ``rng``) or with each decision's default (without)."""

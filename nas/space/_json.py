@@ -18,7 +18,7 @@ from nas.errors import NasError, SpaceError
 from nas.space._decisions import Choice, Decision, FloatRange, IntRange
 from nas.space._node import Element
 
-__all__ = ["FORMAT", "register_node", "space_from_json", "space_to_json"]
+__all__ = ["FORMAT", "from_json", "register_node", "to_json"]
 
 FORMAT = "nas-space/2"
 _PLAIN = (bool, int, float, str, type(None))
@@ -112,50 +112,3 @@ def from_json(value: Any, where: str) -> Any:
         raise SpaceError(f"Space JSON at {where}: missing field {exc}.") from None
     except (TypeError, ValueError) as exc:
         raise SpaceError(f"Space JSON at {where}: {exc}") from None
-
-
-def structure_json(space: Any) -> dict[str, Any]:
-    """What the space computes: input shape, body and recipe (not its name or notes)."""
-    recipe = space.recipe_node
-    return {
-        "input_shape": list(space.input_shape),
-        "body": to_json(space.body),
-        "recipe": to_json(recipe) if recipe is not None else None,
-    }
-
-
-def space_to_json(space: Any) -> dict[str, Any]:
-    head = {"format": FORMAT, "name": space.name, "version": space.version}
-    return {**head, "description": space.description, **structure_json(space)}
-
-
-def space_from_json(obj: Any) -> Any:
-    from nas.space._ops import Recipe
-    from nas.space._space import Space
-
-    if not isinstance(obj, Mapping):
-        raise SpaceError(f"Space JSON must be an object (got {type(obj).__name__}).")
-    if obj.get("format") != FORMAT:  # nas-space/1 nodes carried a key: build it anew in Python
-        raise SpaceError(
-            f"Space JSON has format {obj.get('format')!r}; expected {FORMAT!r} "
-            f"(write it with Space.to_json())."
-        )
-    for key in ("name", "input_shape", "body"):
-        if key not in obj:
-            raise SpaceError(f"Space JSON at space: missing field {key!r}.")
-    shape = obj["input_shape"]
-    if not isinstance(shape, list | tuple) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
-    ):
-        raise SpaceError(f"Space JSON at input_shape: expected a list of ints > 0 (got {shape!r}).")
-    body, recipe = from_json(obj["body"], "body"), from_json(obj.get("recipe"), "recipe")
-    if recipe is not None and not isinstance(recipe, Recipe):
-        raise SpaceError(f"Space JSON at recipe: expected a Recipe (got {type(recipe).__name__}).")
-    return Space(
-        str(obj["name"]),
-        body,
-        input_shape=tuple(obj["input_shape"]),
-        recipe=recipe,
-        version=str(obj.get("version", "1")),
-        description=str(obj.get("description", "")),
-    )

@@ -25,11 +25,17 @@ if TYPE_CHECKING:
     from nas.graph import Graph
     from nas.space._context import BuildContext
 
-__all__ = ["Element", "Node", "Part", "subpath"]
+__all__ = ["Element", "Node", "Part", "require_int", "subpath"]
 
 # A counting state: the shared (named) decisions bound so far, with the value that matters
 # for counting (the value of a decision that activates parts somewhere, else None).
 State = frozenset[tuple[str, Any]]
+
+
+def require_int(kind: str, field: str, value: Any, least: int = 1) -> None:
+    """Raise :class:`SpaceError` unless ``value`` is an int (not a bool) of at least ``least``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise SpaceError(f"{kind} needs an int {field} >= {least} (got {value!r}).")
 
 
 def subpath(path: str, key: str) -> str:

@@ -6,7 +6,7 @@ import functools
 import hashlib
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +22,9 @@ from nas.space._context import (
     OptunaSuggest,
     Replay,
     Resolver,
-    Sampler,
 )
 from nas.space._decisions import Choice, Decision, FloatRange, IntRange, _thaw
-from nas.space._json import space_from_json, space_to_json, structure_json
+from nas.space._json import FORMAT, from_json, to_json
 from nas.space._node import Infinite, Node, Part, State, count, declare, walk
 from nas.space._ops import Recipe
 
@@ -144,8 +143,10 @@ class Space:
             raise SpaceError(f"A space needs a non-empty name (got {name!r}).")
         self.name = name
         self.body = as_node(body, f"Space {name!r} body")
-        shape = tuple(input_shape)
-        if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
+        shape = tuple(input_shape) if isinstance(input_shape, Iterable) else ()
+        if not shape or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
+        ):
             raise SpaceError(
                 f"Space {name!r}: input_shape must be positive ints, batch excluded "
                 f"(got {input_shape!r})."
@@ -180,26 +181,29 @@ class Space:
         # decision that activates nothing) are valid by construction: the mark lets
         # mutate/neighbors skip re-validating them with a second walk.
         arch = Arch(self.name, self.version, values, self.fingerprint)
-        arch.__dict__["_walked_in"] = self.fingerprint
+        arch.__dict__["_walked_in"] = self._mark
         return arch
 
     def _valid(self, arch: Arch) -> Arch:
         """``arch`` when this space built it, else :meth:`validate` (a walk)."""
-        if (
-            arch.__dict__.get("_walked_in") == self.fingerprint
-            and arch.space == self.name
-            and arch.version == self.version
-        ):
-            return arch
-        return self.validate(arch)
+        return arch if arch.__dict__.get("_walked_in") == self._mark else self.validate(arch)
+
+    @functools.cached_property
+    def _mark(self) -> tuple[str, str, str]:
+        return self.name, self.version, self.fingerprint
 
     @functools.cached_property
     def fingerprint(self) -> str:
         """A stable hash of what the space computes: input shape, tree, decisions and their
         values, recipe (its JSON form, in order; name, version and description excluded).
         Part of every ``arch_id``, so editing a space never reuses the ids of the old one."""
-        text = json.dumps(structure_json(self), separators=(",", ":"), allow_nan=False)
+        text = json.dumps(self._structure(), separators=(",", ":"), allow_nan=False)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def _structure(self) -> dict[str, Any]:
+        """What the space computes: input shape, body and recipe (not its name or notes)."""
+        recipe = None if self.recipe_node is None else to_json(self.recipe_node)
+        return {"input_shape": list(self.input_shape), "body": to_json(self.body), "recipe": recipe}
 
     def max_epochs(self) -> int | None:
         """The largest ``epochs`` the recipe can take (the fidelity ceiling of ASHA and
@@ -232,7 +236,7 @@ class Space:
             )
         if not self._conditional:  # flat: every declared decision is active, in this order
             return self._walked({k: d.sample(rng) for k, d in self.decisions.items()})
-        return self._decide(Sampler(rng))
+        return self._decide(lambda key, decision: decision.sample(rng))
 
     def validate(self, arch: Arch | Mapping[str, Any]) -> Arch:
         """Return the canonical arch, or raise :class:`ArchError` naming the offending path."""
@@ -374,27 +378,21 @@ class Space:
         """
         values = arch.values
         if not onehot:
-            return np.array(
-                [
-                    d.encode(values[k]) if k in values else math.nan
-                    for k, d in self.decisions.items()
-                ],
-                dtype=np.float64,
-            )
+            codes = [
+                d.encode(values[k]) if k in values else math.nan for k, d in self.decisions.items()
+            ]
+            return np.array(codes, dtype=np.float64)
         parts: list[float] = []
         for k, d in self.decisions.items():
             if isinstance(d, Choice):
-                hot = [0.0] * d.size()
-                if k in values:
-                    hot[d.index(values[k])] = 1.0
-                parts.extend(hot)
-            elif isinstance(d, IntRange | FloatRange):
-                if k not in values:
-                    parts.append(0.0)
-                elif isinstance(d, FloatRange):
-                    parts.append(d._to_unit(values[k]))
-                else:
-                    parts.append((values[k] - d.low + 1) / (d.high - d.low + 1))
+                hot = d.index(values[k]) if k in values else -1
+                parts.extend(float(i == hot) for i in range(d.size()))
+            elif isinstance(d, IntRange | FloatRange) and k not in values:
+                parts.append(0.0)
+            elif isinstance(d, FloatRange):
+                parts.append(d._to_unit(values[k]))
+            elif isinstance(d, IntRange):
+                parts.append((values[k] - d.low + 1) / (d.high - d.low + 1))
         return np.asarray(parts, dtype=np.float64)
 
     def decode(self, vector: np.ndarray) -> Arch:
@@ -428,12 +426,31 @@ class Space:
 
     # --------------------------------------------------------------------- JSON
     def to_json(self) -> str:
-        return json.dumps(space_to_json(self))  # key order is meaningful (option order)
+        head = {"format": FORMAT, "name": self.name, "version": self.version}
+        # key order is meaningful (option order)
+        return json.dumps({**head, "description": self.description, **self._structure()})
 
     @staticmethod
     def from_json(text: str | Mapping[str, Any]) -> Space:
         obj = _loads(text, "Space JSON") if isinstance(text, str) else text
-        return space_from_json(obj)
+        if not isinstance(obj, Mapping):
+            raise SpaceError(f"Space JSON must be an object (got {type(obj).__name__}).")
+        if obj.get("format") != FORMAT:  # nas-space/1 nodes carried a key: build it anew in Python
+            raise SpaceError(
+                f"Space JSON has format {obj.get('format')!r}; expected {FORMAT!r} "
+                f"(write it with Space.to_json())."
+            )
+        missing = [k for k in ("name", "input_shape", "body") if k not in obj]
+        if missing:
+            raise SpaceError(f"Space JSON at space: missing field {missing[0]!r}.")
+        return Space(
+            str(obj["name"]),
+            from_json(obj["body"], "body"),
+            input_shape=obj["input_shape"],
+            recipe=from_json(obj.get("recipe"), "recipe"),
+            version=str(obj.get("version", "1")),
+            description=str(obj.get("description", "")),
+        )
 
 
 def _loads(text: str, what: str) -> Any:

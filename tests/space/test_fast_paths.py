@@ -15,7 +15,7 @@ import pytest
 
 from nas.errors import ArchError
 from nas.space import Arch, Choice, Space, get_space, list_spaces
-from nas.space._context import KeepOrFill, Sampler
+from nas.space._context import KeepOrFill
 
 SPACES = list_spaces()
 
@@ -25,7 +25,7 @@ def walking(space: Space) -> Space:
     walks the tree, an arch is validated with a walk before each move, and after the move a
     walk keeps the values still valid and fills the rest."""
     ref = copy.copy(space)
-    ref.sample = lambda rng: ref._decide(Sampler(rng))  # type: ignore[method-assign]
+    ref.sample = lambda rng: ref._decide(lambda key, d: d.sample(rng))  # type: ignore[method-assign]
     ref._valid = ref.validate  # type: ignore[method-assign]
     ref._changed = lambda values, key, rng: ref._decide(KeepOrFill(values, rng))  # type: ignore[method-assign]
     return ref
