@@ -29,7 +29,9 @@ def test_catalogue_rows_devices_and_cards() -> None:
         for device in table.devices:
             column = table.column(device)
             assert len(column) == len(table.rows(device)) and np.all(column > 0)
-    assert len(latency_table("help-nb201").devices) == len(latency_table("help-fbnet").devices) == 27
+    assert (
+        len(latency_table("help-nb201").devices) == len(latency_table("help-fbnet").devices) == 27
+    )
     assert len(latency_table("hat-latency").devices) == 8
     with pytest.raises(RegistryError, match="did you mean 'help-nb201'"):
         latency_table("help_nb201")

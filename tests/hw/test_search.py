@@ -87,8 +87,8 @@ def test_benchmark_search_cli_with_a_latency_objective(capsys: pytest.CaptureFix
     out = json.loads(capsys.readouterr().out)
     assert out["device"] == "raspi4" and set(out["strategies"]) == {"random", "rea"}
     assert 0 < out["strategies"]["rea"]["hv_ratio"]["mean"][-1] <= 1
-    assert main(argv[:-3] + ["--objective", "latency_raspi:min"]) == 2
+    assert main([*argv[:-3], "--objective", "latency_raspi:min"]) == 2
     err = capsys.readouterr().err
     assert "did you mean 'raspi4'" in err and len(err.strip().splitlines()) == 1
-    assert main(argv[:-1] + ["--objective", "params:min"]) == 2
+    assert main([*argv[:-1], "--objective", "params:min"]) == 2
     assert "expected val_accuracy:max" in capsys.readouterr().err
