@@ -1,13 +1,20 @@
-"""Streaming ranking at scale: throughput, peak memory vs candidate count, batch size and
-torch threads, the cheap first pass, and Ray shards vs one process.
+"""Streaming ranking at scale: 1M candidates end to end, the share of each stage, peak memory
+vs 10k candidates, the first pass against scoring every candidate, batch size and torch
+threads, and Ray shards vs one process.
 
 A default-size GENNAPE predictor (64-wide, 3 layers, 4 heads) is fitted for a few epochs on
-200 NB-201 archs (log params as the target: the ranking cost does not depend on what was
-learned). ``--baseline`` also times the ranking code this replaced (``rank_candidates`` at
-commit 6793211, loaded from git) on the same candidates: ratio first. Peak RSS is measured
-in a fresh process per candidate count.
+200 archs of the space (log params as the target: the ranking cost does not depend on what
+was learned). Each ranking runs in a fresh process (its peak RSS is its own) with the
+defaults of ``nas predictor rank``: past 50,000 candidates the first pass is on (the small
+run for the memory comparison asks for the same first pass). ``--exact``
+also scores every one of NB-201's 15,625 archs with the model (no first pass) and reports
+how many of that top-10 the 1M ranking found. ``--baseline`` also times the ranking code
+this replaced (``rank_candidates`` at commit 6793211, loaded from git) on the small count.
+CPU seconds are reported beside wall seconds: on a shared machine the wall time is what the
+load leaves of the CPU.
 
-Run: python benchmarks/scale_rank.py [--candidates 100000] [--small 10000] [--ray] [--save]
+Run: python benchmarks/scale_rank.py [--candidates 1000000] [--small 10000]
+         [--mobilenet 1000000] [--exact] [--ray] [--save]
 """
 
 from __future__ import annotations
@@ -64,27 +71,58 @@ def child(args: argparse.Namespace) -> None:
     rank = old_rank() if args.old else rank_candidates
     extra: dict[str, Any] = {}
     if not args.old:
-        extra = {"survivors": args.survivors, "calibration": args.calibration}
-    start = time.perf_counter()
+        extra = {"survivors": args.survivors, "enumerate_all": args.enumerate}
+        if args.calibration:
+            extra["calibration"] = args.calibration
+    start, cpu = time.perf_counter(), time.process_time()
     r = rank(space, args.n, 10, model=model, rng=np.random.default_rng(0), **extra)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    stages = {k: v for k, v in r.seconds.items() if k != "total"}
     out = {
-        "n": args.n, "unique": r.unique, "wall_s": wall, "per_s": args.n / wall,
+        "n": r.candidates, "unique": r.unique, "distinct": getattr(r, "distinct", None),
+        "wall_s": wall, "cpu_s": cpu, "per_s": r.candidates / wall,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "seconds": r.seconds, "top": [a.arch_id for a, _, _ in r.top],
+        "seconds": r.seconds,
+        "share": {k: v / max(r.seconds["total"], 1e-9) for k, v in stages.items()},
+        "top": [a.arch_id for a, _, _ in r.top],
         "first_pass": getattr(r, "first_pass", None),
     }  # fmt: skip
     print(json.dumps(out))
 
 
-def run_child(model: str, space: str, n: int, *, old: bool = False, survivors: int = 0) -> Any:
+def run_child(
+    model: str, space: str, n: int, *, old: bool = False, survivors: int | None = None,
+    calibration: int = 0, enumerate_all: bool = False,
+) -> Any:  # fmt: skip
     cmd = [sys.executable, __file__, "--child", "--model", model, "--space", space, "-n", str(n)]
     if old:
         cmd.append("--old")
-    if survivors:
-        cmd += ["--survivors", str(survivors), "--calibration", str(max(64, n // 10))]
+    if survivors is not None:
+        cmd += ["--survivors", str(survivors)]
+    if calibration:
+        cmd += ["--calibration", str(calibration)]
+    if enumerate_all:
+        cmd.append("--enumerate")
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout
     return json.loads(out.splitlines()[-1])
+
+
+def describe(label: str, fig: dict[str, Any]) -> str:
+    shares = ", ".join(
+        f"{k} {v:.0%}" for k, v in sorted(fig["share"].items(), key=lambda kv: -kv[1]) if v >= 0.005
+    )
+    fp = fig.get("first_pass") or {}
+    first = (
+        f"; first pass kept {fp['survivors']} of {fp['scored']} (calibration "
+        f"{fp['calibration']}, Spearman {fp['calibration_spearman']:.3f})"
+        if fp
+        else ""
+    )
+    return (
+        f"{label}: {fig['n']:,} candidates in {fig['wall_s']:.1f} s wall / {fig['cpu_s']:.1f} s "
+        f"CPU ({fig['per_s']:,.0f}/s), distinct {fig['distinct']}, peak RSS "
+        f"{fig['peak_rss_mb']:.0f} MB{first}\n    stages: {shares}"
+    )
 
 
 def batch_and_threads(model_dir: str) -> dict[str, Any]:
@@ -110,66 +148,76 @@ def batch_and_threads(model_dir: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--candidates", type=int, default=100_000)
+    parser.add_argument("--candidates", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=10_000)
-    parser.add_argument("--mobilenet", type=int, default=5_000)
+    parser.add_argument("--mobilenet", type=int, default=1_000_000)
+    parser.add_argument("--check", type=int, default=5_000, help="mobilenet first-pass check")
+    parser.add_argument("--exact", action="store_true", help="score all of NB-201 too")
     parser.add_argument("--baseline", action="store_true", help="also time the old ranking")
     parser.add_argument("--ray", action="store_true", help="also rank over 2 Ray shards")
     parser.add_argument("--save", action="store_true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--old", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--enumerate", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--space", default="nb201", help=argparse.SUPPRESS)
     parser.add_argument("-n", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--survivors", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--calibration", type=int, default=2048, help=argparse.SUPPRESS)
+    parser.add_argument("--survivors", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--calibration", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        args.survivors = args.survivors or None
         return child(args)
     figures: dict[str, Any] = {"load_avg_start": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
-        nb201 = fit_model("nb201", tmp)
-        small = run_child(nb201, "nb201", args.small)
-        large = run_child(nb201, "nb201", args.candidates)
-        figures["nb201_small"], figures["nb201_large"] = small, large
-        figures["rss_ratio_large_vs_small"] = large["peak_rss_mb"] / small["peak_rss_mb"]
-        print(
-            f"nb201 peak RSS {args.candidates:,} vs {args.small:,}: ratio "
-            f"{figures['rss_ratio_large_vs_small']:.3f} ({large['peak_rss_mb']:.0f} MB vs "
-            f"{small['peak_rss_mb']:.0f} MB); {large['per_s']:,.0f} candidates/s "
-            f"({large['unique']} unique), 1M at this rate: {1e6 / large['per_s']:.0f} s"
-        )
-        if args.baseline:
-            old = run_child(nb201, "nb201", args.small, old=True)
-            figures["nb201_old_small"] = old
-            same = old["top"] == small["top"]
-            print(
-                f"nb201 {args.small:,} new vs old ranking: ratio "
-                f"{small['wall_s'] / old['wall_s']:.3f} ({small['wall_s']:.1f} s vs "
-                f"{old['wall_s']:.1f} s), peak RSS {small['peak_rss_mb']:.0f} MB vs "
-                f"{old['peak_rss_mb']:.0f} MB, same top-10: {same}"
-            )
-        mobile = fit_model("mobilenet", tmp)
-        full = run_child(mobile, "mobilenet", args.mobilenet)
-        cheap = run_child(mobile, "mobilenet", args.mobilenet, survivors=args.mobilenet // 10)
-        figures["mobilenet_full"], figures["mobilenet_first_pass"] = full, cheap
-        overlap = len(set(full["top"]) & set(cheap["top"]))
-        print(
-            f"mobilenet {args.mobilenet:,}, first pass (10% calibrate, 10% survive) vs every candidate: ratio "
-            f"{cheap['wall_s'] / full['wall_s']:.3f} ({cheap['per_s']:,.0f}/s vs "
-            f"{full['per_s']:,.0f}/s); top-10 overlap {overlap}/10, first-pass Spearman "
-            f"{cheap['first_pass']['calibration_spearman']:.3f}"
-        )
-        bt = batch_and_threads(nb201)
-        figures["forward_us_per_graph"] = bt
-        best = min(bt, key=bt.get)
-        print("forward us/graph: " + ", ".join(f"{k}={v:.0f}" for k, v in bt.items()))
-        print(f"fastest: {best}")
-        if args.ray:
-            figures["ray"] = ray_vs_one(nb201, args.small)
+        for name, n in (("nb201", args.candidates), ("mobilenet", args.mobilenet)):
+            model = fit_model(name, tmp)
+            # the small run takes the first pass the large one gets by default: like for like
+            small = run_child(model, name, args.small, survivors=2048)
+            large = run_child(model, name, n)
+            figures[f"{name}_small"], figures[f"{name}_large"] = small, large
+            ratio = large["peak_rss_mb"] / small["peak_rss_mb"]
+            figures[f"{name}_rss_ratio_large_vs_small"] = ratio
+            print(f"{name} peak RSS {n:,} vs {args.small:,} candidates: ratio {ratio:.3f}")
+            print("  " + describe(f"{name} {n:,}", large))
+            print("  " + describe(f"{name} {args.small:,}", small))
+            if name == "nb201" and args.exact:
+                exact = run_child(model, name, 0, survivors=0, enumerate_all=True)
+                figures["nb201_exact"] = exact
+                found = len(set(exact["top"]) & set(large["top"]))
+                figures["nb201_first_pass_top10_found"] = found
+                print("  " + describe("nb201 every arch, no first pass", exact))
+                print(f"  the 1M ranking found {found} of the exact top-10")
+            if name == "nb201" and args.baseline:
+                old = run_child(model, name, args.small, old=True)
+                figures["nb201_old_small"] = old
+                print(
+                    f"  {args.small:,} new vs old ranking: ratio "
+                    f"{small['wall_s'] / old['wall_s']:.3f} ({small['wall_s']:.1f} s vs "
+                    f"{old['wall_s']:.1f} s)"
+                )
+            if name == "mobilenet":
+                full = run_child(model, name, args.check, survivors=0)
+                cheap = run_child(
+                    model, name, args.check, survivors=args.check // 10,
+                    calibration=args.check // 10,
+                )  # fmt: skip
+                figures["mobilenet_check_full"], figures["mobilenet_check_first_pass"] = full, cheap
+                overlap = len(set(full["top"]) & set(cheap["top"]))
+                figures["mobilenet_check_top10_overlap"] = overlap
+                print(
+                    f"  mobilenet {args.check:,}: first pass (10% calibrate, 10% survive) vs "
+                    f"every candidate: ratio {cheap['wall_s'] / full['wall_s']:.3f}; top-10 "
+                    f"overlap {overlap}/10"
+                )
+            if name == "nb201":
+                bt = batch_and_threads(model)
+                figures["forward_us_per_graph"] = bt
+                print("  forward us/graph: " + ", ".join(f"{k}={v:.0f}" for k, v in bt.items()))
+                if args.ray:
+                    figures["ray"] = ray_vs_one(model, args.small)
+    figures["load_avg_end"] = os.getloadavg()[0]
     if args.save:
-        print(save("scale_rank", figures, "peak RSS from a fresh process per run"))
+        print(save("scale_rank", figures, "each ranking in a fresh process; seconds are wall"))
 
 
 def ray_vs_one(model_dir: str, n: int) -> dict[str, Any]:
