@@ -26,8 +26,10 @@ Example:
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from typing import Any
+
+from nas._lazy import lazy_attributes
 
 #: The one-shot methods, names as given to ``nas search --strategy``.
 METHODS = ("darts", "beta_darts", "spos")
@@ -48,14 +50,7 @@ _LAZY = {
     "plan_from_cli": "nas.oneshot._trial",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nas.oneshot' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__: Callable[[str], Any] = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = ["METHODS", *sorted(_LAZY)]

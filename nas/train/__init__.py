@@ -19,9 +19,10 @@ Example:
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from nas._lazy import lazy_attributes
 from nas.train._checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -48,14 +49,7 @@ _NEEDS_TORCH = {
     "train": "nas.train._trainer",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _NEEDS_TORCH.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nas.train' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__: Callable[[str], Any] = lazy_attributes(__name__, _NEEDS_TORCH)
 
 
 __all__ = [
