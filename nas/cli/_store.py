@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -36,8 +36,7 @@ def register(subparsers: Any) -> None:
     sub = store.add_subparsers(dest="store_command", metavar="COMMAND")
     store.set_defaults(handler=lambda args: _help(store))
 
-    show = sub.add_parser("show", help="row count, files and the most recent or best rows")
-    _add_dir(show)
+    show = _command(sub, "show", _show, help="row count, files and the most recent or best rows")
     show.add_argument("--limit", type=int, default=10, help="rows to show (default 10)")
     show.add_argument(
         "--best",
@@ -45,17 +44,16 @@ def register(subparsers: Any) -> None:
         help="show the best 'ok' rows by METRIC (e.g. val_accuracy) instead of the most recent",
     )
     show.add_argument("--min", action="store_true", help="with --best: lower is better")
-    add_json_flag(show)
-    show.set_defaults(handler=_show)
 
-    query = sub.add_parser(
+    query = _command(
+        sub,
         "query",
+        _query,
         help="rows matching a filter",
         description="Print rows matching a filter, e.g. "
         "--where \"space == 'nb201' and val_accuracy > 90\". "
         "Operators: == != < <= > >= and or not, `is null`, `is not null`, `in (...)`.",
     )
-    _add_dir(query)
     query.add_argument("--where", metavar="EXPR", help="filter expression (default: all rows)")
     query.add_argument("--columns", metavar="A,B", help="comma-separated columns to print")
     query.add_argument("--limit", type=int, metavar="N", help="print at most N rows")
@@ -68,19 +66,14 @@ def register(subparsers: Any) -> None:
         '"SELECT space, max(val_accuracy) FROM results GROUP BY space" (needs the sql '
         "extra: pip install 'nas-engine[sql]'); not with --where/--columns/--sort",
     )
-    add_json_flag(query)
-    query.set_defaults(handler=_query)
 
-    compact = sub.add_parser("compact", help="merge all files into one, atomically")
-    _add_dir(compact)
-    add_json_flag(compact)
-    compact.set_defaults(handler=_compact)
-
-    repair = sub.add_parser(
+    _command(sub, "compact", _compact, help="merge all files into one, atomically")
+    repair = _command(
+        sub,
         "repair",
+        _repair,
         help="quarantine unreadable files and clean up after crashed writers",
     )
-    _add_dir(repair)
     repair.add_argument(
         "--older-than",
         type=float,
@@ -88,17 +81,22 @@ def register(subparsers: Any) -> None:
         metavar="MINUTES",
         help="remove crashed writers' temp files older than this (default 60)",
     )
-    add_json_flag(repair)
-    repair.set_defaults(handler=_repair)
+
+
+def _command(
+    sub: Any, name: str, handler: Callable[[argparse.Namespace], int], **kwargs: Any
+) -> argparse.ArgumentParser:
+    """A ``nas store NAME DIR ... [--json]`` subcommand run by ``handler``."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, **kwargs)
+    parser.add_argument("dir", metavar="DIR", help="store directory or URI (file://, s3://, ...)")
+    add_json_flag(parser)
+    parser.set_defaults(handler=handler)
+    return parser
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
     return 2
-
-
-def _add_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dir", metavar="DIR", help="store directory or URI (file://, s3://, ...)")
 
 
 def _open(where: str) -> Any:
