@@ -192,6 +192,59 @@ class Graph:
             _RULES_CACHE[key] = (spec, frozen, shape, params, flops)
         return Node(name, op, frozen, ins, shape, params, flops)
 
+    def splice(self, template: Graph, inputs: Sequence[str], *, prefix: str = "") -> list[str]:
+        """Copy ``template``'s nodes into this graph and return its outputs' names here.
+
+        A cell compiled once is spliced wherever it repeats: the template's inputs are bound
+        to ``inputs`` (nodes of this graph with the same shapes) and every other node is
+        added as ``prefix + name`` (a taken name gets a numeric suffix, as in :meth:`add`),
+        with its attrs, shape, params and FLOPs reused, not re-inferred: the template
+        inferred them from the same input shapes. Adding the nodes one by one under those
+        names gives the same graph (same ``to_text``, same ``graph_hash``).
+
+        Example:
+            >>> cell = Graph("cell"); x = cell.add_input((4,), name="x")
+            >>> cell.set_outputs(cell.add("relu", cell.add("linear", x, out_features=4)))
+            >>> g = Graph(); y = g.add_input((4,))
+            >>> y = g.splice(cell, [y], prefix="c0.")[0]; y = g.splice(cell, [y], prefix="c1.")[0]
+            >>> g.nodes(), g.params
+            (['input', 'c0.linear', 'c0.relu', 'c1.linear', 'c1.relu'], 40)
+
+        Raises:
+            GraphError: The number or the shapes of ``inputs`` differ from the template's.
+        """
+        nodes = self._nodes
+        if len(inputs) != len(template.inputs):
+            raise GraphError(
+                f"Splicing {template.name!r} into {self.name!r}: expected "
+                f"{len(template.inputs)} inputs, got {len(inputs)}; pass one node per template input"
+            )
+        rename: dict[str, str] = {}
+        for inner, outer in zip(template.inputs, inputs):
+            want = template._nodes[inner].shape
+            if outer not in nodes or nodes[outer].shape != want:
+                got = nodes[outer].shape if outer in nodes else "no such node"
+                raise GraphError(
+                    f"Splicing {template.name!r} into {self.name!r}: input {outer!r} must have "
+                    f"shape {want} like the template's {inner!r} (got {got}); compile the "
+                    f"template for this input shape"
+                )
+            rename[inner] = outer
+        for name, node in template._nodes.items():
+            if node.op == INPUT_OP:
+                continue
+            new = prefix + name
+            if new in nodes:
+                new = self._unique(new)
+            rename[name] = new
+            ins = tuple(rename[i] for i in node.inputs)
+            nodes[new] = _new_node(
+                new, node.op, node.attrs, ins, node.shape, node.params, node.flops
+            )
+            if name in template.weights:
+                self.weights[new] = dict(template.weights[name])
+        return [rename[o] for o in template.outputs]
+
     def set_outputs(self, *nodes: str) -> None:
         """Mark the graph outputs, in order (a model returning a tuple has several)."""
         for n in nodes:
