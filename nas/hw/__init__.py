@@ -21,6 +21,7 @@ from nas.hw._compare import ParetoComparison, compare_pareto
 from nas.hw._convert import build_latency_table, import_latency_table
 from nas.hw._evaluator import LatencyEvaluator, latency_metric
 from nas.hw._hypervolume import front_indices, hypervolume
+from nas.hw._predictor import LatencyPredictor, device_prior, few_shot_correlation, graph_features
 from nas.hw._tables import (
     LatencyTable,
     LatencyTableInfo,
@@ -32,12 +33,16 @@ from nas.hw._tables import (
 
 __all__ = [
     "LatencyEvaluator",
+    "LatencyPredictor",
     "LatencyTable",
     "LatencyTableInfo",
     "ParetoComparison",
     "build_latency_table",
     "compare_pareto",
+    "device_prior",
+    "few_shot_correlation",
     "front_indices",
+    "graph_features",
     "hat_features",
     "hypervolume",
     "import_latency_table",
