@@ -8,8 +8,13 @@ from scipy.stats import spearmanr
 
 from nas.errors import EvaluationError
 from nas.graph import Graph
-from nas.hw import LatencyPredictor, device_prior, few_shot_correlation, graph_features
-from nas.hw import latency_table
+from nas.hw import (
+    LatencyPredictor,
+    device_prior,
+    few_shot_correlation,
+    graph_features,
+    latency_table,
+)
 from nas.search_spaces.nb201 import parse_arch_str
 from nas.space import get_space
 
