@@ -424,15 +424,22 @@ def build_table(
             f"{info.name!r} is a table you added, not one built from the public files; "
             f"re-run `nas bench add {info.name} FILE ... --replace` to rebuild it."
         )
+    folder = source_folder(source, info.source_folder)
+    return _BUILDERS[info.name](folder, info.name, processes=processes, progress=progress)
+
+
+def source_folder(source: str | Path, name: str) -> Path:
+    """``source/name`` when ``source`` is the root of the public files, else ``source``
+    itself; a folder that does not exist is a ``StoreError`` naming what to pass."""
     folder = Path(source)
-    if (folder / info.source_folder).is_dir():
-        folder = folder / info.source_folder
+    if (folder / name).is_dir():
+        folder = folder / name
     if not folder.is_dir():
         raise StoreError(
             f"Benchmark source folder {str(folder)!r} does not exist; pass --source "
-            f"the folder of the public files ({info.source_folder!r}) or its parent."
+            f"the folder of the public files ({name!r}) or its parent."
         )
-    return _BUILDERS[info.name](folder, info.name, processes=processes, progress=progress)
+    return folder
 
 
 def import_table(

@@ -29,6 +29,7 @@ __all__ = [
     "is_builtin",
     "list_tables",
     "load_table",
+    "read_cached",
     "read_table_info",
     "table_info",
     "table_path",
@@ -256,20 +257,25 @@ def load_table(name: str) -> pa.Table:
         >>> load_table("nb201-cifar10").num_rows
         15625
     """
+    how = (
+        f"rebuild it with `nas bench import {name} --source DIR`"
+        if is_builtin(name)
+        else "add it again with `nas bench add`"
+    )
+    return read_cached(table_path(name), f"Benchmark table {name!r}", how)
+
+
+def read_cached(path: Path, what: str, how: str) -> pa.Table:
+    """Read the Parquet file ``path`` once per process (again when its mtime changes).
+
+    A missing or unreadable file is a ``StoreError``: "``what`` not found at PATH; ``how``".
+    """
     import pyarrow.parquet as pq
 
-    path = table_path(name)
     try:
         mtime = path.stat().st_mtime
     except FileNotFoundError:
-        how = (
-            f"rebuild it with `nas bench import {name} --source DIR`"
-            if is_builtin(name)
-            else "add it again with `nas bench add`"
-        )
-        raise StoreError(
-            f"Benchmark table {name!r} not found at {path}; {how} or set ${DATASETS_ENV}."
-        ) from None
+        raise StoreError(f"{what} not found at {path}; {how} or set ${DATASETS_ENV}.") from None
     with _LOCK:
         hit = _CACHE.get(path)
         if hit is not None and hit[0] == mtime:
@@ -277,10 +283,7 @@ def load_table(name: str) -> pa.Table:
     try:
         table = pq.read_table(path)
     except OSError as exc:
-        raise StoreError(
-            f"Benchmark table {name!r} at {path} is unreadable ({exc}); rebuild it with "
-            f"`nas bench import {name} --source DIR`."
-        ) from None
+        raise StoreError(f"{what} at {path} is unreadable ({exc}); {how}.") from None
     with _LOCK:
         _CACHE[path] = (mtime, table)
     return table

@@ -110,16 +110,10 @@ def build_latency_table(name: str, source: str | Path) -> Any:
         name: a name from :func:`~nas.hw.list_latency_tables`.
         source: the folder of the public files (``<root>/<source_folder>``) or its root.
     """
+    from nas.bench._convert import source_folder
+
     info = latency_table_info(name)
-    folder = Path(source)
-    if (folder / info.source_folder).is_dir():
-        folder = folder / info.source_folder
-    if not folder.is_dir():
-        raise StoreError(
-            f"Benchmark source folder {str(folder)!r} does not exist; pass --source the folder "
-            f"of the public files ({info.source_folder!r}) or its parent."
-        )
-    return _FILES[info.name](folder)
+    return _FILES[info.name](source_folder(source, info.source_folder))
 
 
 def import_latency_table(

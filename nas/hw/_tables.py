@@ -11,7 +11,6 @@ list (FBNet's space is not one of ours, so its rows serve the latency predictor 
 from __future__ import annotations
 
 import difflib
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nas._registry import Registry
-from nas.errors import EvaluationError, RegistryError, StoreError
+from nas.errors import EvaluationError, RegistryError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -261,31 +260,11 @@ class LatencyTable:
         return float(self._latency[device][found].mean())
 
 
-_CACHE: dict[str, tuple[float, pa.Table]] = {}
-_LOCK = threading.Lock()
-
-
 def _load(name: str) -> pa.Table:
-    import pyarrow.parquet as pq
+    from nas.bench._tables import datasets_dir, read_cached
 
-    from nas.bench import datasets_dir
-
-    path = datasets_dir() / f"{name}.parquet"
-    try:
-        mtime = path.stat().st_mtime
-    except FileNotFoundError:
-        raise StoreError(
-            f"Latency table {name!r} not found at {path}; rebuild it with `nas bench import "
-            f"{name} --source DIR` (DIR: the public benchmark files) or set $NAS_DATASETS_DIR."
-        ) from None
-    with _LOCK:
-        hit = _CACHE.get(name)
-    if hit is not None and hit[0] == mtime:
-        return hit[1]
-    table = pq.read_table(path)
-    with _LOCK:
-        _CACHE[name] = (mtime, table)
-    return table
+    how = f"rebuild it with `nas bench import {name} --source DIR` (DIR: the public files)"
+    return read_cached(datasets_dir() / f"{name}.parquet", f"Latency table {name!r}", how)
 
 
 _OPEN: dict[str, LatencyTable] = {}
