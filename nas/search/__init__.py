@@ -1,15 +1,11 @@
-"""Ask/tell search strategies.
+"""Ask/tell search strategies, and :func:`run`, the one entry point of a search.
 
-Every strategy proposes candidates with ``ask(n)`` and learns their metrics with
-``tell(candidate_id, metrics, status=...)``; it never proposes an invalid arch or one it
-proposed before, keeps the Pareto front of feasible results over its objectives, and
-saves/restores its whole state as JSON. Built-ins: ``random``, ``rea`` (regularized
-evolution), ``ls`` (local search), ``tpe`` and ``nsga2`` (Optuna samplers). A user's
-strategy registers with :func:`register_strategy` exactly like the built-ins.
-
-:func:`run` runs a search, in this process or on Ray, over one driver (ask -> dedupe ->
-dispatch -> store -> tell -> checkpoint); an objective can be a plain function
-``arch -> {metric: value}``.
+A strategy proposes candidates with ``ask(n)`` and learns their metrics with
+``tell(candidate_id, metrics, status=...)``; it never proposes an arch twice, keeps the
+Pareto front of feasible results, and saves its whole state as JSON. Built-ins: ``random``,
+``rea`` (regularized evolution), ``ls`` (local search), ``tpe`` and ``nsga2`` (Optuna); a
+user's strategy registers with :func:`register_strategy` like them. :func:`run` searches in
+this process or on Ray over one driver; an objective can be a function ``arch -> metrics``.
 
 Example:
     >>> from nas.search import Constraint, Objective, get_strategy

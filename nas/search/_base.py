@@ -234,11 +234,9 @@ class Strategy:
             candidate_id: the id of an asked, not yet told, candidate.
             metrics: metric values (accuracies in percent); must hold every objective and
                 constraint metric when ``status == "ok"``; may be ``None`` otherwise.
-            status: ``"ok"``, or ``"failed"``/``"timeout"``/``"diverged"``/``"cut"`` (the
-                vocabulary of ``nas.search._status``).
-                A non-ok candidate counts as evaluated (never proposed again) and is never
-                best. An ``"ok"`` result whose objective is NaN or infinite is recorded
-                as ``"failed"``.
+            status: ``"ok"``, or ``"failed"``/``"timeout"``/``"diverged"``/``"cut"``
+                (``nas.search._status``): evaluated, never proposed again, never best. An
+                ``"ok"`` result whose objective is not finite is recorded as ``"failed"``.
         """
         if candidate_id not in self._candidates:
             raise SearchError(
@@ -307,7 +305,6 @@ class Strategy:
         """Whether metrics satisfy every constraint."""
         return all(c.violation(float(metrics[c.metric])) == 0.0 for c in self.constraints)
 
-    # ------------------------------------------------------------------ state
     def _identity(self) -> dict[str, Any]:
         """What a saved state must match to be restored here."""
         return {
@@ -334,7 +331,11 @@ class Strategy:
             "next_index": self._next_index,
             "candidates": [[cid, c.arch.json_values()] for cid, c in self._candidates.items()],
             "told": [
-                [t.candidate_id, t.status, {k: _finite_or_none(v) for k, v in t.metrics.items()}]
+                [
+                    t.candidate_id,
+                    t.status,
+                    {k: v if math.isfinite(v) else None for k, v in t.metrics.items()},
+                ]
                 for t in self._told.values()
             ],
             "extra": self._extra_state(),
@@ -371,7 +372,6 @@ class Strategy:
             self._told[cid] = self._record(cid, status, clean)
         self._load_extra_state(state.get("extra") or {})
 
-    # ------------------------------------------------------------------ for subclasses
     def _propose(self, candidate_id: str) -> Arch | None:
         """Return one arch never proposed before, or None when the space is exhausted."""
         raise NotImplementedError
@@ -440,10 +440,6 @@ def _clean_metrics(metrics: Mapping[str, float] | None, candidate_id: str) -> di
             continue  # strings and curves are not objectives; keep the record small
         out[str(k)] = float(v)
     return out
-
-
-def _finite_or_none(v: float) -> float | None:
-    return v if math.isfinite(v) else None
 
 
 def _jsonable(obj: Any) -> Any:

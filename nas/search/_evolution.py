@@ -19,22 +19,16 @@ class RegularizedEvolution(Strategy):
     """Regularized evolution: tournament selection, one mutation, the oldest member dies.
 
     The first ``population_size`` proposals are uniform random archs. After that each
-    proposal samples ``sample_size`` members of the population (without replacement),
-    takes the tournament winner as parent and mutates one decision with
-    ``space.mutate``. Told ``"ok"`` results join the population; once it holds more than
-    ``population_size`` members the oldest is removed (aging), whatever its fitness.
-    Failed results never join (they have no fitness) but are never proposed again.
+    proposal mutates one decision (``space.mutate``) of the winner of a tournament among
+    ``sample_size`` members (sampled without replacement). Told ``"ok"`` results join the
+    population and the oldest member beyond ``population_size`` dies, whatever its fitness;
+    failed results never join. A mutant already proposed is mutated again, up to
+    ``mutation_attempts`` times, then a random unseen arch is proposed (also while the
+    population is empty).
 
-    A mutant that was already proposed is mutated again from the same parent, up to
-    ``mutation_attempts`` times; then the proposal falls back to a random unseen arch.
-    While the population is still empty (every result pending or failed) proposals are
-    random as well.
-
-    Tournament winner: a feasible member beats an infeasible one (less total constraint
-    violation wins among infeasible ones). With one objective the best value wins. With
-    several, the winner is in the sample's first non-dominated front, and within it the
-    one with the largest crowding distance (NSGA-II's crowded comparison, computed on the
-    sample); ties go to the member sampled first.
+    Tournament winner: less total constraint violation first; then, with one objective,
+    the best value; with several, the largest crowding distance within the sample's first
+    non-dominated front (NSGA-II's crowded comparison). Ties go to the member sampled first.
 
     Args:
         space: the search space.

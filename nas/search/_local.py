@@ -16,18 +16,13 @@ __all__ = ["LocalSearch"]
 class LocalSearch(Strategy):
     """Hill climbing on the neighbourhood graph of the space, restarting at local optima.
 
-    An episode starts with ``num_init`` random archs; once that many are told, the best
-    of them becomes the *current* arch. Its unvisited neighbours (``space.neighbors``,
-    one decision changed) are proposed in random order; the first one told that beats
-    the current arch becomes current (first improvement) and its neighbourhood is
-    walked next. When every neighbour of the current arch has been proposed without an
-    improvement it is a local optimum and a new episode starts from random archs.
+    An episode starts with ``num_init`` random archs; once they are told, the best becomes
+    the *current* arch. Its unvisited neighbours (``space.neighbors``: one decision changed)
+    are proposed in random order; the first told that beats it becomes current (first
+    improvement). A current arch no neighbour beats is a local optimum: a new episode starts.
 
-    "Beats" uses the first objective among feasible results (a feasible result beats an
-    infeasible one; less constraint violation beats more). With several objectives only
-    the first guides the walk; the front is still kept over every result.
-
-    With asynchronous asks (several pending), the next neighbour is proposed without
+    "Beats": less constraint violation, then the first objective (the front is still kept
+    over every objective). With several asks pending the next neighbour is proposed without
     waiting; a late result that beats the current arch still moves the walk.
 
     Args:

@@ -1,24 +1,16 @@
 """Optuna samplers (TPE, NSGA-II) driven through Optuna's public ask-and-tell API.
 
-Each proposal is one ``study.ask()`` answered define-by-run by ``space.suggest(trial)``,
-so conditional spaces work. Nothing is evaluated twice: when Optuna proposes an arch
-that was already proposed, that trial is told the known result (or, if the original is
-still pending, told it as soon as the original is) and Optuna is asked again, up to
-``max_retries`` times; then a random unseen arch is enqueued into the study so Optuna
-still learns from it.
+Each proposal is one ``study.ask()`` answered define-by-run by ``space.suggest(trial)``, so
+conditional spaces work. An arch Optuna proposes again is told the known result (once the
+original is told) and Optuna is asked again, up to ``max_retries`` times; then a random
+unseen arch is enqueued into the study so Optuna still learns from it.
 
-Storage: the study lives in an Optuna storage. ``storage=None`` keeps it in memory, in a
-journal (``optuna.storages.JournalStorage`` over an in-memory backend) whose log is the
-strategy's saved state, so a restore replays the log and rebuilds exactly the same study,
-NSGA-II's study-level cache included. ``storage="sqlite:///PATH"`` (any SQLAlchemy URL) or
-a journal file (``"journal:PATH"`` or a path) keeps it where optuna-dashboard and other
-processes can open it (``optuna.load_study(study_name=..., storage=...)``); a restore loads
-the study from there (``load_if_exists=True``): trials asked after the last checkpoint and
-never told are failed, finished ones stay (real evaluations Optuna may learn from).
-
-Determinism: before every ``study.ask()`` the sampler is replaced by a new one seeded from
-``(seed, number of trials in the study)``, so the sampler's randomness is a function of the
-study's contents alone.
+The study lives in an Optuna storage: by default in memory, in a journal whose log is the
+strategy's saved state (a restore replays it into exactly the same study, NSGA-II's cache
+included); or at ``sqlite:///PATH`` (any SQLAlchemy URL) or a journal file, where
+optuna-dashboard and other processes open it. A restore of a stored study fails the trials
+asked after the last checkpoint and never told. Before every ask the sampler is re-seeded
+from ``(seed, trials in the study)``, so its randomness is a function of the study alone.
 """
 
 from __future__ import annotations
@@ -33,20 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from nas.search._base import SearchError, Strategy, Told
+from nas.search._base import SearchError, Strategy, Told, check_int
 from nas.search._registry import register_strategy
 from nas.space import Arch, Space
 
-__all__ = [
-    "NSGA2Search", "OptunaStrategy", "TPESearch", "default_storage", "open_storage", "optuna_study",
-]  # fmt: skip
+__all__ = ["NSGA2Search", "OptunaStrategy", "TPESearch", "open_storage", "optuna_study"]
 
 _RDB_SCHEMES = ("sqlite:", "postgresql", "mysql", "oracle", "mssql")
-
-
-def default_storage(run_dir: str | os.PathLike[str]) -> str:
-    """The storage URL of a run's Optuna study: ``sqlite:///RUN_DIR/optuna.sqlite3``."""
-    return f"sqlite:///{Path(run_dir).resolve() / 'optuna.sqlite3'}"
 
 
 def optuna_study(
@@ -54,9 +39,9 @@ def optuna_study(
 ) -> dict[str, Any]:
     """The ``storage``/``study_name`` options of strategy ``strategy`` in a run directory.
 
-    An Optuna strategy's study is named after the run id (the run directory's name) and
-    kept in ``storage``, by default :func:`default_storage` of the run directory; without
-    a run directory it stays in memory. Other strategies get no options.
+    An Optuna strategy's study is named after the run id (the run directory's name) and kept
+    in ``storage``, by default ``sqlite:///RUN_DIR/optuna.sqlite3``; without a run directory
+    it stays in memory. Other strategies get no options.
 
     Raises:
         SearchError: ``storage`` given for a strategy that is not Optuna-backed.
@@ -73,15 +58,12 @@ def optuna_study(
         return {}
     if run_dir is None:
         return {} if storage is None else {"storage": storage}
-    return {"storage": storage or default_storage(run_dir), "study_name": Path(run_dir).name}
+    storage = storage or f"sqlite:///{Path(run_dir).resolve() / 'optuna.sqlite3'}"
+    return {"storage": storage, "study_name": Path(run_dir).name}
 
 
-def open_storage(url: str | None, *, journal: Any = None) -> Any:
-    """An Optuna storage for ``url``: None (in memory), an SQLAlchemy URL, or a journal file.
-
-    Args:
-        url: the storage; None keeps the study in memory (in ``journal`` when given).
-        journal: the in-memory journal backend to use with ``url=None``.
+def open_storage(url: str) -> Any:
+    """The Optuna storage at ``url``: an SQLAlchemy URL, or a journal file (``journal:PATH``).
 
     Raises:
         SearchError: an empty URL, or a journal file in a directory that does not exist.
@@ -89,18 +71,15 @@ def open_storage(url: str | None, *, journal: Any = None) -> Any:
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-    if url is None:
-        return JournalStorage(_memory_journal() if journal is None else journal)
     if not isinstance(url, str) or not url.strip():
         raise SearchError(
             f"Expected an Optuna storage URL such as sqlite:///PATH or journal:PATH (got {url!r})."
         )
     if url.startswith(_RDB_SCHEMES):
         if url.startswith("sqlite:///"):
-            folder = Path(url[len("sqlite:///") :]).parent
-            folder.mkdir(parents=True, exist_ok=True)
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.RDBStorage(url)
-    path = Path(url[len("journal:") :] if url.startswith("journal:") else url)
+    path = Path(url.removeprefix("journal:"))
     if not path.parent.is_dir():
         raise SearchError(
             f"The Optuna journal file {str(path)!r} is in a directory that does not exist; "
@@ -110,12 +89,11 @@ def open_storage(url: str | None, *, journal: Any = None) -> Any:
 
 
 @functools.cache
-def _memory_journal_class() -> type:
+def _memory_journal() -> type:
+    """An Optuna journal backend kept in a list: the whole study as JSON-able log records."""
     from optuna.storages.journal import BaseJournalBackend
 
     class MemoryJournal(BaseJournalBackend):
-        """A journal kept in a list: the whole study as JSON-able log records."""
-
         def __init__(self, logs: Iterable[dict[str, Any]] = ()) -> None:
             self.logs: list[dict[str, Any]] = list(logs)
 
@@ -126,11 +104,6 @@ def _memory_journal_class() -> type:
             self.logs.extend(logs)
 
     return MemoryJournal
-
-
-def _memory_journal(logs: Iterable[dict[str, Any]] = ()) -> Any:
-    """An in-memory Optuna journal backend holding ``logs``."""
-    return _memory_journal_class()(logs)
 
 
 @contextlib.contextmanager
@@ -149,11 +122,8 @@ def _quiet_optuna() -> Iterator[None]:
 
 
 class _ArchTrial:
-    """A stand-in Optuna trial answering ``space.suggest`` from a known arch.
-
-    It yields the arch's parameters in Optuna's own representation (tuple-valued choices
-    become indices) so the arch can be enqueued into a study.
-    """
+    """A stand-in trial answering ``space.suggest`` from a known arch, recording its params
+    as Optuna represents them (tuple-valued choices become indices) to enqueue the arch."""
 
     def __init__(self, space: Space, arch: Arch) -> None:
         self.space = space
@@ -183,8 +153,7 @@ class OptunaStrategy(Strategy):
         max_retries: asks of Optuna per proposal before falling back to a random unseen
             arch when Optuna keeps proposing archs that were already proposed.
         storage: where the study lives: None (in memory, saved with the strategy's
-            state), an SQLAlchemy URL (``sqlite:///PATH``) or a journal file
-            (``journal:PATH``); see :func:`open_storage`.
+            state), an SQLAlchemy URL (``sqlite:///PATH``) or a journal file (``journal:PATH``).
         study_name: the study's name in the storage (default ``nas-STRATEGY``); an
             existing study of that name is continued.
         **common: ``objectives``, ``constraints``, ``seed`` (see :class:`Strategy`).
@@ -200,16 +169,11 @@ class OptunaStrategy(Strategy):
         **common: Any,
     ) -> None:
         super().__init__(space, **common)
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 1:
-            raise SearchError(
-                f"Strategy {self.name!r}: max_retries must be an int >= 1 (got {max_retries!r})."
-            )
-        self.max_retries = max_retries
+        self.max_retries = check_int(self.name, "max_retries", max_retries)
         self.storage_url = storage
         self.study_name = study_name or f"nas-{self.name}"
-        self._journal = _memory_journal() if storage is None else None
-        self._storage = open_storage(storage, journal=self._journal)
-        self._study = self._open_study(self._storage)
+        self._journal = _memory_journal()() if storage is None else None
+        self._study = self._open_study()
         self._trial_of: dict[str, int] = {}  # candidate id -> trial number
         self._shadows: dict[str, list[int]] = {}  # pending candidate -> duplicate trials
         self._live: dict[int, Any] = {}  # trial number -> optuna.Trial asked in this session
@@ -219,16 +183,23 @@ class OptunaStrategy(Strategy):
         """The ``optuna.Study`` this strategy asks and tells."""
         return self._study
 
-    # ------------------------------------------------------------------ sampler
     def _make_sampler(self, seed: int) -> Any:
         raise NotImplementedError
 
-    def _open_study(self, storage: Any) -> Any:
+    def _open_study(self) -> Any:
+        """The study named ``study_name`` in the storage, created when it is not there."""
         import optuna
+        from optuna.storages.journal import JournalStorage
 
+        if self._journal is not None:
+            storage = JournalStorage(self._journal)
+        else:
+            storage = open_storage(self.storage_url or "")
         directions = ["maximize" if o.direction == "max" else "minimize" for o in self.objectives]
         with _quiet_optuna():
             sampler = self._make_sampler(self.seed)
+            # Load an existing study rather than create_study(load_if_exists=True): a
+            # journal logs every create, a refused duplicate too.
             if self.study_name in optuna.study.get_all_study_names(storage):
                 study = optuna.load_study(
                     study_name=self.study_name, storage=storage, sampler=sampler
@@ -241,13 +212,11 @@ class OptunaStrategy(Strategy):
                     sampler=sampler,
                     load_if_exists=True,  # another process may create it first
                 )
-            if list(study.directions) != [
-                optuna.study.StudyDirection[d.upper()] for d in directions
-            ]:
+            found = [d.name.lower() for d in study.directions]
+            if found != directions:
                 raise SearchError(
                     f"Optuna study {self.study_name!r} in {self.storage_url!r} has directions "
-                    f"{[d.name.lower() for d in study.directions]}, not {directions}; pass "
-                    f"another study_name or storage."
+                    f"{found}, not {directions}; pass another study_name or storage."
                 )
             if not study.metric_names:
                 study.set_metric_names([o.metric for o in self.objectives])
@@ -264,7 +233,6 @@ class OptunaStrategy(Strategy):
         self._live[trial.number] = trial
         return trial
 
-    # ------------------------------------------------------------------ ask / tell
     def _propose(self, candidate_id: str) -> Arch | None:
         for _ in range(self.max_retries):
             trial = self._ask_trial()
@@ -316,11 +284,11 @@ class OptunaStrategy(Strategy):
             if self.constraints and not isinstance(trial, int):
                 # Optuna >= 5 reads constraints from the trial: <= 0 means satisfied.
                 for i, c in enumerate(self.constraints):
-                    trial.set_constraint(f"{i}:{c.metric}", _signed_violation(c, told))
+                    violation = c.signed_violation(told.metrics[c.metric])
+                    trial.set_constraint(f"{i}:{c.metric}", violation)
             values = [told.metrics[o.metric] for o in self.objectives]
             self._study.tell(trial, values, skip_if_finished=True)
 
-    # ------------------------------------------------------------------ state
     def _extra_state(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "storage": self.storage_url,
@@ -334,7 +302,6 @@ class OptunaStrategy(Strategy):
         return out
 
     def _load_extra_state(self, extra: Mapping[str, Any]) -> None:
-        from optuna.storages.journal import JournalStorage
         from optuna.trial import TrialState
 
         if extra.get("storage", self.storage_url) != self.storage_url:
@@ -344,9 +311,8 @@ class OptunaStrategy(Strategy):
             )
         self.study_name = str(extra.get("study_name", self.study_name))
         if self.storage_url is None:
-            self._journal = _memory_journal(extra.get("journal", []))
-            self._storage = JournalStorage(self._journal)
-        self._study = self._open_study(self._storage)
+            self._journal = _memory_journal()(extra.get("journal", []))
+        self._study = self._open_study()
         self._trial_of = {k: int(v) for k, v in extra.get("trial_of", {}).items()}
         self._shadows = {k: [int(n) for n in v] for k, v in extra.get("shadows", {}).items()}
         self._live = {}
@@ -371,16 +337,6 @@ def _canonical(log: Mapping[str, Any]) -> dict[str, Any]:
         if out.get(key) is not None:
             out[key] = _EPOCH
     return out
-
-
-def _signed_violation(constraint: Any, told: Told) -> float:
-    value = told.metrics[constraint.metric]
-    parts = []
-    if constraint.max is not None:
-        parts.append(value - constraint.max)
-    if constraint.min is not None:
-        parts.append(constraint.min - value)
-    return float(max(parts))
 
 
 @register_strategy("tpe")
@@ -458,15 +414,7 @@ class NSGA2Search(OptunaStrategy):
         mutation_prob: float | None = None,
         **common: Any,
     ) -> None:
-        if (
-            isinstance(population_size, bool)
-            or not isinstance(population_size, int)
-            or population_size < 2
-        ):
-            raise SearchError(
-                f"Strategy 'nsga2': population_size must be an int >= 2 (got {population_size!r})."
-            )
-        self.population_size = population_size
+        self.population_size = check_int("nsga2", "population_size", population_size, low=2)
         self.crossover_prob = crossover_prob
         self.mutation_prob = mutation_prob
         super().__init__(space, **common)

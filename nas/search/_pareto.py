@@ -1,8 +1,7 @@
 """Pareto dominance, non-dominated sorting and crowding distance (NSGA-II, Deb et al. 2002).
 
-Every function here works on *minimization* vectors: callers flip the sign of the
-objectives they maximize. The sizes involved (a search's results, a tournament sample)
-are small, so the simple O(M n^2) methods are the clearest choice.
+Every function works on *minimization* vectors (callers flip the sign of maximized
+objectives). The sizes involved are small, so the simple O(M n^2) methods are clearest.
 """
 
 from __future__ import annotations
@@ -58,13 +57,8 @@ def non_dominated_ranks(points: Sequence[Point]) -> list[int]:
     remaining = list(range(len(points)))
     rank = 0
     while remaining:
-        front = [
-            i
-            for i in remaining
-            if not any(dominates(points[j], points[i]) for j in remaining if j != i)
-        ]
-        for i in front:
-            ranks[i] = rank
+        for j in non_dominated([points[i] for i in remaining]):
+            ranks[remaining[j]] = rank
         remaining = [i for i in remaining if ranks[i] < 0]
         rank += 1
     return ranks

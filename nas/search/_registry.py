@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
 from nas._registry import Registry
@@ -18,16 +20,10 @@ _STRATEGIES: Registry[type[Strategy]] = Registry("search strategy")
 # Packages announce strategies in this entry-point group (``name = "module"``: importing the
 # module registers them); nas-engine's own predictor-guided strategy is announced there too.
 ENTRY_POINT_GROUP = "nas.strategies"
-_entry_points_loaded = False
 
 
+@functools.cache
 def _load_entry_points() -> None:
-    global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
-    from importlib.metadata import entry_points
-
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in _STRATEGIES:
             ep.load()

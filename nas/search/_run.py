@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
@@ -10,7 +9,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,7 +25,7 @@ from nas.search._driver import (
     arch_row,
     failed_result,
     takes_argument,
-)  # fmt: skip
+)
 from nas.search._state import RunState, StateError
 
 if TYPE_CHECKING:
@@ -151,15 +150,14 @@ def run(
 
     Both executors run the same :class:`~nas.search._driver.Driver`: ask -> dedupe (an
     isomorphic candidate is never evaluated twice; its row says ``reused``) -> dispatch ->
-    store -> tell -> checkpoint. ``budget`` counts proposals, reused ones included; every
-    proposal is a row of the run. The run's id is the run directory's name. With a run
-    directory, a search killed at any moment continues with ``resume=True``: nothing stored
-    is lost or repeated. Ctrl-C ends the search with ``interrupted=True`` (resumable).
+    store -> tell -> checkpoint. Every proposal is a row of the run, whose id is the run
+    directory's name. A search killed at any moment continues with ``resume=True``: nothing
+    stored is lost or repeated. Ctrl-C ends it with ``interrupted=True`` (resumable).
 
-    The best result and the Pareto front follow one rule, the strategy's: feasible ``ok``
-    results (every constraint met, bounds inclusive); a result is on the front when no other
-    is at least as good on every objective and better on one, so ties are kept; a reused
-    proposal is represented by the trial it reused.
+    Best and Pareto front follow one rule: among feasible ``ok`` results (every constraint
+    met, bounds inclusive), a result is on the front when no other is at least as good on
+    every objective and better on one, so ties are kept; a reused proposal stands for the
+    trial it reused.
 
     Args:
         space: the searched space.
@@ -171,12 +169,11 @@ def run(
             (every evaluation a Ray Tune trial; see ``ray``).
         budget: proposals in all (resumed sessions included).
         time_budget_s: wall-clock seconds of the whole search; a trial whose estimated
-            cost does not fit the time left is not started (stored ``cut``), and one still
-            running at the budget's end is stopped (stored ``cut`` with the epochs it did).
-        trial_timeout_s: wall-clock limit of one trial: past it the trial is stopped and
-            stored ``timeout`` with the epochs it finished (Ray kills the trial's actor;
-            in-process a watchdog stops waiting, and the trial's thread ends at its next
-            epoch). None: no limit. Saved with the run; a resume keeps it.
+            cost does not fit the time left is not started, one still running at the end is
+            stopped (both stored ``cut``, with the epochs done).
+        trial_timeout_s: wall-clock limit of one trial, past which it is stopped and stored
+            ``timeout`` with the epochs it finished (Ray kills its actor; in-process its
+            thread ends at its next epoch). Saved with the run; a resume keeps it.
         store: a ``ResultStore`` or its path/URI; None keeps rows in memory only.
         run_dir: where the state file (and Ray's files) live; its name is the run id.
             Default: none in-process (no resume); ``./nas-runs/RUN_ID`` on Ray.
@@ -187,11 +184,9 @@ def run(
         export_best: export the best arch to ONNX next to the store (training searches).
         checkpoint_every: rows per checkpoint (default 1000 in-process, 1 on Ray).
         checkpoint_interval_s: at most this long between checkpoints of queued rows.
-        keep_checkpoints: a training evaluator saves each trial's best-epoch weights
-            (in-process: ``run_dir/weights/TRIAL``; on Ray: Ray's checkpoint storage under
-            the run directory); the best this-many trials keep them, the others' are
-            deleted as they fall out (None: keep all). Each takes about 4 bytes per
-            parameter. No ``run_dir`` in-process: no weights are kept.
+        keep_checkpoints: the best this-many trials keep their best-epoch weights (about 4
+            bytes per parameter each; None: all); in-process under ``run_dir/weights``
+            (none without a ``run_dir``), on Ray in Ray's checkpoint storage.
         settings: JSON values saved with a new run (the CLI saves its flags);
             :func:`saved_settings` reads them back.
 
@@ -238,10 +233,13 @@ def run(
     run_path = None if run_dir is None else Path(run_dir).resolve()
     if run_path is not None and run_path.exists() and not run_path.is_dir():
         raise StateError(f"Run directory {str(run_path)!r} is a file; pass a directory.")
-    limits = {"budget": budget, "time_budget_s": time_budget_s, "trial_timeout_s": trial_timeout_s}
-    state, resumed = _state(
-        space, asker, evaluator, run_path, run_id, resume, limits, seed, dict(settings or {})
-    )
+    new = RunState(
+        run_id=run_id, space=space.name, dataset=str(evaluator.dataset),
+        strategy_name=asker.name, seed=int(seed), strategy=asker.state_dict(),
+        settings=dict(settings or {}), budget=budget, time_budget_s=time_budget_s,
+        trial_timeout_s=trial_timeout_s,
+    )  # fmt: skip
+    state, resumed = _state(new, run_path, resume)
     if state.budget is None and state.time_budget_s is None and space.size() is None:
         raise NasError(f"Space {space.name!r} is infinite: give budget= or time_budget_s=.")
     every = checkpoint_every or (1 if executor == "ray" else 1000)
@@ -253,10 +251,16 @@ def run(
     )  # fmt: skip
     if resumed:
         driver.resume()
-    start = time.perf_counter()
-    interrupted = False
+    from nas._progress import progress_bar
+
+    start, interrupted = time.perf_counter(), False
+    show = progress and sys.stderr.isatty()
     try:
-        with _progress(driver, enabled=progress):
+        with progress_bar(state.budget, "search", enabled=show) as advance:
+            if show:  # the one progress display, whatever executes the search
+                driver.on_result = lambda row: advance(
+                    completed=len(driver.rows), note=_best_note(driver)
+                )
             if executor == "ray":
                 from nas.run._ray_search import run_on_ray
 
@@ -290,18 +294,8 @@ def _open_store(store: ResultStore | str | os.PathLike[str] | None) -> ResultSto
     return out
 
 
-def _state(
-    space: Space,
-    strategy: AskTell,
-    evaluator: Evaluator,
-    run_path: Path | None,
-    run_id: str,
-    resume: bool,
-    limits: dict[str, Any],
-    seed: int,
-    settings: dict[str, Any],
-) -> tuple[RunState, bool]:
-    """The saved state of ``run_path`` (resume) or a new one; True when it was loaded."""
+def _state(new: RunState, run_path: Path | None, resume: bool) -> tuple[RunState, bool]:
+    """The saved state of ``run_path`` (resume) or ``new``; True when it was loaded."""
     saved = None if run_path is None else RunState.load(run_path)
     if saved is None and resume:
         raise StateError(
@@ -315,49 +309,25 @@ def _state(
         )
     if saved is not None and run_path is not None:
         found = (saved.space, saved.dataset, saved.strategy_name)
-        wanted = (space.name, str(evaluator.dataset), strategy.name)
+        wanted = (new.space, new.dataset, new.strategy_name)
         if found != wanted:
             raise StateError(
                 f"Run directory {str(run_path)!r} holds a search of (space, dataset, strategy) "
                 f"{found}, not {wanted}; pass the same ones, or another run directory."
             )
-        for key, value in limits.items():  # a limit given again replaces the saved one
-            if value is not None:
-                setattr(saved, key, value)
+        for key in ("budget", "time_budget_s", "trial_timeout_s"):
+            if getattr(new, key) is not None:  # a limit given again replaces the saved one
+                setattr(saved, key, getattr(new, key))
         saved.save(run_path)  # the new limits hold even if this session runs nothing
         return saved, True
-    state = RunState(
-        run_id=run_id,
-        space=space.name,
-        dataset=str(evaluator.dataset),
-        strategy_name=strategy.name,
-        seed=int(seed),
-        strategy=strategy.state_dict(),
-        settings=settings,
-        **limits,
-    )
     if run_path is not None:
-        state.save(run_path)
-    return state, False
+        new.save(run_path)
+    return new, False
 
 
-@contextlib.contextmanager
-def _progress(driver: Driver, *, enabled: bool) -> Iterator[None]:
-    """The one progress display of a search, whatever executes it: rows of the budget, best."""
-    from nas._progress import progress_bar
-
-    first = driver.strategy.objectives[0]
-    show = enabled and sys.stderr.isatty()
-    with progress_bar(driver.state.budget, "search", enabled=show) as advance:
-        if show:
-
-            def on_result(row: Result) -> None:
-                best = driver.strategy.best()
-                note = "" if best is None else f"best {best[1].get(first.metric, math.nan):.4g}"
-                advance(completed=len(driver.rows), note=note)
-
-            driver.on_result = on_result
-        yield
+def _best_note(driver: Driver) -> str:
+    best, first = driver.strategy.best(), driver.strategy.objectives[0]
+    return "" if best is None else f"best {best[1].get(first.metric, math.nan):.4g}"
 
 
 def saved_settings(run_dir: str | os.PathLike[str]) -> dict[str, Any]:

@@ -1,10 +1,4 @@
-"""The state file of a run: what a killed search needs to continue where it stopped.
-
-One JSON file in the run directory, rewritten atomically (temp file, fsync, rename) at every
-checkpoint, after the rows it counts are in the store: the strategy's ``state_dict``, every
-proposal's arch and the ids of the candidates already stored and told. Metrics live only in
-the store.
-"""
+"""The state file of a run: what a killed search needs to continue where it stopped."""
 
 from __future__ import annotations
 
@@ -29,7 +23,8 @@ class StateError(NasError, ValueError):
 
 @dataclass
 class RunState:
-    """What a killed search needs to continue: one JSON file in the run directory.
+    """One JSON file in the run directory, rewritten atomically at every checkpoint after
+    the rows it counts are in the store (metrics live only in the store).
 
     Attributes:
         run_id: the run's id (the run directory's name when it was created).
