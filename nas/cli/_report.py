@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nas.cli._common import add_json_flag, emit
+from nas.cli._common import add_json_flag, emit, int_at_least
 
 __all__ = ["register"]
 
@@ -21,7 +21,9 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("source", metavar="STORE_OR_RUN_DIR", help="a result store or run directory")
     p.add_argument("--out", required=True, metavar="FILE.html", help="where to write it")
-    p.add_argument("--top", type=int, default=10, help="best trials listed (default 10)")
+    p.add_argument(
+        "--top", type=int_at_least(1), default=10, help="best trials listed (default 10)"
+    )
     add_json_flag(p)
     p.set_defaults(handler=_report)
 

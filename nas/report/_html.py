@@ -45,6 +45,8 @@ def write_report(
 
 def render_report(source: str | os.PathLike[str], *, top: int = 10) -> str:
     """The report of ``source`` as one HTML document (PNG figures as data URIs)."""
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise PlotError(f"Expected an int >= 1 best trials to list (got top={top!r}).")
     rows = load_rows(source)
     if not rows:
         raise PlotError(f"{str(source)!r} holds no rows to report on.")

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from nas.cli import main
+from nas.plot import PlotError
+from nas.report import render_report
 from nas.store import ResultStore
 
 
@@ -44,6 +46,23 @@ def test_the_report_is_one_self_contained_file(
     assert "&quot;git_commit&quot;" in html and "&quot;space_fingerprint&quot;" in html
     assert main(["report", str(run_dir), "--out", str(tmp_path / "r.pdf")]) == 2
     assert ".html output path" in capsys.readouterr().err
+
+
+def test_top_lists_that_many_best_trials_and_must_be_at_least_one(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "top.html"
+    assert main(["report", str(run_dir), "--out", str(out), "--top", "3"]) == 0
+    best_table = out.read_text().split("<h2>Best trials</h2>")[1].split("<h2>")[0]
+    assert best_table.count("<tr>") == 1 + 3  # the header and three trials
+    for bad in ("0", "-3"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["report", str(run_dir), "--out", str(out), "--top", bad])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert f"expected an integer >= 1, got '{bad}'" in err and "Traceback" not in err
+    with pytest.raises(PlotError, match=r"int >= 1 best trials to list \(got top=0\)"):
+        render_report(run_dir, top=0)
 
 
 def _chromium() -> str | None:
