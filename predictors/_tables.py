@@ -7,6 +7,7 @@ a registered space, compiled on demand.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from nas.graph import Graph
 from nas.predictors._errors import PredictorError
-from nas.space import Arch, Space
+from nas.space import Arch, get_space
 
 __all__ = ["TABLES", "LabeledTable", "load_labeled"]
 
@@ -40,29 +41,31 @@ class LabeledTable:
     Attributes:
         name: Table name.
         targets: ``(rows,)`` target values (accuracy in %).
-        keys: The rows' arch_ids.
         archs: The rows' :class:`~nas.space.Arch` (all of space ``space``).
-        space: The space name.
+        space: The space name (a registered space).
         signal: Which column the targets come from.
     """
 
     name: str
     targets: np.ndarray
-    keys: list[str]
     archs: list[Arch]
     space: str
     signal: str
-    _space: Space = field(repr=False)
-    _cache: dict[int, Graph] = field(default_factory=dict, repr=False)
+    _graphs: dict[int, Graph] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.targets)
 
+    @functools.cached_property
+    def keys(self) -> list[str]:
+        """The rows' arch_ids."""
+        return [a.arch_id for a in self.archs]
+
     def graph(self, i: int) -> Graph:
         """The IR graph of row ``i`` (compiled once, then cached)."""
-        g = self._cache.get(i)
+        g = self._graphs.get(i)
         if g is None:
-            g = self._cache[i] = self._space.compile(self.archs[int(i)], check=False)
+            g = self._graphs[i] = get_space(self.space).compile(self.archs[int(i)], check=False)
         return g
 
     def graphs(self, rows: Sequence[int] | np.ndarray) -> list[Graph]:
@@ -85,9 +88,10 @@ def load_labeled(name: str, *, signal: str = "val_accuracy") -> LabeledTable:
         >>> len(t), t.space
         (6561, 'nb_macro')
     """
+    import pyarrow.compute as pc
+
     from nas.bench import load_table, table_info
     from nas.errors import NasError
-    from nas.space import get_space
 
     if signal not in ("val_accuracy", "test_accuracy"):
         raise PredictorError(
@@ -104,24 +108,14 @@ def load_labeled(name: str, *, signal: str = "val_accuracy") -> LabeledTable:
             f"Table {info.name!r} holds several spaces ({info.space}); a predictor table "
             f"needs one (pick one of {', '.join(TABLES)})."
         )
-    rows = table.select(["arch", "status", signal]).to_pydict()
-    ok = [
-        i
-        for i, (s, v) in enumerate(zip(rows["status"], rows[signal]))
-        if s == "ok" and v is not None
-    ]
-    if not ok:
+    ok = (pc.field("status") == "ok") & pc.field(signal).is_valid()
+    rows = table.filter(ok).select(["arch", signal]).to_pydict()
+    if not rows["arch"]:
         raise PredictorError(
             f"Table {info.name!r} records no {signal!r}; use "
             f"{'val_accuracy' if signal == 'test_accuracy' else 'test_accuracy'}."
         )
-    archs = [Arch.from_json(rows["arch"][i]) for i in ok]
-    return LabeledTable(
-        info.name,
-        np.asarray([rows[signal][i] for i in ok], dtype=np.float64),
-        [a.arch_id for a in archs],
-        archs,
-        info.spaces[0],
-        signal,
-        _space=get_space(info.spaces[0]),
-    )
+    archs = [Arch.from_json(text) for text in rows["arch"]]
+    get_space(info.spaces[0])  # a table of an unknown space fails here, not at its first graph
+    targets = np.asarray(rows[signal], dtype=np.float64)
+    return LabeledTable(info.name, targets, archs, info.spaces[0], signal)

@@ -13,7 +13,7 @@ from nas.space._cells_ops import FactorizedReduce
 from nas.space._compose import _Sequential
 from nas.space._decisions import Choice
 from nas.space._json import register_node
-from nas.space._node import Node, Part, cached_parts, require_int, subpath
+from nas.space._node import Node, Part, require_int, subpath
 
 if TYPE_CHECKING:
     from nas.graph import Graph
@@ -168,8 +168,8 @@ class CellStack(_Sequential):
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
         before, last = x, x
-        for part in cached_parts(self):
-            child, where = part.value, subpath(path, part.key)
+        for key, child in self.children.items():
+            where = subpath(path, key)
             if isinstance(child, DartsCell):
                 before, last = last, child.build_pair(ctx, graph, where, before, last)
             else:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from nas.errors import GraphError, SpaceError
 from nas.space._decisions import Choice, Decision
 from nas.space._json import register_node
-from nas.space._node import Node, Part, cached_parts, subpath
+from nas.space._node import Node, Part, subpath
+from nas.space._ops import conv1x1_bn
 
 if TYPE_CHECKING:
     from nas.graph import Graph
@@ -109,8 +110,8 @@ class Seq(_Sequential):
     """
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
-        for part in cached_parts(self):
-            x = part.value.build(ctx, graph, subpath(path, part.key), x)
+        for key, child in self.children.items():
+            x = child.build(ctx, graph, subpath(path, key), x)
         return x
 
 
@@ -146,7 +147,7 @@ class Branches(_Sequential):
         return {"items": dict(self.children), "merge": self.merge}
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
-        outs = [p.value.build(ctx, graph, subpath(path, p.key), x) for p in cached_parts(self)]
+        outs = [c.build(ctx, graph, subpath(path, k), x) for k, c in self.children.items()]
         return graph.add(self.merge, outs, name=subpath(path, self.merge))
 
 
@@ -203,11 +204,7 @@ def _projection(graph: Graph, path: str, x: str, target: tuple[int, ...]) -> str
             f"Node {path!r}: no 1x1 conv stride maps spatial size {source[1:]} onto "
             f"{target[1:]}; give the Residual an explicit shortcut subtree."
         )
-    conv = "conv1d" if len(source) == 2 else "conv2d"
-    y = graph.add(
-        conv, [x], name=subpath(path, "conv"), out_channels=target[0], kernel_size=1, stride=stride
-    )
-    return graph.add("batch_norm", [y], name=subpath(path, "bn"))
+    return conv1x1_bn(graph, path, x, target[0], stride)
 
 
 @register_node

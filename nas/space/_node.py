@@ -95,7 +95,7 @@ class Element:
 
     def __getstate__(self) -> dict[str, Any]:
         # Pickled without the cached parts: their ``then`` may be a lambda (rebuilt on use).
-        return {k: v for k, v in self.__dict__.items() if k not in ("_parts", "_live")}
+        return {k: v for k, v in self.__dict__.items() if k != "_live"}
 
 
 class Node(Element):
@@ -132,25 +132,18 @@ def _live(value: Any) -> bool:
     return isinstance(value, Decision) or (isinstance(value, Element) and not value.is_static())
 
 
-def cached_parts(element: Element) -> tuple[Part, ...]:
-    """The element's parts, checked and normalised once (elements are immutable)."""
-    cache = getattr(element, "__dict__", {})  # a slotted class recomputes them
-    parts = cache.get("_parts")
-    if parts is None:
-        parts = cache["_parts"] = tuple(_checked(element, p) for p in element.parts())
+def live_parts(element: Element) -> tuple[Part, ...]:
+    """The parts that hold a decision (all that the decide-only walks visit), checked and
+    normalised once: elements are immutable (a slotted class recomputes them)."""
+    cache = getattr(element, "__dict__", {})
+    live = cache.get("_live")
+    if live is None:
+        parts = [_checked(element, p) for p in element.parts()]
         keys = [p.key for p in parts]
         if len(set(keys)) != len(keys):  # two parts at one path would silently share it
             twice = next(k for k in keys if keys.count(k) > 1)
             raise SpaceError(f"{type(element).__name__}.parts() lists key {twice!r} twice.")
-    return parts
-
-
-def live_parts(element: Element) -> tuple[Part, ...]:
-    """The parts that hold a decision: all that the decide-only walks need to visit."""
-    cache = getattr(element, "__dict__", {})
-    live = cache.get("_live")
-    if live is None:
-        live = cache["_live"] = tuple(p for p in cached_parts(element) if _live(p.value))
+        live = cache["_live"] = tuple(p for p in parts if _live(p.value))
     return live
 
 

@@ -216,16 +216,15 @@ class Project(Node):
         out = ctx.value(subpath(path, "out_channels"), self.out_channels, in_shape)
         if in_shape[0] == out and self.stride == 1:
             return x
-        conv = "conv1d" if len(in_shape) == 2 else "conv2d"
-        y = graph.add(
-            conv,
-            [x],
-            name=subpath(path, "conv"),
-            out_channels=out,
-            kernel_size=1,
-            stride=self.stride,
-        )
-        return graph.add("batch_norm", [y], name=subpath(path, "bn"))
+        return conv1x1_bn(graph, path, x, out, self.stride)
+
+
+def conv1x1_bn(graph: Graph, path: str, x: str, out_channels: int, stride: int) -> str:
+    """A 1x1 conv (1-D or 2-D, as the input is) at ``path.conv``, then batch norm at ``path.bn``."""
+    conv = "conv1d" if len(graph.shape(x)) == 2 else "conv2d"
+    name = subpath(path, "conv")
+    y = graph.add(conv, [x], name=name, out_channels=out_channels, kernel_size=1, stride=stride)
+    return graph.add("batch_norm", [y], name=subpath(path, "bn"))
 
 
 @register_node

@@ -8,8 +8,8 @@ nothing. Packages announce spaces through the ``nas.search_spaces`` entry-point 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
-from importlib.metadata import entry_points
+from functools import cache, partial
+from importlib.metadata import EntryPoint, entry_points
 
 from nas._registry import Registry
 from nas.space._space import Arch, Space
@@ -19,7 +19,6 @@ __all__ = ["get_space", "list_spaces", "register_space", "restamp"]
 ENTRY_POINT_GROUP = "nas.search_spaces"
 
 _SPACES: Registry[Callable[[], Space]] = Registry("search space")
-_loaded_entry_points = False
 
 
 def register_space(name: str, factory: Callable[[], Space] | None = None, *, replace: bool = False):
@@ -42,21 +41,15 @@ def _register(name: str, factory: Callable[[], Space], replace: bool) -> Callabl
     return factory
 
 
+@cache  # once per process
 def _load_entry_points() -> None:
-    global _loaded_entry_points
-    if _loaded_entry_points:
-        return
-    _loaded_entry_points = True
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in _SPACES:
-            _SPACES.register(ep.name, _lazy(ep))
+            _SPACES.register(ep.name, partial(_load, ep))
 
 
-def _lazy(ep):  # type: ignore[no-untyped-def]
-    def factory() -> Space:
-        return ep.load()()
-
-    return factory
+def _load(ep: EntryPoint) -> Space:
+    return ep.load()()  # type: ignore[no-any-return]
 
 
 @cache
