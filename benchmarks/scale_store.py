@@ -21,15 +21,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from scale_common import compare, line, save
 
+from nas.search_spaces.nb201 import EDGES, OPS
 from nas.store import SCHEMA, Result, ResultStore
-
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
 
 def make_rows(n: int) -> list[Result]:
     rows = []
     for i in range(n):
-        arch = {f"cell.e{j}": OPS[(i // 5**j) % 5] for j in range(6)}
+        arch = {f"cell.n{a}_from{b}": OPS[(i // 5**j) % 5] for j, (a, b) in enumerate(EDGES)}
         rows.append(
             Result(
                 space="nb201", arch=arch, arch_id=f"a{i:08d}", dataset="cifar10",
