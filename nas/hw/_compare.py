@@ -98,7 +98,7 @@ def compare_pareto(
     Example:
         >>> c = compare_pareto("nb201-cifar10", ["random"], queries=20, seeds=2,
         ...                    progress=False)
-        >>> 0 < c.hv_ratio["random"][0, -1] <= 1
+        >>> 0 < float(c.hv_ratio["random"][0, -1]) <= 1
         True
     """
     from nas.bench import TabularEvaluator, table_info

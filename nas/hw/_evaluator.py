@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from nas.errors import EvaluationError
+from nas.errors import EvaluationError, RegistryError
 from nas.hw._tables import LatencyTable, latency_table
 
 if TYPE_CHECKING:
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from nas.space import Arch
     from nas.store import Result
 
-__all__ = ["LatencyEvaluator", "latency_metric"]
+__all__ = ["LatencyEvaluator", "latency_metric", "with_latency"]
 
 
 def latency_metric(device: str) -> str:
@@ -77,3 +78,40 @@ class LatencyEvaluator:
         extra = {**(json.loads(str(result.extra)) if result.extra else {}), **latencies}
         first = latencies[latency_metric(self.devices[0])]
         return dataclasses.replace(result, extra=extra, latency_ms=first)
+
+
+def with_latency(evaluator: Evaluator, metrics: Iterable[str], space: str) -> Evaluator:
+    """``evaluator``, wrapped in a :class:`LatencyEvaluator` when ``metrics`` (objective or
+    constraint names) ask for ``latency_<device>`` of a latency table covering ``space``.
+
+    The hook for a command line: ``--objectives val_accuracy:max,latency_pixel3:min`` on a
+    ``nb201`` search gets ``help-nb201``'s Pixel 3 latency. ``latency_ms`` (the result
+    column) is left alone.
+
+    Example:
+        >>> from nas.bench import TabularEvaluator
+        >>> ev = with_latency(TabularEvaluator("nb201-cifar10"), ["latency_raspi4"], "nb201")
+        >>> ev.table.name, ev.devices
+        ('help-nb201', ('raspi4',))
+
+    Raises:
+        RegistryError: If a ``latency_<device>`` metric names no device of those tables.
+    """
+    from nas.hw._tables import latency_table_info, list_latency_tables
+
+    wanted = [m.removeprefix("latency_") for m in metrics if m.startswith("latency_")]
+    wanted = [d for d in dict.fromkeys(wanted) if d != "ms"]
+    if not wanted:
+        return evaluator
+    tables = [n for n in list_latency_tables() if space in latency_table_info(n).spaces]
+    for name in tables:
+        table = latency_table(name)
+        if all(d in table.devices for d in wanted):
+            return LatencyEvaluator(evaluator, table, wanted)
+    devices = sorted({d for n in tables for d in latency_table(n).devices})
+    close = difflib.get_close_matches(wanted[0], devices, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(repr(f'latency_{c}') for c in close)}?" if close else ""
+    raise RegistryError(
+        f"No latency table of space {space!r} has device(s) {', '.join(wanted)}{hint} "
+        f"(tables: {', '.join(tables) or 'none'}; devices: {', '.join(devices) or 'none'})."
+    )

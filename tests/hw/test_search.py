@@ -92,3 +92,17 @@ def test_benchmark_search_cli_with_a_latency_objective(capsys: pytest.CaptureFix
     assert "did you mean 'raspi4'" in err and len(err.strip().splitlines()) == 1
     assert main([*argv[:-1], "--objective", "params:min"]) == 2
     assert "expected val_accuracy:max" in capsys.readouterr().err
+
+
+def test_with_latency_wraps_only_for_a_latency_objective() -> None:
+    from nas.errors import RegistryError
+    from nas.hw import with_latency
+
+    base = TabularEvaluator("nb201-cifar10")
+    assert with_latency(base, ["val_accuracy", "latency_ms"], "nb201") is base
+    wrapped = with_latency(base, ["val_accuracy", "latency_fpga", "latency_eyeriss"], "nb201")
+    assert isinstance(wrapped, LatencyEvaluator) and wrapped.devices == ("fpga", "eyeriss")
+    with pytest.raises(RegistryError, match="did you mean 'latency_fpga'"):
+        with_latency(base, ["latency_fpg"], "nb201")
+    with pytest.raises(RegistryError, match="tables: none"):
+        with_latency(base, ["latency_fpga"], "nb_macro")
