@@ -8,12 +8,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from nas.data import SPLIT_SEED, VAL_FRACTION, get_dataset
 from nas.errors import NasError
+from nas.space import Arch, Space, get_space
 from nas.store import Result
 
 if TYPE_CHECKING:
-    from nas.space import Arch, Space
-    from nas.train import EpochMetrics, TrainResult
+    from nas.train import EpochMetrics
 
 __all__ = ["EpochCallback", "TrainingEvaluator", "describe_error", "node_identity"]
 
@@ -61,8 +62,6 @@ class DatasetTrial:
     dataset_kwargs: dict[str, Any]
 
     def __getstate__(self) -> dict[str, Any]:
-        from nas.space import get_space
-
         state = dict(self.__dict__)
         try:
             if get_space(self.space.name).to_json() == self.space.to_json():
@@ -73,15 +72,11 @@ class DatasetTrial:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         if isinstance(state["space"], str):
-            from nas.space import get_space
-
             state["space"] = get_space(state["space"])
         self.__dict__.update(state)
 
     def prepare(self) -> None:
         """Load the dataset once (filling the loader's caches); raises if it cannot load."""
-        from nas.data import get_dataset
-
         get_dataset(self.dataset, **self.dataset_kwargs)
 
 
@@ -129,8 +124,6 @@ class TrainingEvaluator(DatasetTrial):
         dataset_kwargs: Mapping[str, Any] | None = None,
         threads: int | None = None,
     ) -> None:
-        from nas.space import get_space
-
         self.space: Space = get_space(space) if isinstance(space, str) else space
         if not isinstance(dataset, str) or not dataset:
             raise NasError(f"TrainingEvaluator needs a dataset name (got {dataset!r}).")
@@ -212,27 +205,22 @@ class TrainingEvaluator(DatasetTrial):
             from nas.train import Recipe
 
             # The full recipe, defaults filled in, so every row of one trial has the same key.
-            recipe = Recipe.from_mapping(self.recipe(arch)).to_dict()
-            base["recipe"] = recipe
+            base["recipe"] = Recipe.from_mapping(self.recipe(arch)).to_dict()
             graph = self.space.compile(arch)
             base.update(graph_hash=graph.graph_hash(), flops=int(graph.flops))
             base["params"] = int(graph.params)
-            from nas.data import get_dataset
-
             data = get_dataset(self.dataset, **self.dataset_kwargs)
         except Exception as err:
             return _failed(base, f"Preparing the trial failed: {describe_error(err)}", 0, start)
-        return self._train(arch, data, recipe, base, seed, on_epoch, checkpoint_dir)
+        return self._train(arch, data, base, on_epoch, checkpoint_dir)
 
     def _train(
         self,
         arch: Arch,
         data: Any,
-        recipe: dict[str, Any],
         base: dict[str, Any],
-        seed: int,
         on_epoch: EpochCallback | None,
-        checkpoint_dir: str | os.PathLike[str] | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None,
     ) -> Result:
         import torch
 
@@ -255,8 +243,8 @@ class TrainingEvaluator(DatasetTrial):
             outcome = train(
                 lambda: self.space.to_torch(arch),
                 data,
-                recipe,
-                seed=int(seed),
+                base["recipe"],
+                seed=base["seed"],
                 device=self.device,
                 time_limit_s=self.time_limit_s,
                 report=report,
@@ -266,11 +254,6 @@ class TrainingEvaluator(DatasetTrial):
             return _failed(base, describe_error(err), len(history), start)
         finally:
             torch.set_num_threads(previous_threads)
-        return self._final(base, outcome)
-
-    def _final(self, base: dict[str, Any], outcome: TrainResult) -> Result:
-        from nas.data import SPLIT_SEED, VAL_FRACTION
-
         status = _STATUS.get(outcome.status, "failed")
         # What `nas train --from-store` needs besides arch, recipe and seed to train it again.
         extra: dict[str, Any] = {

@@ -13,13 +13,14 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from nas.space import Arch
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+
+from nas.errors import StoreError
+from nas.space import Arch, Space
 from nas.store import Result, ResultStore
-
-if TYPE_CHECKING:
-    from nas.space import Space
 
 __all__ = [
     "export_best_onnx",
@@ -37,6 +38,8 @@ _log = logging.getLogger("nas.run")
 _FIELDS = ("space", "space_version", "arch", "arch_id", "graph_hash", "dataset", "recipe", "seed")
 _IDS = ("run_id", "trial_id", "engine_version")
 _METRICS = ("val_accuracy", "test_accuracy", "val_loss", "fidelity", "params", "flops")
+#: The best trial's fields in a run's summary (and its arch's values).
+_BEST = ("arch_id", "val_accuracy", "test_accuracy", "params", "flops", "trial_id", "checkpoint")
 
 
 def onnx_metadata(result: Result) -> dict[str, str]:
@@ -109,10 +112,6 @@ def stored_trial(
     Raises:
         StoreError: no such row, or ``trial_id`` names rows of several runs (pass ``run_id``).
     """
-    import pyarrow.compute as pc
-
-    from nas.errors import StoreError
-
     where = f"store {store.path!r}" + (f", run {run_id!r}" if run_id else "")
     if not store.is_present():
         raise StoreError(f"No results in {where}; pass the store a search or `nas train` wrote.")
@@ -170,8 +169,6 @@ def export_best_onnx(space: Space, best: Result, store: ResultStore, run_dir: Pa
     file with freshly initialized weights is not the winner. The file is a sibling of a local
     store (which stays Parquet only), or in the run directory for a remote one (``s3://``...).
     """
-    import pyarrow.fs as pafs
-
     if not best.checkpoint:
         _log.info("The best trial %s kept no trained weights: no ONNX export.", best.trial_id)
         return None
@@ -205,20 +202,13 @@ def write_summary(
 
     sizes = [checkpoint_bytes(r.checkpoint) for r in results if r.checkpoint]
     kept = [n for n in sizes if n is not None]
+    top: dict[str, Any] | None = None
+    if best is not None:
+        top = {k: getattr(best, k) for k in _BEST}
+        top["arch"] = Arch.from_json(best.arch).json_values()
     summary = {
         "counts": counts,
-        "best": None
-        if best is None
-        else {
-            "arch_id": best.arch_id,
-            "arch": Arch.from_json(best.arch).json_values(),
-            "val_accuracy": best.val_accuracy,
-            "test_accuracy": best.test_accuracy,
-            "params": best.params,
-            "flops": best.flops,
-            "trial_id": best.trial_id,
-            "checkpoint": best.checkpoint,
-        },
+        "best": top,
         "onnx": None if onnx is None else str(onnx),
         "weights": {"trials": len(kept), "bytes": sum(kept)},
     }

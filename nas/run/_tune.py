@@ -18,12 +18,14 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import pyarrow.fs as pafs
 from ray import tune
 from ray.tune import Callback
 from ray.tune.search import Searcher
 
 from nas.run._evaluator import describe_error
-from nas.search._driver import takes_argument
+from nas.search._driver import arch_row, takes_argument
+from nas.space import Arch
 from nas.store import Result
 
 if TYPE_CHECKING:
@@ -66,8 +68,6 @@ def _metrics(result: Result | None, *, final: bool, error: str | None = None) ->
 
 def run_trial(config: dict[str, Any], evaluator: Any = None, threads: int | None = None) -> None:
     """The Tune function trainable: evaluate one arch and report per epoch and at the end."""
-    from nas.space import Arch
-
     if threads is not None:
         import torch
 
@@ -133,8 +133,6 @@ def checkpoint_location(checkpoint: Any) -> str | None:
     or a URI on the storage's filesystem (``s3://...``)."""
     if checkpoint is None:
         return None
-    import pyarrow.fs as pafs
-
     fs = checkpoint.filesystem
     if fs is None or isinstance(fs, pafs.LocalFileSystem):
         return str(checkpoint.path)
@@ -210,9 +208,6 @@ class TrialBridge(Callback):
             )
 
     def _result_of(self, trial: Any, cid: str, *, error: bool) -> Result:
-        from nas.search._driver import arch_row
-        from nas.space import Arch
-
         last = trial.last_result or {}
         reported, final = last.get("nas_result"), last.get("nas_final")
         if reported:
