@@ -40,6 +40,11 @@ def check_int(strategy: str, label: str, value: Any, low: int = 1) -> int:
     return int(value)
 
 
+def _check_metric(what: str, metric: Any) -> None:
+    if not isinstance(metric, str) or not metric:
+        raise SearchError(f"{what} needs a metric name (got {metric!r}).")
+
+
 @dataclass(frozen=True)
 class Objective:
     """A metric to optimize.
@@ -53,8 +58,7 @@ class Objective:
     direction: Literal["max", "min"] = "max"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.metric, str) or not self.metric:
-            raise SearchError(f"An objective needs a metric name (got {self.metric!r}).")
+        _check_metric("An objective", self.metric)
         if self.direction not in ("max", "min"):
             raise SearchError(
                 f"Objective {self.metric!r}: direction must be 'max' or 'min' "
@@ -82,8 +86,7 @@ class Constraint:
     min: float | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.metric, str) or not self.metric:
-            raise SearchError(f"A constraint needs a metric name (got {self.metric!r}).")
+        _check_metric("A constraint", self.metric)
         if self.max is None and self.min is None:
             raise SearchError(
                 f"Constraint on {self.metric!r} needs max=, min= or both (got neither)."

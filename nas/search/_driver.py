@@ -1,18 +1,12 @@
 """The one driver of every search: ask -> dedupe -> dispatch -> store -> tell -> checkpoint.
 
-An executor (in-process, or Ray Tune) only moves archs to evaluators and results back: it
-calls :meth:`Driver.next_trial` for the next arch and :meth:`Driver.complete` with its result.
-
-- **dedupe**: a proposal whose arch, or whose IR graph with the same recipe (``graph_hash``),
-  was already evaluated in this run (``ok`` or ``diverged``: outcomes a second trial would
-  repeat) is not evaluated again; the strategy is told the known result and the store gets
-  a ``reused`` row naming that trial (``reused_from``). A twin of a running trial waits for it.
-- **store -> tell -> checkpoint**: a checkpoint appends the queued rows (one atomic Parquet
-  file), then rewrites ``search_state.json``. Rows land before the state that counts them,
-  so on resume stored rows the state does not count are told from the store, and proposals
-  never finished run again.
-- **budget**: ``budget`` counts proposals (every one is a row); a time budget never starts
-  a trial its estimated cost says will not fit (it is stored ``cut``).
+An executor (in-process, or Ray Tune) calls :meth:`Driver.next_trial` for the next arch and
+:meth:`Driver.complete` with its result; everything else happens here. A proposal whose arch,
+or IR graph with the same recipe, was already evaluated in this run (``ok`` or ``diverged``:
+outcomes a second trial would repeat) is told the known result and stored ``reused``, naming
+that trial; a twin of a running trial waits for it. A checkpoint appends the queued rows (one
+atomic Parquet file), then rewrites ``search_state.json``: rows land before the state that
+counts them, so a resume tells stored rows the state missed and re-runs unfinished proposals.
 """
 
 from __future__ import annotations
@@ -153,7 +147,6 @@ class Driver:
         checkpoint_interval_s: seconds after which any queued row triggers a checkpoint.
         tail_window: with a cost estimate, the last this-many proposals of a budget are
             asked together and handed out longest first (0: off).
-        on_result: called with every new row (progress displays).
         keep_checkpoints: trained rows whose weights (the ``checkpoint`` column) stay on
             disk, the best this-many by the first objective (None: keep all).
     """
@@ -170,7 +163,6 @@ class Driver:
         checkpoint_every: int = 1,
         checkpoint_interval_s: float = 0.0,
         tail_window: int = 0,
-        on_result: Callable[[Result], None] | None = None,
         keep_checkpoints: int | None = 3,
     ) -> None:
         from nas.train import CheckpointKeeper
@@ -180,7 +172,7 @@ class Driver:
         self.store, self.run_dir = store, run_dir
         self.dataset = str(evaluator.dataset)
         self.every, self.interval_s = max(1, checkpoint_every), checkpoint_interval_s
-        self.on_result = on_result
+        self.on_result: Callable[[Result], None] | None = None  # sees every new row
         self._hash = _method(evaluator, "graph_hash")
         self.cost: Callable[[Arch], float] | None = _method(evaluator, "estimate_cost")
         self.tail_window = tail_window if self.cost is not None else 0

@@ -157,6 +157,9 @@ class OptunaStrategy(Strategy):
         study_name: the study's name in the storage (default ``nas-STRATEGY``); an
             existing study of that name is continued.
         **common: ``objectives``, ``constraints``, ``seed`` (see :class:`Strategy`).
+
+    Attributes:
+        study: the ``optuna.Study`` this strategy asks and tells.
     """
 
     def __init__(
@@ -173,15 +176,10 @@ class OptunaStrategy(Strategy):
         self.storage_url = storage
         self.study_name = study_name or f"nas-{self.name}"
         self._journal = _memory_journal()() if storage is None else None
-        self._study = self._open_study()
+        self.study = self._open_study()
         self._trial_of: dict[str, int] = {}  # candidate id -> trial number
         self._shadows: dict[str, list[int]] = {}  # pending candidate -> duplicate trials
         self._live: dict[int, Any] = {}  # trial number -> optuna.Trial asked in this session
-
-    @property
-    def study(self) -> Any:
-        """The ``optuna.Study`` this strategy asks and tells."""
-        return self._study
 
     def _make_sampler(self, seed: int) -> Any:
         raise NotImplementedError
@@ -223,13 +221,13 @@ class OptunaStrategy(Strategy):
         return study
 
     def _ask_trial(self, fixed: dict[str, Any] | None = None) -> Any:
-        n_trials = len(self._study.get_trials(deepcopy=False))
+        n_trials = len(self.study.get_trials(deepcopy=False))
         seed = int(np.random.SeedSequence([self.seed, n_trials]).generate_state(1)[0])
         with _quiet_optuna():
-            self._study.sampler = self._make_sampler(seed)
+            self.study.sampler = self._make_sampler(seed)
             if fixed is not None:
-                self._study.enqueue_trial(fixed, skip_if_exists=False)
-            trial = self._study.ask()
+                self.study.enqueue_trial(fixed, skip_if_exists=False)
+            trial = self.study.ask()
         self._live[trial.number] = trial
         return trial
 
@@ -279,7 +277,7 @@ class OptunaStrategy(Strategy):
         trial = self._live.pop(number, number)
         with _quiet_optuna():
             if not told.ok:
-                self._study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
                 return
             if self.constraints and not isinstance(trial, int):
                 # Optuna >= 5 reads constraints from the trial: <= 0 means satisfied.
@@ -287,13 +285,12 @@ class OptunaStrategy(Strategy):
                     violation = c.signed_violation(told.metrics[c.metric])
                     trial.set_constraint(f"{i}:{c.metric}", violation)
             values = [told.metrics[o.metric] for o in self.objectives]
-            self._study.tell(trial, values, skip_if_finished=True)
+            self.study.tell(trial, values, skip_if_finished=True)
 
     def _extra_state(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "storage": self.storage_url,
             "study_name": self.study_name,
-            "n_trials": len(self._study.get_trials(deepcopy=False)),
             "trial_of": dict(self._trial_of),
             "shadows": {k: list(v) for k, v in self._shadows.items()},
         }
@@ -312,15 +309,15 @@ class OptunaStrategy(Strategy):
         self.study_name = str(extra.get("study_name", self.study_name))
         if self.storage_url is None:
             self._journal = _memory_journal()(extra.get("journal", []))
-        self._study = self._open_study()
+        self.study = self._open_study()
         self._trial_of = {k: int(v) for k, v in extra.get("trial_of", {}).items()}
         self._shadows = {k: [int(n) for n in v] for k, v in extra.get("shadows", {}).items()}
         self._live = {}
         known = set(self._trial_of.values()) | {n for v in self._shadows.values() for n in v}
         with _quiet_optuna():
-            for t in self._study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 if t.number not in known:  # asked after the last checkpoint, never told
-                    self._study.tell(t.number, state=TrialState.FAIL)
+                    self.study.tell(t.number, state=TrialState.FAIL)
 
 
 _EPOCH = "1970-01-01T00:00:00.000000+00:00"
