@@ -6,14 +6,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from nas.errors import SpaceError
 from nas.space._cells_nb101 import nb101_module
 from nas.space._compose import as_node
 from nas.space._decisions import Choice
 from nas.space._json import register_node
-from nas.space._node import Node, Part, require_int, subpath
+from nas.space._node import OMIT_NONE, Node, Part, require_int, subpath
 
 if TYPE_CHECKING:
     from nas.graph import Graph
@@ -40,14 +40,6 @@ def _op_sets(
     return ops, first
 
 
-def _without_none(spec: dict[str, Any], key: str) -> dict[str, Any]:
-    """The spec without an optional field left at None: the JSON (and so every arch_id) of a
-    space written before the field existed stays the same."""
-    if spec.get(key) is None:
-        spec.pop(key, None)
-    return spec
-
-
 @register_node
 @dataclass(frozen=True, eq=False)
 class EdgeCell(Node):
@@ -72,7 +64,7 @@ class EdgeCell(Node):
     ops: Mapping[str, Node]
     name: str | None = None
     output: str = "last"
-    input_ops: Mapping[str, Node] | None = None
+    input_ops: Mapping[str, Node] | None = field(default=None, metadata=OMIT_NONE)
     _edges: tuple[tuple[int, int, Choice], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -89,9 +81,6 @@ class EdgeCell(Node):
                 name = f"{self.name}.n{i}_from{j}" if self.name else None
                 edges.append((i, j, Choice(first if j == 0 else ops, name=name)))
         object.__setattr__(self, "_edges", tuple(edges))
-
-    def spec(self) -> dict[str, Any]:
-        return _without_none(super().spec(), "input_ops")
 
     def parts(self) -> Sequence[Part]:
         return [Part(f"n{i}_from{j}", choice) for i, j, choice in self._edges]
@@ -152,7 +141,7 @@ class InputCell(Node):
     nodes: int
     ops: Mapping[str, Node]
     name: str | None = None
-    channels: int | None = None
+    channels: int | None = field(default=None, metadata=OMIT_NONE)
     _decisions: tuple[tuple[int, Choice, Choice], ...] = field(init=False, repr=False)
     _output: Choice | None = field(init=False, repr=False)
 
@@ -174,9 +163,6 @@ class InputCell(Node):
     def _inputs(self, i: int) -> Choice:
         subsets = [s for r in range(1, i + 1) for s in itertools.combinations(range(i), r)]
         return Choice(subsets, name=f"{self.name}.node{i}.inputs" if self.name else None)
-
-    def spec(self) -> dict[str, Any]:
-        return _without_none(super().spec(), "channels")
 
     def parts(self) -> Sequence[Part]:
         out = []

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nas.errors import SpaceError
-from nas.space._cells import _op_sets, _without_none
+from nas.space._cells import _op_sets
 from nas.space._cells_ops import FactorizedReduce
 from nas.space._compose import _Sequential
 from nas.space._decisions import Choice
 from nas.space._json import register_node
-from nas.space._node import Node, Part, require_int, subpath
+from nas.space._node import OMIT_NONE, Node, Part, require_int, subpath
 
 if TYPE_CHECKING:
     from nas.graph import Graph
@@ -59,7 +59,7 @@ class DartsCell(Node):
 
     ops: Mapping[str, Node]
     channels: int
-    input_ops: Mapping[str, Node] | None = None
+    input_ops: Mapping[str, Node] | None = field(default=None, metadata=OMIT_NONE)
     nodes: int = 4
     name: str | None = None
     _nodes: tuple[tuple[int, Choice, tuple[Part, ...]], ...] = field(init=False, repr=False)
@@ -85,9 +85,6 @@ class DartsCell(Node):
                     slots.append(Part(key, choice, then=_subtree(key, source_ops)))
             made.append((i, inputs, tuple(slots)))
         object.__setattr__(self, "_nodes", tuple(made))
-
-    def spec(self) -> dict[str, Any]:
-        return _without_none(super().spec(), "input_ops")
 
     def parts(self) -> Sequence[Part]:
         ops = [*self.ops.values(), *(self.input_ops or {}).values()]

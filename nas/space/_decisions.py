@@ -261,8 +261,7 @@ class IntRange(Decision):
         return bool(self.low <= value <= self.high and (value - self.low) % self.step == 0)
 
     def sample(self, rng: np.random.Generator) -> int:
-        n = (self.high - self.low) // self.step + 1
-        return int(self.low + self.step * int(rng.integers(n)))
+        return int(self.low + self.step * int(rng.integers(self.size())))
 
     def size(self) -> int:
         return (self.high - self.low) // self.step + 1
@@ -275,11 +274,10 @@ class IntRange(Decision):
         return f"an int in [{self.low}, {self.high}]{grid}"
 
     def normalize(self, value: Any) -> Any:
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, np.integer):
-            return int(value)
-        return value
+        integral = isinstance(value, np.integer) or (
+            isinstance(value, float) and value.is_integer()
+        )
+        return int(value) if integral else value
 
     def encode(self, value: Any) -> float:
         return float(value)
@@ -336,10 +334,8 @@ class FloatRange(Decision):
             return False
         return bool(self.low <= value <= self.high)  # exact for any int (no float overflow)
 
-    def sample(self, rng: np.random.Generator) -> float:
-        if self.log:
-            return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
-        return float(rng.uniform(self.low, self.high))
+    def sample(self, rng: np.random.Generator) -> float:  # uniform in the code (log or not)
+        return self.decode(float(rng.uniform(self.encode(self.low), self.encode(self.high))))
 
     def size(self) -> None:
         return None
@@ -360,16 +356,13 @@ class FloatRange(Decision):
         v = math.exp(x) if self.log else float(x)
         return min(max(v, self.low), self.high)
 
-    def _to_unit(self, v: float) -> float:
-        lo, hi = (math.log(self.low), math.log(self.high)) if self.log else (self.low, self.high)
-        x = math.log(v) if self.log else v
-        return 0.0 if hi == lo else (x - lo) / (hi - lo)
+    def _to_unit(self, v: float) -> float:  # [low, high] -> [0, 1], linear in the code
+        lo, hi = self.encode(self.low), self.encode(self.high)
+        return 0.0 if hi == lo else (self.encode(v) - lo) / (hi - lo)
 
     def _from_unit(self, u: float) -> float:
-        u = min(max(u, 0.0), 1.0)
-        lo, hi = (math.log(self.low), math.log(self.high)) if self.log else (self.low, self.high)
-        x = lo + u * (hi - lo)
-        return min(max(math.exp(x) if self.log else x, self.low), self.high)
+        lo, hi = self.encode(self.low), self.encode(self.high)
+        return self.decode(lo + min(max(u, 0.0), 1.0) * (hi - lo))
 
     def neighbors(self, value: Any) -> list[float]:
         u = self._to_unit(float(value))

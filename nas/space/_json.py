@@ -99,14 +99,11 @@ def from_json(value: Any, where: str) -> Any:
         if not isinstance(items, Mapping):
             raise SpaceError(f"Space JSON at {where}: a 'dict' needs an 'items' object.")
         return {k: from_json(v, f"{where}.{k}") for k, v in items.items()}
-    try:
-        cls = _TYPES.get(kind)
-    except NasError as exc:
-        raise type(exc)(f"Space JSON at {where}: {exc}") from None
     spec = {k: from_json(v, f"{where}.{k}") for k, v in value.items() if k != "type"}
     try:
+        cls = _TYPES.get(kind)
         return cls.from_spec(spec) if issubclass(cls, Element) else cls(**spec)
-    except NasError as exc:  # e.g. an unknown op name from the op registry
+    except NasError as exc:  # an unknown node type, or e.g. op name from the op registry
         raise type(exc)(f"Space JSON at {where}: {exc}") from None
     except KeyError as exc:
         raise SpaceError(f"Space JSON at {where}: missing field {exc}.") from None

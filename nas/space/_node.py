@@ -32,6 +32,11 @@ __all__ = ["Element", "Node", "Part", "require_int", "subpath"]
 State = frozenset[tuple[str, Any]]
 
 
+#: The metadata of a dataclass field left out of the JSON spec while None: a space written
+#: before the field existed keeps its JSON, and so every arch_id.
+OMIT_NONE = {"omit_none": True}
+
+
 def require_int(kind: str, field: str, value: Any, least: int = 1) -> None:
     """Raise :class:`SpaceError` unless ``value`` is an int (not a bool) of at least ``least``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
@@ -82,7 +87,9 @@ class Element:
         """The constructor's keyword arguments (a dataclass's init fields by default)."""
         if not dataclasses.is_dataclass(self):
             raise SpaceError(f"{type(self).__name__} is not a dataclass; override spec().")
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+        omitted = [f.name for f in dataclasses.fields(self) if f.metadata.get("omit_none")]
+        spec = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+        return {k: v for k, v in spec.items() if v is not None or k not in omitted}
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> Element:
