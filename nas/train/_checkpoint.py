@@ -82,14 +82,25 @@ def save_checkpoint(
     """
     import torch
 
+    if "://" in str(directory):  # Path() would quietly make a local folder named "s3:"
+        raise CheckpointError(
+            f"Checkpoints are written to a local directory (got {str(directory)!r}); a Ray "
+            f"trial's weights reach remote storage through Ray's own checkpoint upload."
+        )
     path = Path(directory)
-    path.mkdir(parents=True, exist_ok=True)
-    tmp = path / f".{WEIGHTS}.tmp"
-    torch.save(dict(state), tmp)
-    os.replace(tmp, path / WEIGHTS)
-    tmp = path / f".{META}.tmp"
-    tmp.write_text(json.dumps({"format": FORMAT, **meta}, indent=1, default=str))
-    os.replace(tmp, path / META)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        tmp = path / f".{WEIGHTS}.tmp"
+        torch.save(dict(state), tmp)
+        os.replace(tmp, path / WEIGHTS)
+        tmp = path / f".{META}.tmp"
+        tmp.write_text(json.dumps({"format": FORMAT, **meta}, indent=1, default=str))
+        os.replace(tmp, path / META)
+    except OSError as err:
+        raise CheckpointError(
+            f"Cannot write a checkpoint into {str(directory)!r} ({type(err).__name__}: "
+            f"{err.strerror or err}); pass a writable local directory."
+        ) from None
     return str(path)
 
 
@@ -133,7 +144,17 @@ def load_checkpoint(location: str | os.PathLike[str]) -> Checkpoint:
         )
     import torch
 
-    state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated or foreign file fails inside torch's unpickler
+        raise CheckpointError(
+            f"The weights at {location!r} are unreadable ({type(err).__name__}); the file is "
+            f"damaged or not written by save_checkpoint."
+        ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(
+            f"The weights at {location!r} are a {type(state).__name__}, not a state_dict."
+        )
     return Checkpoint(state=state, meta=meta, location=location)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -76,9 +77,9 @@ def test_a_checkpoint_is_saved_before_the_epoch_is_reported(synthetic: Dataset, 
     def report(m: EpochMetrics) -> None:
         seen.append(load_checkpoint(tmp_path).meta["epoch"])
 
-    train(mlp, synthetic, {"epochs": 2, "lr": 0.05}, seed=0, device="cpu", report=report,
-          checkpoint_dir=tmp_path)  # fmt: skip
-    assert seen[0] == 1 and seen[1] in (1, 2)
+    result = train(mlp, synthetic, {"epochs": 2, "lr": 0.05}, seed=0, device="cpu",
+                   report=report, checkpoint_dir=tmp_path)  # fmt: skip
+    assert seen == [1, result.best_epoch]  # after epoch 2: the better of the two
 
 
 def test_missing_or_foreign_checkpoints_are_one_line_errors(tmp_path) -> None:
@@ -93,6 +94,21 @@ def test_missing_or_foreign_checkpoints_are_one_line_errors(tmp_path) -> None:
     delete_checkpoint(tmp_path / "c")
     assert not (tmp_path / "c").exists()
     delete_checkpoint(tmp_path / "c")  # already gone: fine
+
+
+def test_damaged_weights_and_unwritable_places_are_one_line_errors(tmp_path) -> None:
+    save_checkpoint(tmp_path / "c", cpu_state(nn.Linear(2, 2)), {"epoch": 1})
+    weights = tmp_path / "c" / "weights.pt"
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated
+    with pytest.raises(CheckpointError, match=r"weights at .* are unreadable") as info:
+        load_checkpoint(tmp_path / "c")
+    assert "\n" not in str(info.value)
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(CheckpointError, match=r"Cannot write a checkpoint into .*writable"):
+        save_checkpoint(tmp_path / "file", cpu_state(nn.Linear(2, 2)), {})
+    with pytest.raises(CheckpointError, match=r"local directory \(got 's3://b/k'\)"):
+        save_checkpoint("s3://b/k", cpu_state(nn.Linear(2, 2)), {})
+    assert not Path("s3:").exists()
 
 
 def test_a_file_uri_is_a_location_too(tmp_path) -> None:
