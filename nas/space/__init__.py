@@ -1,14 +1,11 @@
 """The tree DSL for search spaces.
 
-A space is a tree: leaves are ops or values, decisions (:class:`Choice`,
-:class:`IntRange`, :class:`FloatRange`) sit anywhere, and inner nodes compose
-(:class:`Seq`, :class:`Residual`, :class:`Branches`, :class:`Repeat`, :class:`EdgeCell`,
-:class:`InputCell`, :class:`DartsCell` in a :class:`CellStack`, :class:`Recipe`). A node
-declares its decisions and children once (:meth:`Node.parts`) and draws its graph once (:meth:`Node.build`); a user's own node class,
-registered with :func:`register_node`, works and serialises like a built-in one. A
-:class:`Space` samples, counts, enumerates,
-mutates, encodes, validates, serializes, drives Optuna and compiles an :class:`Arch`
-into an IR graph.
+A space is a tree: leaves are ops or values, decisions (:class:`Choice`, :class:`IntRange`,
+:class:`FloatRange`) sit anywhere, inner nodes compose (:class:`Seq`, :class:`Residual`,
+:class:`Branches`, :class:`Repeat`, the cells, :class:`Recipe`). A node declares its parts once
+and draws its graph once; a user's node registered with :func:`register_node` works and
+serialises like a built-in one. A :class:`Space` samples, counts, enumerates, mutates,
+encodes, validates, serializes, drives Optuna and compiles an :class:`Arch` to an IR graph.
 
 Example:
     >>> import numpy as np

@@ -1,13 +1,8 @@
 """Decision leaves of the search-space tree: categorical, integer and float choices.
 
 A decision is a small frozen dataclass with one contract, in the spirit of optuna's
-distributions: it knows which values it contains, how to sample one with an explicit
-``numpy.random.Generator``, how to encode a value as a number and back, its neighbours,
-and its JSON form. Bounds are inclusive everywhere.
-
-A :class:`Choice` may choose among plain values (``Choice([3, 5, 7])``) or among whole
-subtrees (``Choice({"conv": Op(...), "pool": Op(...)})``); the latter is how conditional
-spaces are written: the decisions inside an option are active only when it is chosen.
+distributions: which values it contains, sampling with an explicit ``numpy.random.Generator``,
+encoding a value as a number and back, neighbours and mutation. Bounds are inclusive everywhere.
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
 """The node contract: a node declares its decisions and children once, as :class:`Part` s.
 
-From that one list the base derives everything but drawing the graph: the decide-only walk
+From that one list the base derives all but drawing the graph: the decide-only walk
 (sampling, validating, mutating, Optuna; define-by-run), the declaration of every decision
-that can be active, exact counting (a shared, explicitly named decision counted once) and
-whether a subtree is static. A decision part's ``then`` gives the parts each value activates
-(a variable depth, that many blocks; a :class:`Choice` over subtrees, the chosen one at
-``key.label``). A node writes :meth:`Node.build` for the IR graph, and is registered
-(:func:`~nas.space.register_node`) so that a space, a user's own nodes included, round-trips through
-JSON. Paths come from tree positions (``body.2.kernel_size``) or explicit names, never from
-a global counter.
+that can be active, exact counting (a shared, named decision counted once) and whether a
+subtree is static. Paths come from tree positions (``body.2.kernel_size``) or explicit
+names, never from a global counter.
 """
 
 from __future__ import annotations
