@@ -114,38 +114,34 @@ class Choice(Decision):
         from nas.space._node import Node
 
         options = self.options
-        if isinstance(options, Mapping):
-            if not options:
-                raise SpaceError("Choice needs at least one option (got an empty mapping).")
-            bad = [k for k, v in options.items() if not isinstance(v, Node)]
-            if bad:
-                raise SpaceError(
-                    f"Choice over a mapping needs subtrees as values; option {bad[0]!r} is "
-                    f"{type(options[bad[0]]).__name__}. Use a list for plain values."
-                )
-            labels = tuple(str(k) for k in options)
-            subtrees: dict[Any, Node] | None = {str(k): v for k, v in options.items()}
+        if isinstance(options, str | bytes) or not isinstance(options, Mapping | Sequence):
+            raise SpaceError(
+                f"Choice options must be a list or a mapping (got {type(options).__name__})."
+            )
+        if not options:
+            kind = "mapping" if isinstance(options, Mapping) else "list"
+            raise SpaceError(f"Choice needs at least one option (got an empty {kind}).")
+        items = dict(options) if isinstance(options, Mapping) else dict(enumerate(options))
+        bad = [k for k, v in items.items() if not isinstance(v, Node)]
+        subtrees: dict[Any, Node] | None = None
+        if isinstance(options, Mapping) and bad:
+            raise SpaceError(
+                f"Choice over a mapping needs subtrees as values; option {bad[0]!r} is "
+                f"{type(options[bad[0]]).__name__}. Use a list for plain values."
+            )
+        if not bad:  # over subtrees, labelled by key or position
+            labels = tuple(str(k) for k in items)
+            subtrees = dict(zip(labels, items.values()))
+        elif len(bad) < len(items):
+            raise SpaceError("Choice options must be all subtrees or all plain values.")
         else:
-            if isinstance(options, str | bytes) or not isinstance(options, Sequence):
-                raise SpaceError(
-                    f"Choice options must be a list or a mapping (got {type(options).__name__})."
-                )
-            if not options:
-                raise SpaceError("Choice needs at least one option (got an empty list).")
-            if all(isinstance(o, Node) for o in options):
-                labels = tuple(str(i) for i in range(len(options)))
-                subtrees = dict(zip(labels, options))
-            elif any(isinstance(o, Node) for o in options):
-                raise SpaceError("Choice options must be all subtrees or all plain values.")
-            else:
-                labels = tuple(_freeze(o) for o in options)
-                for o in labels:
-                    if not _is_plain(o):
-                        raise SpaceError(
-                            f"Choice value {o!r} is not JSON-safe; use bool, int, float, str, "
-                            f"None or tuples of these."
-                        )
-                subtrees = None
+            labels = tuple(_freeze(o) for o in options)
+            for o in labels:
+                if not _is_plain(o):
+                    raise SpaceError(
+                        f"Choice value {o!r} is not JSON-safe; use bool, int, float, str, "
+                        f"None or tuples of these."
+                    )
         if len(set(labels)) != len(labels):
             raise SpaceError(f"Choice options must be distinct (got {list(labels)!r}).")
         object.__setattr__(self, "labels", labels)
