@@ -18,7 +18,13 @@ from torch import nn
 
 from nas.graph import Graph
 
-__all__ = ["ZC_PROXIES", "EncodingRegressor", "random_batch", "zero_cost_scores"]
+__all__ = [
+    "ZC_PROXIES",
+    "EncodingRegressor",
+    "graph_proxy_scores",
+    "random_batch",
+    "zero_cost_scores",
+]
 
 ZC_PROXIES = ("synflow", "nwot", "jacov", "snip", "grad_norm")
 
@@ -132,6 +138,51 @@ def zero_cost_scores(
     if "synflow" in proxies:
         module.eval()  # synflow is data-free; BN must not normalize the all-ones input away
         out["synflow"] = _synflow(module, x)
+    return out
+
+
+def graph_proxy_scores(graph: Graph, proxies: Sequence[str]) -> np.ndarray:
+    """Zero-cost proxy scores of an IR graph, as predictor inputs: ``(len(proxies),)``.
+
+    The graph is lowered to torch with weights drawn from a fixed seed (the caller's torch
+    random state is left as it was) and fed one random-normal batch of 16 of its input shape
+    (labels over its output size). Synflow and snip (products over many layers) are taken as
+    ``log1p``. A proxy that cannot be computed for the graph (several or non-float inputs, a
+    lowering error, a non-finite score such as NWOT on a net without ReLUs) is NaN, which a
+    predictor reads as the training graphs' mean.
+
+    Example:
+        >>> from nas.space import get_space
+        >>> space = get_space("mlp")
+        >>> graph_proxy_scores(space.compile(space.sample(np.random.default_rng(0))), ["synflow"]).shape
+        (1,)
+    """
+    from nas.graph import to_torch
+    from nas.predictors._errors import PredictorError
+
+    unknown = sorted(set(proxies) - set(ZC_PROXIES))
+    if unknown:
+        raise PredictorError(
+            f"Unknown zero-cost proxy {unknown[0]!r}; use some of {', '.join(ZC_PROXIES)}."
+        )
+    out = np.full(len(proxies), np.nan)
+    if len(graph.inputs) != 1:
+        return out
+    shape = tuple(graph.node(graph.inputs[0]).shape)
+    classes = int(math.prod(graph.node(graph.outputs[0]).shape)) if graph.outputs else 1
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            module = to_torch(graph)
+            batch = random_batch(shape, max(classes, 1), batch_size=16, seed=0)
+            scores = zero_cost_scores(module, batch, proxies)
+    except (RuntimeError, ValueError, TypeError, NotImplementedError):
+        return out  # e.g. an integer token input: the proxy is undefined for this graph
+    for i, name in enumerate(proxies):
+        s = scores.get(name, math.nan)
+        if name in ("synflow", "snip") and s >= 0:
+            s = math.log1p(s)
+        out[i] = s if math.isfinite(s) else math.nan
     return out
 
 

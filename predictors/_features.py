@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -56,10 +56,15 @@ class FeatureSpec:
         ops: Op names with their own one-hot slot (``"input"`` and ``"other"`` are appended).
         simplify: Drop ``zero`` nodes and contract identity-like nodes (the ops
             ``graph_hash`` also ignores), so message passing spends its hops on real compute.
+        proxies: Zero-cost proxies (names from ``ZC_PROXIES``) scored on the graph's lowered
+            torch module at featurization and kept as ``GraphFeatures.scores``, the
+            graph-level inputs a predictor may read beside FLOPs and params (see
+            :func:`~nas.predictors._baselines.graph_proxy_scores`).
     """
 
     ops: tuple[str, ...]
     simplify: bool = True
+    proxies: tuple[str, ...] = ()
 
     @classmethod
     def default(cls) -> FeatureSpec:
@@ -82,10 +87,13 @@ class GraphFeatures:
     Attributes:
         x: ``(nodes, FeatureSpec.dim)`` float32 node features.
         edge_index: ``(2, edges)`` int64, row 0 = producer, row 1 = consumer.
+        scores: ``(len(spec.proxies),)`` float64 graph-level proxy scores (NaN where a proxy
+            is undefined for the graph); empty when the spec asks for none.
     """
 
     x: np.ndarray
     edge_index: np.ndarray
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def num_nodes(self) -> int:
@@ -191,7 +199,12 @@ def featurize(graph: Graph, spec: FeatureSpec | None = None) -> GraphFeatures:
         x[hit, c + _COL[column]] = 1.0
     if rows.size > _RowCache.MAX:  # after the gather: this graph's row ids were still valid
         rows.reset()
-    return GraphFeatures(x, np.stack([sources, targets]).reshape(2, -1))
+    scores = np.zeros(0)
+    if spec.proxies:
+        from nas.predictors._baselines import graph_proxy_scores
+
+        scores = graph_proxy_scores(graph, spec.proxies)
+    return GraphFeatures(x, np.stack([sources, targets]).reshape(2, -1), scores)
 
 
 _CONTRACT = frozenset({"identity", "dropout"})

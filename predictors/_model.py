@@ -62,6 +62,9 @@ class PredictorConfig:
         graph_inputs: Feed each graph's log FLOPs and log params (z-scored on the training
             graphs) to the heads beside its embedding (graph-level inputs, as FBNetV3 and the
             NB-201 predictors that beat FLOPs do); memberships still come from the embedding.
+        proxy_inputs: Zero-cost proxies (``ZC_PROXIES`` names) scored on each graph's lowered
+            module and fed to the heads beside log FLOPs and params (needs ``graph_inputs``;
+            costs one forward/backward of the real network per graph at featurization).
         group_norm: How targets are put on one scale per table when ``fit`` gets ``groups``:
             ``"zscore"`` (mean 0, std 1 per table) or ``"rank"`` (the normal quantiles of
             their ranks within the table, so a table's long tail of failed archs cannot
@@ -90,8 +93,12 @@ class PredictorConfig:
     group_norm: str = "zscore"
     graph_inputs: bool = True
     target_norm: str = "rank"
+    proxy_inputs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "proxy_inputs", tuple(self.proxy_inputs))  # JSON gives lists
+        if self.proxy_inputs and not self.graph_inputs:
+            raise PredictorError("proxy_inputs need graph_inputs=True; set both or neither.")
         if self.target_norm not in GROUP_NORMS:
             raise PredictorError(
                 f"Unknown target_norm {self.target_norm!r}; use one of {', '.join(GROUP_NORMS)}."
@@ -131,32 +138,40 @@ class _Net(nn.Module):
     graph_mean: torch.Tensor  # (GRAPH_INPUTS,) buffer: training graphs' mean graph inputs
     graph_std: torch.Tensor  # (GRAPH_INPUTS,) buffer
 
-    def __init__(self, enc: EncoderConfig, k: int, head_hidden: int, graph_inputs: bool) -> None:
+    def __init__(self, enc: EncoderConfig, k: int, head_hidden: int, extra: int) -> None:
         super().__init__()
         self.encoder = GraphEncoder(enc)
-        extra = GRAPH_INPUTS if graph_inputs else 0
         self.heads = _Heads(k, enc.emb_dim + extra, head_hidden)
         self.register_buffer("centers", torch.zeros(k, enc.emb_dim))
         self.register_buffer("clustered", torch.zeros((), dtype=torch.bool))
-        if graph_inputs:  # only then, so models saved without them still load strictly
+        if extra:  # only then, so models saved without graph inputs still load strictly
             self.register_buffer("graph_mean", torch.zeros(extra))
             self.register_buffer("graph_std", torch.ones(extra))
 
 
-GRAPH_INPUTS = 2  # log FLOPs, log params
+GRAPH_INPUTS = 2  # log FLOPs, log params; then one column per proxy of the feature spec
 
 
 def graph_inputs(feats: Sequence[GraphFeatures], spec: FeatureSpec) -> np.ndarray:
-    """``(graphs, 2)`` log1p of each graph's FLOPs and params, summed from its node rows.
+    """``(graphs, 2 + len(spec.proxies))``: log1p of each graph's FLOPs and params, summed
+    from its node rows, then its proxy scores (``GraphFeatures.scores``, NaN if undefined).
 
     The node rows carry ``log1p(node FLOPs) / 10`` (and params); dropped ``zero`` and
     contracted identity nodes have none, so the sums are the graph's totals.
     """
     c = len(spec.vocab)
     cols = [c + NUMERIC_FEATURES.index("log_flops"), c + NUMERIC_FEATURES.index("log_params")]
-    out = np.empty((len(feats), GRAPH_INPUTS))
+    out = np.empty((len(feats), GRAPH_INPUTS + len(spec.proxies)))
     for i, f in enumerate(feats):
-        out[i] = np.log1p(np.expm1(10.0 * f.x[:, cols].astype(np.float64)).sum(0))
+        out[i, :GRAPH_INPUTS] = np.log1p(np.expm1(10.0 * f.x[:, cols].astype(np.float64)).sum(0))
+        if spec.proxies:
+            if f.scores.shape != (len(spec.proxies),):
+                raise PredictorError(
+                    f"Graph features carry {f.scores.shape[0]} proxy scores; the model reads "
+                    f"{len(spec.proxies)} ({', '.join(spec.proxies)}). Featurize with the "
+                    "model's spec (model.featurize)."
+                )
+            out[i, GRAPH_INPUTS:] = f.scores
     return out
 
 
@@ -193,16 +208,18 @@ class GennapePredictor:
         feature_spec: FeatureSpec | None = None,
     ) -> None:
         self.config = config or PredictorConfig()
-        if encoder is not None:
-            enc_cfg, self.spec, enc_state = encoder
-        else:
-            self.spec = feature_spec or FeatureSpec.default()
-            c = self.config
-            enc_cfg = EncoderConfig(self.spec.dim, c.hidden, c.layers, c.emb_dim)
-            enc_state = None
-        torch.manual_seed(self.config.seed)
         c = self.config
-        self.net = _Net(enc_cfg, c.n_clusters, c.head_hidden, c.graph_inputs)
+        if encoder is not None:
+            enc_cfg, spec, enc_state = encoder
+        else:
+            spec = feature_spec or FeatureSpec.default()
+            enc_cfg = EncoderConfig(spec.dim, c.hidden, c.layers, c.emb_dim)
+            enc_state = None
+        # node features come from the encoder's spec; the proxies are the heads' inputs
+        self.spec = replace(spec, proxies=c.proxy_inputs)
+        torch.manual_seed(c.seed)
+        extra = GRAPH_INPUTS + len(c.proxy_inputs) if c.graph_inputs else 0
+        self.net = _Net(enc_cfg, c.n_clusters, c.head_hidden, extra)
         if enc_state is not None:
             self.net.encoder.load_state_dict(enc_state)
         self.target_mean, self.target_std = 0.0, 1.0
@@ -223,9 +240,8 @@ class GennapePredictor:
         z = self._embed(feats)
         if self.config.graph_inputs:
             g = torch.as_tensor(graph_inputs(feats, self.spec), dtype=torch.float32)
-            heads = self.net.heads(
-                torch.cat([z, (g - self.net.graph_mean) / self.net.graph_std], 1)
-            )
+            g = torch.nan_to_num((g - self.net.graph_mean) / self.net.graph_std)  # NaN: mean
+            heads = self.net.heads(torch.cat([z, g], 1))
         else:
             heads = self.net.heads(z)
         k = heads.shape[1]
@@ -333,8 +349,10 @@ class GennapePredictor:
         y = self._normalize(targets, groups)
         if c.graph_inputs:
             g = graph_inputs(feats, self.spec)
-            self.net.graph_mean.copy_(torch.as_tensor(g.mean(0), dtype=torch.float32))
-            self.net.graph_std.copy_(torch.as_tensor(g.std(0) + 1e-6, dtype=torch.float32))
+            mean = np.nan_to_num(np.nanmean(g, 0)) if len(g) else np.zeros(g.shape[1])
+            std = np.nan_to_num(np.nanstd(g, 0), nan=1.0) + 1e-6
+            self.net.graph_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+            self.net.graph_std.copy_(torch.as_tensor(std, dtype=torch.float32))
         torch.manual_seed(c.seed)
         enc_params = {"params": self.net.encoder.parameters(), "lr": c.lr * c.encoder_lr_scale}
         warm = max(1, round(c.epochs * c.warmup)) if c.n_clusters > 1 else c.epochs
@@ -476,6 +494,7 @@ class GennapePredictor:
             "encoder": self.net.encoder.config.to_dict(),
             "feature_ops": list(self.spec.ops),
             "simplify": self.spec.simplify,
+            "proxies": list(self.spec.proxies),
             "target_mean": self.target_mean,
             "target_std": self.target_std,
             "quantiles": self.quantiles,

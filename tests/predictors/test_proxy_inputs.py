@@ -1,0 +1,67 @@
+"""Zero-cost proxy scores as the predictor's graph-level inputs (``proxy_inputs``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from nas.predictors import (
+    FeatureSpec,
+    GennapePredictor,
+    PredictorConfig,
+    PredictorError,
+    featurize,
+)
+from nas.predictors._baselines import graph_proxy_scores
+from nas.predictors._model import graph_inputs
+
+from .conftest import TINY
+
+
+def test_proxy_scores_are_fixed_per_graph_and_leave_the_callers_rng_alone(macro_graphs):
+    graphs, _ = macro_graphs
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = graph_proxy_scores(graphs[0], ["synflow", "nwot"])
+    assert torch.rand(1) == before  # fork_rng: the caller's stream is where it was
+    b = graph_proxy_scores(graphs[0], ["synflow", "nwot"])
+    np.testing.assert_array_equal(a, b)
+    assert np.isfinite(a).all() and a[0] > 0  # log1p(synflow) of a connected net
+    spread = {float(graph_proxy_scores(g, ["synflow"])[0]) for g in graphs[:6]}
+    assert len(spread) > 1  # the score tells graphs apart
+
+
+def test_unknown_proxy_is_one_clear_error(macro_graphs):
+    with pytest.raises(PredictorError, match="Unknown zero-cost proxy 'synflo'"):
+        graph_proxy_scores(macro_graphs[0][0], ["synflo"])
+
+
+def test_proxy_inputs_follow_flops_and_params_and_survive_save_load(tmp_path, macro_graphs):
+    graphs, y = macro_graphs
+    cfg = replace(TINY, proxy_inputs=("synflow",))
+    model = GennapePredictor(cfg).fit(graphs[:20], y[:20])
+    feats = model.featurize(graphs[20:25])
+    g = graph_inputs(feats, model.spec)
+    assert g.shape == (5, 3)
+    np.testing.assert_allclose(g[:, 0], np.log1p([x.flops for x in graphs[20:25]]), rtol=1e-5)
+    np.testing.assert_array_equal(g[:, 2], [f.scores[0] for f in feats])
+    model.save(tmp_path / "m")
+    loaded = GennapePredictor.load(tmp_path / "m")
+    assert loaded.config.proxy_inputs == ("synflow",)
+    np.testing.assert_array_equal(loaded.predict(graphs[20:]).mean, model.predict(graphs[20:]).mean)
+
+
+def test_features_without_the_models_proxies_are_refused(macro_graphs):
+    graphs, y = macro_graphs
+    model = GennapePredictor(replace(TINY, proxy_inputs=("synflow",))).fit(graphs[:10], y[:10])
+    with pytest.raises(PredictorError, match="carry 0 proxy scores"):
+        model.predict([featurize(graphs[0], FeatureSpec.default())])
+
+
+def test_proxy_inputs_need_graph_inputs():
+    with pytest.raises(PredictorError, match="need graph_inputs"):
+        PredictorConfig(graph_inputs=False, proxy_inputs=("synflow",))
