@@ -4,6 +4,10 @@ Usage (numbers in the report came from these commands):
     python benchmarks/predictor_eval.py inspace --split gates --train-sizes 78 --seeds 5 \
         --predictors gennape,single_head,gbr,rf,params,flops,zc \
         --out benchmarks/results/predictor_protocol.json
+    python benchmarks/predictor_eval.py inspace --split gates,tnasp --train-sizes 78,156 \
+        --config '{"proxy_inputs": ["synflow"]}' --out 'benchmarks/results/predictor_{split}.json'
+(several splits in one process share the compiled graphs and their proxy scores; ``{split}``
+in ``--out`` names one file per split; the tnasp split runs the largest size only).
     python benchmarks/predictor_eval.py transfer --finetune-size 50 [--pretrain-graphs 4000]
     python benchmarks/predictor_eval.py rank --candidates 100000 --model DIR \
         --out benchmarks/results/predictor_rank.json
@@ -142,7 +146,9 @@ def main() -> None:
     p.add_argument("figure", choices=["inspace", "transfer", "rank"])
     p.add_argument("--table", default="nb201-cifar10")
     p.add_argument("--train-sizes", default="78,156", help="inspace: label counts N")
-    p.add_argument("--split", default="gates", help="inspace: gates, tnasp or random")
+    p.add_argument(
+        "--split", default="gates", help="inspace: gates, tnasp or random (comma-separated)"
+    )
     p.add_argument(
         "--target", default="test_accuracy", help="test_accuracy (200 ep) or val_accuracy (12 ep)"
     )
@@ -177,13 +183,24 @@ def main() -> None:
     p.add_argument("--out", default=None, help="also write the JSON here")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    result = {"inspace": inspace, "transfer": transfer, "rank": rank}[args.figure](args)
-    result["threads"] = args.threads
-    text = json.dumps(result, indent=1)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
-    print(text)
+    splits = args.split.split(",") if args.figure == "inspace" else [args.split]
+    if len(splits) > 1 and (not args.out or "{split}" not in args.out):
+        p.error("several --split values need --out with {split} in it (one file per split)")
+    sizes = args.train_sizes
+    for split in splits:
+        if split == "tnasp" and len(splits) > 1:  # the field reports TNASP at 156 (1 %)
+            args.train_sizes = str(max(int(v) for v in sizes.split(",")))
+        else:
+            args.train_sizes = sizes
+        args.split = split
+        fig = {"inspace": inspace, "transfer": transfer, "rank": rank}[args.figure]
+        result = fig(args)
+        result["threads"] = args.threads
+        text = json.dumps(result, indent=1)
+        if args.out:
+            with open(args.out.replace("{split}", split), "w") as f:
+                f.write(text + "\n")
+        print(text, flush=True)
 
 
 if __name__ == "__main__":

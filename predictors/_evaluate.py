@@ -69,7 +69,7 @@ def evaluate_table(
     config = config or PredictorConfig()
     meta = table_meta(t)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    graphs = _Graphs(t, meta.graph_hash)
+    graphs = _graphs_of(t, meta.graph_hash)
     rows: list[dict] = []
 
     def emit(name: str, n: int, seed: int, test: np.ndarray, pred: np.ndarray, mae: bool) -> None:
@@ -158,6 +158,18 @@ class _Graphs:
         reps = self.representatives(rows_)
         classes, back = np.unique(reps, return_inverse=True)
         return model.predict(self.features(classes, model.spec)).mean[back]
+
+
+_GRAPHS: dict[str, _Graphs] = {}
+
+
+def _graphs_of(t: LabeledTable, hashes: Sequence[str]) -> _Graphs:
+    """The table's featurized graphs, kept across calls in one process (a run of several
+    splits or sizes compiles, featurizes and scores proxies once per graph)."""
+    g = _GRAPHS.get(t.name)
+    if g is None or len(g.rep) != len(hashes):
+        g = _GRAPHS[t.name] = _Graphs(t, hashes)
+    return g
 
 
 def _space_archs(t: LabeledTable) -> tuple[Space, list]:
