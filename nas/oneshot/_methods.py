@@ -197,6 +197,12 @@ def search(
     from nas.train import resolve_device
 
     check_method(method)
+    if len(data.train) < 2 or len(data.val) == 0:
+        raise OneShotError(
+            f"Dataset {data.name!r} has {len(data.train)} training and {len(data.val)} "
+            f"validation samples; a one-shot search needs at least 2 and 1 (it trains on the "
+            f"first and selects on the second)."
+        )
     if tuple(data.input_shape) != tuple(space.input_shape):
         raise OneShotError(
             f"Dataset {data.name!r} has samples of shape {data.input_shape}, space "
@@ -362,6 +368,8 @@ class Scorer:
 
     @torch.no_grad()
     def __call__(self, arch: Arch | Mapping[str, Any], split: str = "val") -> float:
+        if split not in self.splits:
+            raise OneShotError(f"Expected split 'val' or 'test' (got {split!r}).")
         net, path = self.net, arch.values if isinstance(arch, Arch) else arch
         momenta = [m.momentum for m in self.norms]
         for m in self.norms:

@@ -76,11 +76,13 @@ class _Recorder(BuildContext):
         return super().decide(path, decision)
 
 
-def _build(space: Space, values: Mapping[str, Any]) -> tuple[Graph, list[tuple[str, str, Any]]]:
+def _build(
+    space: Space, values: Mapping[str, Any]
+) -> tuple[Graph, list[tuple[str, str, Decision]]]:
     graph = Graph(name=space.name)
     ctx = _Recorder(values, space, graph)
     graph.set_outputs(space.body.build(ctx, graph, "", graph.add_input(space.input_shape)))
-    return graph, [(p, k, d) for p, k, d in ctx.met]
+    return graph, ctx.met
 
 
 def _segment(graph: Graph, path: str, decision: Any, value: Any) -> list[str]:
@@ -185,7 +187,7 @@ class Supernet(nn.Module):
         super().__init__()
         self.space = space
         self.fixed = dict(fixed or {})
-        self.base = _base_values(space, self.fixed)
+        self.base = base_values(space, self.fixed)
         graph, met = _build(space, self.base)
         self.keys: list[str] = []  # searched decision keys, in first-met order
         self.labels: dict[str, tuple[Any, ...]] = {}
@@ -314,6 +316,13 @@ class Supernet(nn.Module):
         if (path is None) == (weights is None):
             raise OneShotError("Supernet.forward needs exactly one of path= or weights=.")
         values = path.values if isinstance(path, Arch) else path
+        given: Mapping[str, Any] = values if values is not None else weights or {}
+        missing = [k for k in self.keys if k not in given]
+        if missing:
+            raise OneShotError(
+                f"Supernet.forward got no {'weights' if values is None else 'value'} for "
+                f"decision {missing[0]!r}; give every searched decision: {', '.join(self.keys)}."
+            )
         env: dict[str, torch.Tensor] = {self._input: x}
         for kind, name in self._order:
             if kind == "node":
@@ -374,7 +383,8 @@ class Supernet(nn.Module):
         return module
 
 
-def _base_values(space: Space, fixed: Mapping[str, Any]) -> dict[str, Any]:
+def base_values(space: Space, fixed: Mapping[str, Any]) -> dict[str, Any]:
+    """Every decision at its default, ``fixed`` applied: the supernet's base arch's values."""
     unknown = [k for k in fixed if k not in space.decisions]
     if unknown:
         raise OneShotError(

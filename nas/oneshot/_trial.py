@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from nas.oneshot._methods import OneShotConfig, check_method
-from nas.oneshot._supernet import OneShotError
+from nas.oneshot._supernet import OneShotError, base_values
 from nas.run._evaluator import DatasetTrial
 from nas.search import Constraint, Objective, Strategy
 
@@ -60,8 +60,7 @@ class OneShotStrategy(Strategy):
         check_method(method)
         self.name = method  # type: ignore[misc]  # the run's strategy column and resume check
         super().__init__(space, objectives=objectives, constraints=constraints, seed=seed)
-        values = {k: dict(fixed or {}).get(k, d.default()) for k, d in space.decisions.items()}
-        self._base = space.validate(values)
+        self._base = space.validate(base_values(space, fixed or {}))  # the supernet's base
 
     def _propose(self, candidate_id: str) -> Arch | None:
         return None if self._candidates else self._base
@@ -175,6 +174,11 @@ def plan(
 
     ``options`` are :class:`OneShotConfig` fields (``arch_lr``, ``beta_weight``, ``fixed``, ...).
     """
+    if "epochs" in (options or {}):
+        raise OneShotError(
+            "The supernet's epochs are the budget (plan(epochs=N), nas search --budget N), "
+            "not an option: drop epochs from the options."
+        )
     config = OneShotConfig.from_options({**dict(options or {}), "epochs": epochs})
     strategy = OneShotStrategy(
         space,

@@ -53,6 +53,8 @@ def test_same_seed_same_search_and_score_matches_a_rescore() -> None:
     b = search(space, data, "darts", config=config, seed=5, device="cpu")
     assert a.arch == b.arch and a.trajectory == b.trajectory
     assert Scorer(a.supernet, data, config, 5)(a.arch, "val") == a.val_accuracy
+    with pytest.raises(OneShotError, match="Expected split 'val' or 'test' \\(got 'train'\\)"):
+        Scorer(a.supernet, data, config, 5)(a.arch, "train")
 
 
 def test_beta_regulariser_changes_the_architecture_parameters() -> None:
@@ -74,6 +76,13 @@ def test_bad_options_are_one_line_errors() -> None:
         plan("enas", space, "synthetic", epochs=2)
     with pytest.raises(OneShotError, match=r"shape \(1, 8, 8\).*expects \(1, 40\)"):
         search(space, get_dataset("digits"), "spos", config=OneShotConfig(epochs=1))
+    with pytest.raises(OneShotError, match=r"epochs are the budget .*drop epochs"):
+        plan("darts", space, "synthetic", epochs=2, options={"epochs": 5})
+    with pytest.raises(OneShotError, match=r"'cell\.n9_from0', which is not a decision"):
+        plan("darts", space, "synthetic", epochs=2, options={"fixed": {"cell.n9_from0": "none"}})
+    tiny = get_dataset("synthetic", length=40, num_classes=2, num_train=2, num_test=6)
+    with pytest.raises(OneShotError, match="has 2 training and 0 validation samples"):
+        search(space, tiny, "darts", config=OneShotConfig(epochs=1))
 
 
 @pytest.mark.parametrize(

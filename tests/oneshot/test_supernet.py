@@ -124,3 +124,9 @@ def test_forward_needs_exactly_one_mode() -> None:
         net(torch.zeros(1, 1, 40))
     with pytest.raises(OneShotError, match="Expected one of"):
         net(torch.zeros(1, 1, 40), path={k: "conv" for k in net.keys})
+    partial = {k: net.labels[k][0] for k in net.keys[1:]}
+    with pytest.raises(OneShotError, match=f"no value for decision '{net.keys[0]}'; give every"):
+        net(torch.zeros(1, 1, 40), path=partial)
+    probs = {k: torch.ones(len(net.labels[k])) for k in net.keys[:-1]}
+    with pytest.raises(OneShotError, match=f"no weights for decision '{net.keys[-1]}'"):
+        net(torch.zeros(1, 1, 40), weights=probs)
