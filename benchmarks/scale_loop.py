@@ -5,13 +5,19 @@ Ours: ``nas.search.run`` with regularized evolution on NB-201 (``nb201-cifar10``
 checkpoints. Baseline: the same archs looked up in the same in-memory table and their rows
 written once with pyarrow. Also times ``Space.mutate`` alone (a share of the loop).
 
-Run: python benchmarks/scale_loop.py [--queries 5000] [--repeats 3] [--save]
+``--profile N`` runs the loop once more under cProfile and prints (and saves) the N functions
+with the most time of their own, and the share of the loop spent in ``Space.mutate`` and
+``Space.sample``.
+
+Run: python benchmarks/scale_loop.py [--queries 5000] [--repeats 3] [--profile 10] [--save]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import shutil
 import tempfile
 import uuid
@@ -32,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the top N")
     parser.add_argument(
         "--save", action="store_true", help="write benchmarks/results/scale_loop.json"
     )
@@ -64,6 +71,8 @@ def main() -> None:
     figures["mutate_us"] = mutate_s * 1e6
     figures["queries_per_s"] = args.queries / figures["loop"]["ours_s"]
     print(f"{'Space.mutate':34s} {mutate_s * 1e6:.1f} us per call")
+    if args.profile:
+        figures["profile"] = profile(ours, args.profile)
     shutil.rmtree(root)
     if args.save:
         print(
@@ -71,6 +80,42 @@ def main() -> None:
                 "scale_loop", figures, "baseline: raw lookups of the same archs + one Parquet write"
             )
         )
+
+
+def profile(fn: Any, top: int) -> dict[str, Any]:
+    """Run ``fn`` under cProfile: the ``top`` functions by own time, and the space's share."""
+    profiler = cProfile.Profile()
+    profiler.runcall(fn)
+    stats = pstats.Stats(profiler).stats  # (file, line, name) -> (cc, calls, own, cumulative, _)
+    total = sum(own for _, _, own, _, _ in stats.values())
+
+    def where(key: tuple[str, int, str]) -> str:
+        file, lineno, name = key
+        short = file.split("/nas/", 1)[-1] if "/nas/" in file else os.path.basename(file)
+        return f"{short}:{lineno}({name})" if lineno else name
+
+    rows = sorted(stats.items(), key=lambda kv: -kv[1][2])[:top]
+    entries = [
+        {"function": where(k), "calls": v[1], "own_share": v[2] / total, "cum_share": v[3] / total}
+        for k, v in rows
+    ]
+    space = {
+        name: sum(
+            v[3] for k, v in stats.items() if k[0].endswith("space/_space.py") and k[2] == name
+        )
+        / total
+        for name in ("mutate", "sample")
+    }
+    print(
+        f"profile: {total:.2f} s in all; Space.mutate {space['mutate']:.1%}, "
+        f"Space.sample {space['sample']:.1%} (cumulative)"
+    )
+    for e in entries:
+        print(
+            f"  {e['own_share']:6.1%} own {e['cum_share']:6.1%} cum {e['calls']:>7} calls  "
+            f"{e['function']}"
+        )
+    return {"total_s": total, "space_share": space, "top": entries}
 
 
 if __name__ == "__main__":
