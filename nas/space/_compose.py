@@ -124,8 +124,7 @@ class Branches(_Sequential):
 
     Example:
         >>> from nas.space import Op
-        >>> Branches(Op("conv2d", out_channels=8, kernel_size=1), Op("identity"), merge="concat")  # doctest: +ELLIPSIS
-        Branches(...)
+        >>> fork = Branches(Op("conv2d", out_channels=8, kernel_size=1), Op("identity"), merge="concat")
     """
 
     merge: str = "add"

@@ -43,12 +43,9 @@ class Arch:
     """A concrete value for every active decision of a space.
 
     ``values`` is a flat ``{path: value}`` mapping. ``arch_id`` is a stable hash of the
-    canonical JSON of the values together with the space's name, version and structural
-    ``fingerprint`` (:attr:`Space.fingerprint`, a hash of the space's decisions, their
-    values and its tree). Editing a space changes its fingerprint, so the archs of an edited
-    space never reuse the ids of the old one, even when its version was not bumped. An arch
-    built without a space (``Arch(space, version, values)``) has no fingerprint, and its id
-    is the hash of the name, version and values only.
+    canonical JSON of the values with the space's name, version and :attr:`Space.fingerprint`
+    (an edited space never reuses old ids). An arch built without a space
+    (``Arch(space, version, values)``) has no fingerprint in its id.
 
     Example:
         >>> a = Arch("toy", "1", {"width": 16})
