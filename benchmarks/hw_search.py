@@ -9,6 +9,9 @@
    archs per meta-test device fit ``nas.hw.LatencyPredictor`` and the rest are ranked
    (Spearman, Kendall; mean over 10 draws). HELP reports Spearman 0.932 mean over these 6
    devices (FLOPs 0.787); FLOPs and the predictor without a prior are printed beside.
+3. The same protocol on HELP's FBNet table (its split: meta-test fpga, raspi4, eyeriss; HELP
+   0.910 mean); FBNet is not one of our spaces, so the features are the arch encoding (one-hot
+   op per layer) instead of IR features.
 
 Usage: python benchmarks/hw_search.py [--seeds 20] [--queries 100] [--archs N] [--save]
 """
@@ -43,7 +46,15 @@ HELP_SPEARMAN = {  # HELP README, Table 3 (10 samples from the target device)
 ALPHAS = (1.0, 3.0, 10.0, 30.0)
 
 
-def predictor_figures(archs: int | None) -> dict[str, Any]:
+FBNET_TRAIN = [d.replace("_256", "_64") for d in META_TRAIN]  # HELP's FBNet split: batch 64
+FBNET_VALID = [d.replace("_256", "_64") for d in META_VALID]
+FBNET_TEST = ["fpga", "raspi4", "eyeriss"]
+FBNET_HELP = {"raspi4": 0.887, "eyeriss": 0.943, "fpga": 0.892}  # HELP README, Table 2
+FBNET_OPS = ["k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip"]
+
+
+def nb201_features(archs: int | None) -> tuple[np.ndarray, np.ndarray, float]:
+    """IR features of the NB-201 rows (all, or ``archs`` of them drawn with seed 0)."""
     table = latency_table("help-nb201")
     space = get_space("nb201")
     rows = np.arange(len(table))
@@ -52,10 +63,30 @@ def predictor_figures(archs: int | None) -> dict[str, Any]:
     strings = table.table.column("arch_str").to_pylist()
     start = time.perf_counter()
     X = np.stack([graph_features(space.compile(parse_arch_str(strings[i]))) for i in rows])
-    feature_s = time.perf_counter() - start
-    prior = device_prior(X, [table.column(d)[rows] for d in META_TRAIN])
+    return X, rows, time.perf_counter() - start
 
-    def mean_rho(devices: list[str], alpha: float, with_prior: bool) -> dict[str, dict]:
+
+def fbnet_features() -> np.ndarray:
+    """FBNet is not one of our spaces, so no IR: the arch encoding (one-hot op per layer)."""
+    ops = [s.split(",") for s in latency_table("help-fbnet").table.column("ops").to_pylist()]
+    X = np.zeros((len(ops), 22 * len(FBNET_OPS)))
+    for i, layers in enumerate(ops):
+        for j, op in enumerate(layers):
+            X[i, j * len(FBNET_OPS) + FBNET_OPS.index(op)] = 1.0
+    return X
+
+
+def help_protocol(
+    name: str, X: np.ndarray, rows: np.ndarray, split: tuple[list[str], list[str], list[str]],
+    paper: dict[str, float], flops: np.ndarray | None,
+) -> dict[str, Any]:  # fmt: skip
+    """Prior from the meta-train devices, ridge strength chosen on meta-valid, scored on
+    meta-test: Spearman/Kendall of 10-sample fits (mean of 10 draws) per device."""
+    table = latency_table(name)
+    train, valid_devices, test_devices = split
+    prior = device_prior(X, [table.column(d)[rows] for d in train])
+
+    def scores(devices: list[str], alpha: float, with_prior: bool) -> dict[str, dict]:
         return {
             d: few_shot_correlation(
                 X, table.column(d)[rows], prior=prior if with_prior else None, alpha=alpha
@@ -63,51 +94,56 @@ def predictor_figures(archs: int | None) -> dict[str, Any]:
             for d in devices
         }
 
-    valid = {
-        a: np.mean([r["spearman"] for r in mean_rho(META_VALID, a, True).values()]) for a in ALPHAS
-    }
-    alpha = max(valid, key=valid.get)
-    plain_valid = {
-        a: np.mean([r["spearman"] for r in mean_rho(META_VALID, a, False).values()]) for a in ALPHAS
-    }
-    plain_alpha = max(plain_valid, key=plain_valid.get)
-    test = mean_rho(META_TEST, alpha, True)
-    plain = mean_rho(META_TEST, plain_alpha, False)
-    flops = X[:, -2]
-    per_device = {
-        d: {
+    def choose(with_prior: bool) -> tuple[float, dict[float, float]]:
+        by_alpha = {
+            a: float(
+                np.mean([r["spearman"] for r in scores(valid_devices, a, with_prior).values()])
+            )
+            for a in ALPHAS
+        }
+        return max(by_alpha, key=lambda a: by_alpha[a]), by_alpha
+
+    alpha, valid = choose(True)
+    plain_alpha, _ = choose(False)
+    test = scores(test_devices, alpha, True)
+    plain = scores(test_devices, plain_alpha, False)
+    per_device: dict[str, dict[str, float]] = {}
+    for d in test_devices:
+        y = table.column(d)[rows]
+        per_device[d] = {
             "spearman": round(test[d]["spearman"], 3),
             "kendall": round(test[d]["kendall"], 3),
             "spearman_no_prior": round(plain[d]["spearman"], 3),
-            "spearman_flops": round(float(spearmanr(flops, table.column(d)[rows])[0]), 3),
-            "kendall_flops": round(float(kendalltau(flops, table.column(d)[rows])[0]), 3),
-            "help_paper_spearman": HELP_SPEARMAN[d],
+            "help_paper_spearman": paper[d],
         }
-        for d in META_TEST
-    }
+        if flops is not None:
+            per_device[d]["spearman_flops"] = round(float(spearmanr(flops, y)[0]), 3)
+            per_device[d]["kendall_flops"] = round(float(kendalltau(flops, y)[0]), 3)
 
     def mean(key: str) -> float:
         return round(float(np.mean([v[key] for v in per_device.values()])), 3)
 
-    return {
+    out = {
+        "latency_table": name,
         "archs": len(rows),
+        "features": X.shape[1],
         "samples_per_device": 10,
         "draws": 10,
-        "meta_train_devices": META_TRAIN,
-        "meta_valid_devices": META_VALID,
+        "meta_train_devices": train,
+        "meta_valid_devices": valid_devices,
         "alpha_grid": list(ALPHAS),
         "alpha_chosen_on_valid": alpha,
         "alpha_chosen_on_valid_no_prior": plain_alpha,
-        "valid_spearman_by_alpha": {str(a): round(float(v), 3) for a, v in valid.items()},
+        "valid_spearman_by_alpha": {str(a): round(v, 3) for a, v in valid.items()},
         "per_device": per_device,
         "mean_spearman": mean("spearman"),
         "mean_kendall": mean("kendall"),
         "mean_spearman_no_prior": mean("spearman_no_prior"),
-        "mean_spearman_flops": mean("spearman_flops"),
-        "help_paper_mean_spearman": 0.932,
-        "help_paper_flops_mean_spearman": 0.787,
-        "feature_seconds": round(feature_s, 1),
+        "help_paper_mean_spearman": round(float(np.mean(list(paper.values()))), 3),
     }
+    if flops is not None:
+        out["mean_spearman_flops"] = mean("spearman_flops")
+    return out
 
 
 def main() -> None:
@@ -133,8 +169,19 @@ def main() -> None:
         f"--queries {args.queries}" + (f" --archs {args.archs}" if args.archs else ""),
         "machine": f"{platform.machine()}, Python {platform.python_version()}, shared 2-core CPU",
         "search": search,
-        "predictor": predictor_figures(args.archs),
     }
+    X, rows, seconds = nb201_features(args.archs)
+    result["predictor"] = {
+        **help_protocol("help-nb201", X, rows, (META_TRAIN, META_VALID, META_TEST),
+                        HELP_SPEARMAN, flops=X[:, -2]),
+        "help_paper_flops_mean_spearman": 0.787,
+        "feature_seconds": round(seconds, 1),
+    }  # fmt: skip
+    fb = fbnet_features()
+    result["predictor_fbnet"] = help_protocol(
+        "help-fbnet", fb, np.arange(len(fb)), (FBNET_TRAIN, FBNET_VALID, FBNET_TEST),
+        FBNET_HELP, flops=None,
+    )  # fmt: skip
     print(json.dumps(result, indent=1))
     if args.save:
         path = Path(__file__).parent / "results" / "hw_search.json"
