@@ -333,14 +333,7 @@ class Strategy:
             "rng": _jsonable(self.rng.bit_generator.state),
             "next_index": self._next_index,
             "candidates": [[cid, c.arch.json_values()] for cid, c in self._candidates.items()],
-            "told": [
-                [
-                    t.candidate_id,
-                    t.status,
-                    {k: v if math.isfinite(v) else None for k, v in t.metrics.items()},
-                ]
-                for t in self._told.values()
-            ],
+            "told": [[t.candidate_id, t.status, _finite(t.metrics)] for t in self._told.values()],
             "extra": self._extra_state(),
         }
 
@@ -363,12 +356,9 @@ class Strategy:
         self.rng = np.random.default_rng()
         self.rng.bit_generator.state = state["rng"]
         self._next_index = int(state["next_index"])
-        self._candidates = {}
-        self._by_arch = {}
-        for cid, values in state["candidates"]:
-            arch = self.space.validate(values)
-            self._candidates[cid] = Candidate(cid, arch)
-            self._by_arch[arch.arch_id] = cid
+        archs = [(cid, self.space.validate(values)) for cid, values in state["candidates"]]
+        self._candidates = {cid: Candidate(cid, arch) for cid, arch in archs}
+        self._by_arch = {arch.arch_id: cid for cid, arch in archs}
         self._told = {}
         for cid, status, metrics in state["told"]:
             clean = {k: (math.nan if v is None else float(v)) for k, v in metrics.items()}
@@ -435,14 +425,15 @@ def _clean_metrics(metrics: Mapping[str, float] | None, candidate_id: str) -> di
             f"Metrics for candidate {candidate_id!r} must be a mapping of name -> number "
             f"(got {type(metrics).__name__})."
         )
-    out: dict[str, float] = {}
-    for k, v in metrics.items():
-        if v is None or isinstance(v, bool):
-            continue
-        if not isinstance(v, int | float | np.integer | np.floating):
-            continue  # strings and curves are not objectives; keep the record small
-        out[str(k)] = float(v)
-    return out
+    return {  # strings, curves and None are not objectives: the record stays small
+        str(k): float(v)
+        for k, v in metrics.items()
+        if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+    }
+
+
+def _finite(metrics: Mapping[str, float]) -> dict[str, float | None]:
+    return {k: v if math.isfinite(v) else None for k, v in metrics.items()}
 
 
 def _jsonable(obj: Any) -> Any:

@@ -6,8 +6,8 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from nas.search._base import SearchError, Strategy, Told
-from nas.search._pareto import crowding_distance, non_dominated_ranks
+from nas.search._base import Strategy, Told, check_int
+from nas.search._pareto import crowding_distance, non_dominated
 from nas.search._registry import register_strategy
 from nas.space import Arch, Space
 
@@ -61,17 +61,11 @@ class RegularizedEvolution(Strategy):
         super().__init__(space, **common)
         if population_size is None:
             population_size = 50 if budget is None else min(50, max(10, int(budget) // 5))
-        for label, v in (
-            ("population_size", population_size),
-            ("sample_size", sample_size),
-            ("mutation_attempts", mutation_attempts),
-        ):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise SearchError(f"Strategy 'rea': {label} must be an int >= 1 (got {v!r}).")
-        self.population_size = population_size
-        self.sample_size = min(sample_size, population_size)
-        self.mutation_attempts = mutation_attempts
-        self._population: deque[str] = deque()  # candidate ids, oldest first
+        self.population_size = check_int("rea", "population_size", population_size)
+        self.sample_size = min(check_int("rea", "sample_size", sample_size), population_size)
+        self.mutation_attempts = check_int("rea", "mutation_attempts", mutation_attempts)
+        # Candidate ids, oldest first; a full deque drops its oldest member (aging).
+        self._population: deque[str] = deque(maxlen=self.population_size)
 
     def _propose(self, candidate_id: str) -> Arch | None:
         if len(self._candidates) < self.population_size or not self._population:
@@ -84,11 +78,8 @@ class RegularizedEvolution(Strategy):
         return self._random_unseen()
 
     def _observe(self, candidate_id: str, told: Told) -> None:
-        if not told.ok:
-            return
-        self._population.append(candidate_id)
-        while len(self._population) > self.population_size:
-            self._population.popleft()
+        if told.ok:
+            self._population.append(candidate_id)
 
     def _tournament(self) -> str:
         members = list(self._population)
@@ -100,7 +91,7 @@ class RegularizedEvolution(Strategy):
         return {"population": list(self._population)}
 
     def _load_extra_state(self, extra: Mapping[str, Any]) -> None:
-        self._population = deque(extra.get("population", []))
+        self._population = deque(extra.get("population", []), maxlen=self.population_size)
 
 
 def select_winner(sample: Sequence[Told], strategy: Strategy) -> str:
@@ -110,8 +101,7 @@ def select_winner(sample: Sequence[Told], strategy: Strategy) -> str:
     if len(strategy.objectives) == 1:
         return max(pool, key=strategy._score).candidate_id  # max keeps the first of ties
     points = [strategy._min_vector(t) for t in pool]
-    ranks = non_dominated_ranks(points)
-    front = [i for i, r in enumerate(ranks) if r == 0]
+    front = non_dominated(points)
     crowding = crowding_distance([points[i] for i in front])
     best = max(range(len(front)), key=lambda j: crowding[j])
     return pool[front[best]].candidate_id

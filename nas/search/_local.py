@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from nas.search._base import SearchError, Strategy, Told
+from nas.search._base import Strategy, Told, check_int
 from nas.search._registry import register_strategy
 from nas.space import Arch, Space
 
@@ -42,9 +42,7 @@ class LocalSearch(Strategy):
 
     def __init__(self, space: Space, *, num_init: int = 10, **common: Any) -> None:
         super().__init__(space, **common)
-        if isinstance(num_init, bool) or not isinstance(num_init, int) or num_init < 1:
-            raise SearchError(f"Strategy 'ls': num_init must be an int >= 1 (got {num_init!r}).")
-        self.num_init = num_init
+        self.num_init = check_int("ls", "num_init", num_init)
         self._current: str | None = None
         self._episode: list[str] = []  # random archs of the running episode
         self._queue: list[Arch] = []  # unproposed neighbours of the current arch

@@ -1,4 +1,4 @@
-"""Pareto dominance, non-dominated sorting and crowding distance (NSGA-II, Deb et al. 2002).
+"""Pareto dominance, the non-dominated front and crowding distance (NSGA-II, Deb et al. 2002).
 
 Every function works on *minimization* vectors (callers flip the sign of maximized
 objectives). The sizes involved are small, so the simple O(M n^2) methods are clearest.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["crowding_distance", "dominates", "non_dominated", "non_dominated_ranks"]
+__all__ = ["crowding_distance", "dominates", "non_dominated"]
 
 Point = Sequence[float]
 
@@ -44,24 +44,6 @@ def non_dominated(points: Sequence[Point]) -> list[int]:
         for i, p in enumerate(points)
         if not any(dominates(q, p) for j, q in enumerate(points) if j != i)
     ]
-
-
-def non_dominated_ranks(points: Sequence[Point]) -> list[int]:
-    """Front index of every point (0 = non-dominated, 1 = non-dominated once front 0 is gone...).
-
-    Example:
-        >>> non_dominated_ranks([[1, 3], [2, 3], [3, 3]])
-        [0, 1, 2]
-    """
-    ranks = [-1] * len(points)
-    remaining = list(range(len(points)))
-    rank = 0
-    while remaining:
-        for j in non_dominated([points[i] for i in remaining]):
-            ranks[remaining[j]] = rank
-        remaining = [i for i in remaining if ranks[i] < 0]
-        rank += 1
-    return ranks
 
 
 def crowding_distance(points: Sequence[Point]) -> list[float]:

@@ -203,9 +203,7 @@ def run(
         >>> out.proposed, out.best is not None
         (20, True)
     """
-    if budget is not None and (
-        isinstance(budget, bool) or not isinstance(budget, int) or budget < 0
-    ):
+    if budget is not None and (type(budget) is not int or budget < 0):  # bool is no budget
         raise NasError(f"Expected budget to be an int >= 0 proposals or None (got {budget!r}).")
     for name, seconds in (("time_budget_s", time_budget_s), ("trial_timeout_s", trial_timeout_s)):
         if seconds is not None and not seconds > 0:

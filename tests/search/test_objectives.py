@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nas.search import Constraint, Objective
-from nas.search._pareto import crowding_distance, dominates, non_dominated, non_dominated_ranks
+from nas.search._pareto import crowding_distance, non_dominated
 from nas.space import Arch
 
 from .helpers import STRATEGIES, make, space_named, synthetic_score
@@ -133,16 +133,6 @@ points = st.lists(
 def test_non_dominated_matches_brute_force(pts: list[list[int]]) -> None:
     rows = [(str(i), -float(p[0]), float(p[1])) for i, p in enumerate(pts)]  # acc = -p0
     assert {str(i) for i in non_dominated(pts)} == brute_force_front(rows)
-
-
-@settings(max_examples=60, deadline=None)
-@given(points)
-def test_ranks_peel_fronts(pts: list[list[int]]) -> None:
-    ranks = non_dominated_ranks(pts)
-    for i, r in enumerate(ranks):
-        assert not any(dominates(pts[j], pts[i]) for j in range(len(pts)) if ranks[j] >= r)
-        if r > 0:
-            assert any(dominates(pts[j], pts[i]) for j in range(len(pts)) if ranks[j] == r - 1)
 
 
 def test_crowding_distance_boundaries_are_infinite() -> None:
