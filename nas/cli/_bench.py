@@ -20,13 +20,12 @@ def register(subparsers: Any) -> None:
 
 # --------------------------------------------------------------------------- nas bench
 def _register_bench(subparsers: Any) -> None:
-    bench = subparsers.add_parser(
+    sub = _group(
+        subparsers,
         "bench",
         help="list, show, rebuild and add benchmark tables",
         description="Benchmark tables in the result-store schema (datasets/NAME.parquet).",
     )
-    sub = bench.add_subparsers(dest="bench_command", metavar="COMMAND")
-    bench.set_defaults(handler=lambda args: _help(bench))
 
     ls = sub.add_parser("list", help="name, rows, space and source of every table")
     add_json_flag(ls)
@@ -42,9 +41,11 @@ def _register_bench(subparsers: Any) -> None:
         "import",
         help="rebuild a table from the public benchmark files",
         description="Rebuild datasets/NAME.parquet from the public files under "
-        "shared/benchmarks/<folder> (every NB-201/NB-Macro row is compiled through our IR).",
+        "shared/benchmarks/<folder> (every NB-201/NB-Macro row is compiled through our IR). "
+        "NAME is a table of `nas bench list` or a latency table (help-nb201, help-fbnet, "
+        "hat-latency).",
     )
-    imp.add_argument("name", help="table name (see `nas bench list`)")
+    imp.add_argument("name", help="table name (see `nas bench list`) or a latency table")
     imp.add_argument(
         "--source", required=True, metavar="DIR", help="shared/benchmarks or its <folder>"
     )
@@ -79,6 +80,13 @@ def _register_bench(subparsers: Any) -> None:
     add.add_argument("--processes", type=int, help="compile workers (default: up to 2)")
     add_json_flag(add)
     add.set_defaults(handler=_add)
+
+
+def _group(subparsers: Any, name: str, *, help: str, description: str) -> Any:
+    """A command group ``nas NAME COMMAND``; ``nas NAME`` alone prints its help (exit 2)."""
+    group = subparsers.add_parser(name, help=help, description=description)
+    group.set_defaults(handler=lambda args: _help(group))
+    return group.add_subparsers(dest=f"{name}_command", metavar="COMMAND")
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
@@ -224,13 +232,12 @@ def _add(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- nas benchmark
 def _register_benchmark(subparsers: Any) -> None:
-    bm = subparsers.add_parser(
+    sub = _group(
+        subparsers,
         "benchmark",
         help="compare search strategies on benchmark tables",
         description="Reproducible experiments on the shipped benchmark tables.",
     )
-    sub = bm.add_subparsers(dest="benchmark_command", metavar="COMMAND")
-    bm.set_defaults(handler=lambda args: _help(bm))
 
     s = sub.add_parser(
         "search",
