@@ -19,6 +19,7 @@ set, no 9-edge limit.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 from nas.errors import ArchError
@@ -95,12 +96,21 @@ def parse_spec(
         >>> format_spec(parse_spec(m, [0, 4, 3, 2, 4, 3, 1]))[1]
         ['input', 'conv3x3-bn-relu', 'conv1x1-bn-relu', 'maxpool3x3', 'conv3x3-bn-relu', 'conv1x1-bn-relu', 'output']
     """
-    adj = [[int(v) for v in row] for row in matrix]
+    try:
+        adj = [[int(v) for v in row] for row in matrix]
+        ops = list(ops)
+    except (TypeError, ValueError):
+        raise ArchError(
+            f"Expected a 7x7 adjacency matrix of 0/1 and 7 ops for a NAS-Bench-101 cell (got "
+            f"{str(matrix)[:80]!r} and {str(ops)[:80]!r})."
+        ) from None
     if len(adj) != _VERTICES or any(len(r) != _VERTICES for r in adj) or len(ops) != _VERTICES:
         raise ArchError(
             f"Expected a 7x7 adjacency matrix and 7 ops for a NAS-Bench-101 cell "
             f"(got {len(adj)} rows, {len(ops)} ops)."
         )
+    if any(v not in (0, 1) for row in adj for v in row):
+        raise ArchError(f"A NAS-Bench-101 adjacency matrix holds 0 and 1 only (got {adj}).")
     if any(adj[u][v] for u in range(_VERTICES) for v in range(u + 1)):
         raise ArchError("A NAS-Bench-101 adjacency matrix must be strictly upper-triangular.")
     names = [_op_name(o) for o in ops]
@@ -145,8 +155,8 @@ def _op_name(op: int | str) -> str:
     codes = {0: "input", 1: "output", 2: OPS[0], 3: OPS[1], 4: OPS[2]}
     if isinstance(op, str):
         return op
-    if int(op) not in codes:
-        raise ArchError(f"Unknown NAS-Bench-101 op code {op!r}; expected 0..4.")
+    if isinstance(op, bool) or not isinstance(op, numbers.Integral) or int(op) not in codes:
+        raise ArchError(f"Unknown NAS-Bench-101 op code {op!r}; expected a name or 0..4.")
     return codes[int(op)]
 
 

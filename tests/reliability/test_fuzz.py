@@ -1,6 +1,6 @@
-"""Fuzzers that stay: arch JSON, space JSON, ``--where`` filters and ``nas`` flags give a
-valid result or one clean error (a ``NasError``; on the CLI one line, exit 1 or 2), never a
-traceback. Bounded: a fixed number of examples each, no deadline per example."""
+"""Fuzzers that stay: arch JSON, space JSON, benchmark arch keys, ``--where`` filters and
+``nas`` flags give a valid result or one clean error (a ``NasError``; on the CLI one line,
+exit 1 or 2), never a traceback. Bounded: a fixed number of examples each, no deadline per example."""
 
 from __future__ import annotations
 
@@ -103,6 +103,54 @@ def test_space_json_fuzz(data: st.DataObject) -> None:
         space.compile(arch)
 
     _outcome("space JSON", check)
+
+
+def _benchmark_keys() -> dict[str, tuple[Any, Any]]:
+    """Each benchmark parser: (a valid input from its formatter, a call on a mutated one)."""
+    from nas.search_spaces import nb101, nb201, nb301, tnb101
+
+    rng = np.random.default_rng(0)
+    s101, s201, s301 = get_space("nb101"), get_space("nb201"), get_space("nb301")
+    micro, macro = get_space("tnb101_micro_object"), get_space("tnb101_macro_object")
+    matrix, names = nb101.format_spec(s101.sample(rng))
+    key = [v for row in matrix for v in row] + [0, 2, 3, 4, 2, 3, 1]
+    genotype = nb301.format_genotype(s301.sample(rng)).replace("(", "[").replace(")", "]")
+
+    def spec(obj: Any) -> Arch:
+        matrix, ops = obj if isinstance(obj, list) and len(obj) == 2 else (obj, obj)
+        return nb101.parse_spec(matrix, ops, s101)
+
+    return {
+        "nb101 spec": ([matrix, names], spec),
+        "nb101 key": (key, lambda o: nb101.parse_key(o, s101)),
+        "nb201 string": (nb201.format_arch_str(s201.sample(rng)),
+                         lambda o: nb201.parse_arch_str(o, s201)),
+        "nb301 genotype": (json.loads(genotype), lambda o: nb301.parse_genotype(o, s301)),
+        "tnb101 micro key": (tnb101.format_micro_key(micro.sample(rng)),
+                             lambda o: tnb101.parse_micro_key(o, micro)),
+        "tnb101 macro key": (tnb101.format_macro_key(macro.sample(rng)),
+                             lambda o: tnb101.parse_macro_key(o, macro)),
+    }  # fmt: skip
+
+
+BENCHMARK_KEYS = _benchmark_keys()
+
+
+@pytest.mark.parametrize("parser", sorted(BENCHMARK_KEYS))
+@settings(FUZZ, max_examples=100)
+@given(data=st.data())
+def test_benchmark_key_fuzz(parser: str, data: st.DataObject) -> None:
+    """A benchmark's arch encoding, mutated: an arch of the space or one clean error."""
+    valid, parse = BENCHMARK_KEYS[parser]
+    parse(valid)  # the formatter's own output parses
+    if isinstance(valid, str) and data.draw(st.booleans()):  # splice text into the string
+        i = data.draw(st.integers(0, len(valid)))
+        j = data.draw(st.integers(i, len(valid)))
+        obj: Any = valid[:i] + data.draw(st.text("0123456789|~+,()[] -_abnorvx", max_size=4))
+        obj += valid[j:]
+    else:
+        obj = _mutated(data, valid)
+    _outcome(f"benchmark key ({parser})", lambda: parse(obj))
 
 
 FILTER_TOKENS = st.sampled_from(
