@@ -99,6 +99,14 @@ class PredictorConfig:
         object.__setattr__(self, "proxy_inputs", tuple(self.proxy_inputs))  # JSON gives lists
         if self.proxy_inputs and not self.graph_inputs:
             raise PredictorError("proxy_inputs need graph_inputs=True; set both or neither.")
+        from nas.predictors._baselines import ZC_PROXIES
+
+        unknown = [p for p in self.proxy_inputs if p not in ZC_PROXIES]
+        if unknown:
+            raise PredictorError(
+                f"Unknown zero-cost proxy {unknown[0]!r} in proxy_inputs; use some of "
+                f"{', '.join(ZC_PROXIES)}."
+            )
         if self.target_norm not in GROUP_NORMS:
             raise PredictorError(
                 f"Unknown target_norm {self.target_norm!r}; use one of {', '.join(GROUP_NORMS)}."

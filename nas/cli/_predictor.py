@@ -169,6 +169,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from nas.predictors._evaluate import PREDICTORS
 
     cfg = _config(args)
+    if args.proxy_inputs:
+        cfg = replace(cfg, proxy_inputs=tuple(_names(args.proxy_inputs)))
     protocol = None
     if args.finetune_on and not args.pretrain_on:
         raise CliInputError("--finetune-on needs --pretrain-on TABLES (comma-separated).")
@@ -458,6 +460,11 @@ def register(subparsers: Any) -> None:
         help="start the graph predictors' encoder from this pretrained encoder directory",
     )
     q.add_argument("--plot", default=None, help="write a predicted-vs-true scatter PNG here")
+    q.add_argument(
+        "--proxy-inputs",
+        default=None,
+        help="zero-cost proxies fed to the graph predictors beside FLOPs/params, e.g. synflow",
+    )
     model_flags(q)
     add_json_flag(q)
     q.set_defaults(handler=_cmd_eval)

@@ -65,3 +65,14 @@ def test_features_without_the_models_proxies_are_refused(macro_graphs):
 def test_proxy_inputs_need_graph_inputs():
     with pytest.raises(PredictorError, match="need graph_inputs"):
         PredictorConfig(graph_inputs=False, proxy_inputs=("synflow",))
+    with pytest.raises(PredictorError, match="Unknown zero-cost proxy 'synflo'"):
+        PredictorConfig(proxy_inputs=("synflo",))
+
+
+def test_cli_bad_proxy_input_is_one_line_and_exit_2(capsys):
+    from nas.cli import main
+
+    argv = ["predictor", "eval", "--proxy-inputs", "synflo", "--seeds", "1", "--train-sizes", "10"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Unknown zero-cost proxy 'synflo'" in err
