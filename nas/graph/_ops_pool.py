@@ -95,8 +95,8 @@ def _pool_from_torch(kind: str) -> Any:
         name = "AvgPool" if kind == "avg" else "MaxPool"
         if type(m) not in (getattr(nn, f"{name}1d"), getattr(nn, f"{name}2d")):
             return None
-        if kind == "max" and m.dilation not in (1, (1, 1)):
-            return None
+        if kind == "max" and (m.dilation not in (1, (1, 1)) or m.return_indices):
+            return None  # the op has no dilation and returns no indices
         if kind == "avg" and getattr(m, "divisor_override", None):
             return None
         out = {"kernel_size": m.kernel_size, "stride": m.stride, "padding": m.padding}
