@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -27,7 +28,6 @@ EpochCallback = Callable[[Result], None]
 # stop) is a finished result at a lower fidelity, hence "ok".
 _STATUS = {"ok": "ok", "stopped": "ok", "diverged": "diverged", "timeout": "timeout"}
 
-
 _FLOAT_KEYS = frozenset({"augment", "label_smoothing", "warmup_epochs", "lr", "weight_decay"})
 
 
@@ -50,12 +50,9 @@ def node_identity() -> tuple[str, str | None]:
 
 
 class DatasetTrial:
-    """Pickling and dataset loading shared by the evaluators that train on a ``nas.data`` set.
-
-    A registered space travels by name: its tree may hold closures that do not pickle, and the
-    worker rebuilds it from the same registry. Subclasses set ``space``, ``dataset`` and
-    ``dataset_kwargs``.
-    """
+    """Pickling and dataset loading of the evaluators that train on a ``nas.data`` set (they set
+    ``space``, ``dataset``, ``dataset_kwargs``). A registered space travels by name (its tree
+    may hold closures that do not pickle); the worker rebuilds it from the same registry."""
 
     space: Any
     dataset: str
@@ -63,11 +60,9 @@ class DatasetTrial:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        try:
+        with contextlib.suppress(NasError):  # not registered: it travels by value
             if get_space(self.space.name).to_json() == self.space.to_json():
                 state["space"] = self.space.name
-        except NasError:
-            pass
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -83,10 +78,8 @@ class DatasetTrial:
 class TrainingEvaluator(DatasetTrial):
     """Evaluate an arch by training it: compile, train with its recipe, report a `Result`.
 
-    Implements the ``nas.search.Evaluator`` protocol, so the same object runs in-process or
-    inside Ray trials (``nas.search.run(..., executor=...)``). It is cheap to pickle: the
-    space travels by name (or by value for an unregistered one) and the dataset is loaded, and
-    cached, in the process that trains.
+    A ``nas.search.Evaluator``: the same object runs in-process or inside Ray trials
+    (``nas.search.run(..., executor=...)``), pickled cheaply (see `DatasetTrial`).
 
     Faults never raise out of :meth:`evaluate`: a model that does not build or train, a bad
     recipe or a dataset that fails to load all come back as ``status="failed"`` with the

@@ -87,17 +87,18 @@ def init_ray(
         "logging_level": logging.WARNING,
         "runtime_env": runtime_env,
     }
+    node_ip = os.environ.get(NODE_IP_ENV)  # e.g. a cluster whose nodes were started on loopback
     if address is None:
         # "local" always starts a new Ray here, even when RAY_ADDRESS or a `ray start`
         # cluster exists: address=None must never run trials somewhere else by accident.
         # An embedded Ray serves this machine only, so it listens on loopback.
         kwargs.update(address="local", object_store_memory=_OBJECT_STORE_BYTES)
-        kwargs["_node_ip_address"] = os.environ.get(NODE_IP_ENV, "127.0.0.1")
+        node_ip = node_ip or "127.0.0.1"
     else:
         _check_reachable(address)
         kwargs["address"] = address
-        if os.environ.get(NODE_IP_ENV):  # e.g. a cluster whose nodes were started on loopback
-            kwargs["_node_ip_address"] = os.environ[NODE_IP_ENV]
+    if node_ip:
+        kwargs["_node_ip_address"] = node_ip
     try:
         context = ray.init(**kwargs)
         url = getattr(context, "dashboard_url", None)
@@ -186,8 +187,7 @@ def check_options(options: RayOptions) -> None:
     if bad:
         raise NasError(f"Expected trial_resources[{bad[0]!r}] > 0 (got {extra!r}).")
     check_loggers(options.loggers)
-    missing = dashboard_missing() if options.dashboard and options.address is None else None
-    if missing is not None:
+    if options.dashboard and options.address is None and (missing := dashboard_missing()):
         raise dashboard_error(missing)
     if options.max_concurrent < 1 or options.max_failures < -1:
         raise NasError(
@@ -258,11 +258,7 @@ def max_epochs(space: Space, evaluator: Any, options: RayOptions) -> int:
 
 
 def run_on_ray(
-    driver: Driver,
-    evaluator: Evaluator,
-    options: RayOptions,
-    run_path: Path,
-    space: Space,
+    driver: Driver, evaluator: Evaluator, options: RayOptions, run_path: Path, space: Space
 ) -> None:
     """Run the driver's trials as Ray Tune trials until it hands out no more."""
     to_run = driver.trials_to_run()
@@ -324,9 +320,7 @@ def tune_run(
         trainable,
         param_space=dict(param_space or {}),
         tune_config=tune.TuneConfig(
-            trial_name_creator=_trial_name,
-            trial_dirname_creator=_trial_name,
-            **tune_config,
+            trial_name_creator=_trial_name, trial_dirname_creator=_trial_name, **tune_config
         ),
         run_config=tune.RunConfig(
             name=f"tune-{int(time.time())}",

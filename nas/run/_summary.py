@@ -1,9 +1,8 @@
 """The end of a search: a short summary of the best arch, and ONNX exports of trained trials.
 
-:func:`export_result_onnx` is the one way a stored trial leaves as a network: its best epoch's
-weights (the row's checkpoint) in an ONNX file whose ``metadata_props`` say what it is
-(:func:`onnx_metadata`). The search summary, ``nas train --onnx`` and ``nas export
---from-store`` all call it.
+:func:`export_result_onnx` is the one way a stored trial leaves as a network (the search
+summary, ``nas train --onnx`` and ``nas export --from-store`` call it): its best epoch's
+weights in an ONNX file whose ``metadata_props`` say what it is (:func:`onnx_metadata`).
 """
 
 from __future__ import annotations
@@ -90,21 +89,12 @@ def export_result_onnx(space: Space, result: Result, path: str | os.PathLike[str
             f"The weights at {location!r} do not fit arch {result.arch_id} of space "
             f"{space.name!r} ({' '.join(str(err).split())[:200]}); was the space changed?"
         ) from None
-    return Path(
-        export_onnx(
-            module,
-            path,
-            input_shape=graph.shape(graph.inputs[0]),
-            metadata=onnx_metadata(result),
-        )
-    )
+    shape = graph.shape(graph.inputs[0])
+    return Path(export_onnx(module, path, input_shape=shape, metadata=onnx_metadata(result)))
 
 
 def stored_trial(
-    store: ResultStore,
-    *,
-    trial_id: str | None = None,
-    run_id: str | None = None,
+    store: ResultStore, *, trial_id: str | None = None, run_id: str | None = None
 ) -> Result:
     """One stored row: trial ``trial_id`` (of ``run_id`` if given), or with no ``trial_id`` the
     best ok trial by validation accuracy that kept its weights (of ``run_id`` if given).

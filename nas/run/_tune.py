@@ -1,10 +1,8 @@
 """The Ray Tune side of a search: the trial function, and the bridge between Tune and the driver.
 
-Tune asks :class:`StrategySearcher` for configs (the driver's :meth:`next_trial`) and tells
-:class:`TrialBridge`, a Tune callback, when a trial ends (the driver's :meth:`complete`). Tune
-calls a searcher's ``on_trial_complete`` before the callbacks and without a failed trial's
-error, so results go through the callback: the driver stores the row before it tells the
-strategy.
+Tune asks :class:`StrategySearcher` for configs (the driver's ``next_trial``); the Tune
+callback :class:`TrialBridge` completes every ended trial with the driver (``complete``: store,
+then tell), since Tune tells a searcher before the callbacks and without a failed trial's error.
 """
 
 from __future__ import annotations
@@ -38,18 +36,6 @@ METRIC = "val_accuracy"
 TIME_ATTR = "epoch"
 
 
-def result_to_json(result: Result) -> str:
-    """A `Result` as a JSON string (how it travels from a trial to the driver)."""
-    return json.dumps(result.to_row(), default=datetime.isoformat, separators=(",", ":"))
-
-
-def result_from_json(text: str) -> Result:
-    row = json.loads(text)
-    if row.get("created_at") is not None:
-        row["created_at"] = datetime.fromisoformat(row["created_at"])
-    return Result.from_row(row)
-
-
 def _metrics(result: Result | None, *, final: bool, error: str | None = None) -> dict[str, Any]:
     # Every report carries the whole (partial) result, so the driver can store what the trial
     # trained even when a scheduler or a failure ends it before it returns.
@@ -59,8 +45,9 @@ def _metrics(result: Result | None, *, final: bool, error: str | None = None) ->
         TIME_ATTR: 0 if result is None else int(result.fidelity or 0),
         "nas_final": final,
     }
-    if result is not None:
-        metrics["nas_result"] = result_to_json(result)
+    if result is not None:  # as JSON (`Result.from_row` reads it back)
+        row = result.to_row()
+        metrics["nas_result"] = json.dumps(row, default=datetime.isoformat, separators=(",", ":"))
     if error is not None:
         metrics["nas_error"] = error
     return metrics
@@ -211,7 +198,7 @@ class TrialBridge(Callback):
         last = trial.last_result or {}
         reported, final = last.get("nas_result"), last.get("nas_final")
         if reported:
-            row = result_from_json(reported)
+            row = Result.from_row(json.loads(reported))
         else:  # failed or stopped before its first report
             arch = Arch.from_json(self.driver.state.proposals[cid])
             row = arch_row(arch, self.driver.dataset, "failed", fidelity=0)

@@ -192,7 +192,8 @@ class Result:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Result:
-        """Build a `Result` from a row dict (as `to_row` or ``Table.to_pylist`` give).
+        """Build a `Result` from a row dict (as `to_row` or ``Table.to_pylist`` give, or the
+        JSON of either, whose ``created_at`` is an ISO 8601 string).
 
         Columns missing from ``row`` are null; an unknown column is an error, since it
         would otherwise be dropped silently.
@@ -205,7 +206,16 @@ class Result:
         values: dict[str, Any] = {name: row.get(name) for name in SCHEMA.names}
         if values["source"] is None:
             values["source"] = "nas"
+        if isinstance(values["created_at"], str):
+            values["created_at"] = _from_iso(values["created_at"])
         return cls(**values)
+
+
+def _from_iso(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ResultError(f"'created_at' must be an ISO 8601 time (got {text!r}).") from None
 
 
 def _as_utc(value: datetime) -> datetime:

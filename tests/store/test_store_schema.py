@@ -122,6 +122,15 @@ def test_to_row_and_from_row_are_inverse(make_result) -> None:
         Result.from_row({**row, "accuracy": 1.0})
 
 
+def test_a_row_read_back_from_json_is_the_same_result(make_result) -> None:
+    # How a Ray trial's result reaches the driver: created_at travels as ISO 8601 text.
+    r = make_result(3)
+    text = json.dumps(r.to_row(), default=datetime.isoformat)
+    assert Result.from_row(json.loads(text)) == r
+    with pytest.raises(ResultError, match="'created_at' must be an ISO 8601 time"):
+        Result.from_row({**r.to_row(), "created_at": "yesterday"})
+
+
 def test_results_to_table_fills_nulls_and_keeps_schema() -> None:
     table = results_to_table(
         [Result(space="s", arch={}, arch_id="a", dataset="d", status="pending")]
