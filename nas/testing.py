@@ -170,9 +170,10 @@ def _check_backends(graph: Graph, where: str, seed: int, onnx: bool) -> None:
 
     from nas.graph import import_onnx, onnx_check, to_torch
 
-    torch.manual_seed(seed)
-    module = to_torch(graph).eval()
-    xs = [torch.randn(2, *graph.shape(i)) for i in graph.inputs]
+    with torch.random.fork_rng(devices=[]):  # seeded weights, the caller's state untouched
+        torch.manual_seed(seed)
+        module = to_torch(graph).eval()
+        xs = [torch.randn(2, *graph.shape(i)) for i in graph.inputs]
     with torch.no_grad():
         out = module(*xs)
     outs = list(out) if isinstance(out, tuple) else [out]
