@@ -33,6 +33,8 @@ def test_search_cli_runs_spos_as_one_trial(tmp_path, capsys: pytest.CaptureFixtu
         (["--dataset", "mnist1d", "--budget", "5m"], "--budget N"),
         (["--dataset", "mnist1d", "--budget", "2", "--epochs", "3"], "without --epochs"),
         (["--evaluator", "tabular:nb201-cifar10", "--budget", "2"], "pass --dataset NAME"),
+        (["--dataset", "mnist1d", "--budget", "2", "--option", "epochs=5"], "drop epochs from"),
+        (["--dataset", "mnist1d", "--budget", "2", "--option", "lr=-1"], "one-shot option 'lr'"),
     ],
 )
 def test_search_cli_one_shot_errors_are_one_line(
