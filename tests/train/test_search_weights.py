@@ -15,7 +15,7 @@ from nas.run._summary import onnx_accuracy
 from nas.search import RayOptions, run
 from nas.space import get_space
 from nas.store import ResultStore
-from nas.train import load_checkpoint
+from nas.train import CheckpointError, load_checkpoint
 
 
 class UnsharedStorage(TrainingEvaluator):
@@ -69,7 +69,7 @@ def _kept(rows) -> list:
     for row in rows:
         try:
             load_checkpoint(row.checkpoint)
-        except Exception:
+        except CheckpointError:  # deleted: fell out of the top k
             continue
         kept.append(row)
     return kept
