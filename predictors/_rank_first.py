@@ -51,10 +51,10 @@ class DecisionDraws:
     @staticmethod
     def supports(space: Space) -> bool:
         """True when every decision is a choice or an int range and a row fits an int64 key."""
-        decisions = list(space.decisions.values())
-        return bool(decisions) and all(
-            isinstance(d, Choice | IntRange) for d in decisions
-        ) and math.prod(d.size() for d in decisions) < 2**62  # fmt: skip
+        decisions = [d for d in space.decisions.values() if isinstance(d, Choice | IntRange)]
+        if not decisions or len(decisions) < len(space.decisions):
+            return False
+        return math.prod(d.size() for d in decisions) < 2**62
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``(n, decisions)`` indices, each uniform over its decision's values."""

@@ -148,3 +148,34 @@ def test_cli_rank_streams_and_names_a_bad_first_pass(capsys) -> None:
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "survivors" in err and "model" in err
+
+
+def test_the_first_pass_is_on_by_default_past_the_threshold(model, monkeypatch) -> None:
+    import nas.predictors._rank as rank_module
+
+    monkeypatch.setattr(rank_module, "FIRST_PASS_ABOVE", 100)
+    monkeypatch.setattr(rank_module, "DEFAULT_SURVIVORS", 50)
+    space = get_space("nb_macro")
+    kwargs = dict(model=model, rng=np.random.default_rng(2), calibration=32)
+    auto = rank_candidates(space, 300, 5, **kwargs)
+    assert auto.first_pass is not None and auto.first_pass["auto"] is True
+    assert auto.first_pass["survivors"] == 50
+    assert auto.distinct["archs"] <= 32 + 50 < auto.distinct["decisions"]  # the model scored fewer
+    off = rank_candidates(space, 300, 5, survivors=0, **kwargs)
+    assert off.first_pass is None and off.distinct["archs"] == off.distinct["decisions"]
+
+
+@pytest.mark.parametrize("name", ["mobilenet", "resnet", "nb201"])
+def test_drawn_rows_are_archs_of_the_space_with_its_sampling_distribution(name) -> None:
+    space = get_space(name)
+    draws = DecisionDraws(space)
+    rows = draws.draw(np.random.default_rng(0), 4000)
+    archs = [draws.arch(row) for row in rows[:200]]
+    assert all(space.validate(a.values).arch_id == a.arch_id for a in archs)
+    rng = np.random.default_rng(1)
+    sampled = [space.sample(rng) for _ in range(4000)]
+    key = next(iter(space.decisions))  # the first decision is active in every arch
+    values = space.decisions[key].values()
+    drawn = np.bincount(rows[:, 0], minlength=len(values)) / len(rows)
+    ref = np.array([sum(a.values[key] == v for a in sampled) for v in values]) / len(sampled)
+    np.testing.assert_allclose(drawn, ref, atol=0.04)
