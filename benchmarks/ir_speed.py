@@ -4,6 +4,9 @@ Reports (one core: torch and BLAS threads pinned to 1):
   * sample + compile to IR vs building the same graph in networkx (ratio first);
   * archs/s for sample + compile-to-IR on nb201 and mobilenet (no torch module built);
   * time to build the torch module from the IR vs constructing a hand-written nn.Module;
+  * graph_hash per compiled graph vs the hash code before it was made faster (``_hash.py`` at
+    commit c602c04, loaded from git; the hashes are checked equal);
+  * 15 NB-201 cells spliced from one compiled cell (``Graph.splice``) vs added node by node;
   * forward+backward step time of the compiled module vs the hand-written one, for a sampled
     arch and for the all-conv3x3 cell. The hand-written net writes ``none`` as ``x.mul(0)``
     like the benchmark's reference code; the IR lowers ``zero`` to ``zeros_like``, which
@@ -153,6 +156,89 @@ def networkx_ratio(space_name: str, n: int) -> dict[str, float]:
     }
 
 
+def old_hash() -> Any:
+    """``graph_hash`` as it was before it was made faster (from git)."""
+    import subprocess
+    import sys
+    import types
+    from pathlib import Path
+
+    source = subprocess.run(
+        ["git", "show", "c602c04:nas/graph/_hash.py"],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    module = types.ModuleType("old_hash")
+    sys.modules["old_hash"] = module
+    exec(compile(source, "old_hash.py", "exec"), module.__dict__)
+    return module.graph_hash
+
+
+def hash_ratio(space_name: str, n: int) -> dict[str, float]:
+    """graph_hash now vs before (same graphs, interleaved): ratio first, lower is better."""
+    from nas.graph import graph_hash
+
+    before = old_hash()
+    space = get_space(space_name)
+    rng = np.random.default_rng(2)
+    graphs = [space.compile(space.sample(rng), check=False) for _ in range(n)]
+    if [graph_hash(g) for g in graphs] != [before(g) for g in graphs]:
+        raise SystemExit(f"{space_name}: graph_hash differs from the old code")
+    times: dict[str, list[float]] = {"ours": [], "old": []}
+    for _ in range(3):
+        for key, fn in (("old", before), ("ours", graph_hash)):
+            start = time.perf_counter()
+            for g in graphs:
+                fn(g)
+            times[key].append(time.perf_counter() - start)
+    ours, old = statistics.median(times["ours"]), statistics.median(times["old"])
+    return {
+        "hash_ratio_vs_old": ours / old,
+        "hash_ms": ours / n * 1e3,
+        "hash_old_ms": old / n * 1e3,
+    }
+
+
+def splice_ratio(n: int) -> dict[str, float]:
+    """An NB-201-shaped stack of 15 cells: splicing one compiled cell vs adding node by node."""
+    from nas.graph import Graph
+
+    def cell(g: Graph, x: str, prefix: str) -> str:
+        nodes = [x]
+        for j in range(1, 4):
+            terms = []
+            for i in range(j):
+                r = g.add("relu", nodes[i], name=f"{prefix}e{i}{j}.relu")
+                c = g.add("conv2d", r, name=f"{prefix}e{i}{j}.conv", out_channels=16,
+                          kernel_size=3, padding=1)  # fmt: skip
+                terms.append(g.add("batch_norm", c, name=f"{prefix}e{i}{j}.bn"))
+            nodes.append(g.add("add", terms, name=f"{prefix}n{j}"))
+        return nodes[-1]
+
+    def build(spliced: bool) -> Graph:
+        g = Graph("stack")
+        x = g.add_input((16, 32, 32))
+        template = Graph("cell")
+        template.set_outputs(cell(template, template.add_input((16, 32, 32), name="x"), ""))
+        for k in range(15):
+            prefix = f"cells.{k}."
+            x = g.splice(template, [x], prefix=prefix)[0] if spliced else cell(g, x, prefix)
+        g.set_outputs(x)
+        return g
+
+    if build(True).to_text() != build(False).to_text():
+        raise SystemExit("spliced stack differs from the node-by-node one")
+    times: dict[str, list[float]] = {"spliced": [], "direct": []}
+    for _ in range(3):
+        for key in ("direct", "spliced"):
+            start = time.perf_counter()
+            for _ in range(n):
+                build(key == "spliced")
+            times[key].append(time.perf_counter() - start)
+    ours, base = statistics.median(times["spliced"]), statistics.median(times["direct"])
+    return {"splice_ratio_vs_direct": ours / base, "splice_ms": ours / n * 1e3,
+            "direct_ms": base / n * 1e3}  # fmt: skip
+
+
 def step_time(model: nn.Module, steps: int, batch: int = 64) -> float:
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     x = torch.randn(batch, 3, 32, 32)
@@ -216,6 +302,19 @@ def main() -> None:
             f"({ratio['sample_compile_ms']:.3f} ms vs {ratio['networkx_build_ms']:.3f} ms, "
             f"{ratio['nodes']:.0f} nodes)"
         )
+    for name in ("nb201", "mobilenet"):
+        ratio = hash_ratio(name, max(50, args.archs // 5))
+        out.update({f"{name}_{k}": v for k, v in ratio.items()})
+        print(
+            f"{name} graph_hash vs before: ratio {ratio['hash_ratio_vs_old']:.3f} "
+            f"({ratio['hash_ms']:.3f} ms vs {ratio['hash_old_ms']:.3f} ms, same hashes)"
+        )
+    sp = splice_ratio(max(20, args.archs // 10))
+    out.update(sp)
+    print(
+        f"15 NB-201 cells spliced vs node by node: ratio {sp['splice_ratio_vs_direct']:.3f} "
+        f"({sp['splice_ms']:.3f} ms vs {sp['direct_ms']:.3f} ms)"
+    )
     space = get_space("nb201")
     dense = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
     cases = {"sampled": space.sample(np.random.default_rng(3)), "dense": parse_arch_str(dense)}
