@@ -16,7 +16,9 @@ from nas.search import non_dominated
 __all__ = ["front_indices", "hypervolume"]
 
 
-def hypervolume(points: Sequence[Sequence[float]], reference: Sequence[float]) -> float:
+def hypervolume(
+    points: Sequence[Sequence[float]] | np.ndarray, reference: Sequence[float] | np.ndarray
+) -> float:
     """The volume dominated by ``points`` and bounded by ``reference`` (all minimized).
 
     Points that do not strictly dominate the reference add nothing.

@@ -95,7 +95,9 @@ class LatencyPredictor:
     coef: np.ndarray = field(init=False, repr=False)
     intercept: float = field(init=False, default=0.0)
 
-    def fit(self, features: np.ndarray, latency_ms: Sequence[float]) -> LatencyPredictor:
+    def fit(
+        self, features: np.ndarray, latency_ms: Sequence[float] | np.ndarray
+    ) -> LatencyPredictor:
         """Fit on measured archs: ``features`` (n, f) and their latencies (ms, positive)."""
         X = np.asarray(features, dtype=float)
         y = np.asarray(latency_ms, dtype=float)
