@@ -7,13 +7,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from nas.errors import SpaceError
 from nas.space._cells import _op_sets
 from nas.space._cells_ops import FactorizedReduce
 from nas.space._compose import _Sequential
 from nas.space._decisions import Choice
 from nas.space._json import register_node
-from nas.space._node import OMIT_NONE, Node, Part, require_int, subpath
+from nas.space._node import OMIT_NONE, Node, Part, image_shape, require_int, subpath
 
 if TYPE_CHECKING:
     from nas.graph import Graph
@@ -103,12 +102,7 @@ class DartsCell(Node):
 
     def build_pair(self, ctx: BuildContext, graph: Graph, path: str, s0: str, s1: str) -> str:
         """Add the cell on the outputs of the cell before the last (``s0``) and the last."""
-        shapes = graph.shape(s0), graph.shape(s1)
-        if any(len(s) != 3 for s in shapes):
-            raise SpaceError(
-                f"DartsCell at {path or 'the root'!r} needs (channels, height, width) inputs "
-                f"(got shapes {shapes[0]} and {shapes[1]})."
-            )
+        shapes = [image_shape(graph, s, "DartsCell", path) for s in (s0, s1)]
         if shapes[0][1:] == tuple(2 * d for d in shapes[1][1:]):  # after a reduction cell
             p0 = FactorizedReduce(self.channels).build(ctx, graph, subpath(path, "pre0"), s0)
         else:

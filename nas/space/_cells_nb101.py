@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from nas.errors import SpaceError
-from nas.space._node import subpath
+from nas.space._node import image_shape, subpath
 
 if TYPE_CHECKING:
     from nas.graph import Graph
@@ -56,12 +55,7 @@ def nb101_module(
 ) -> str:
     """Add one NAS-Bench-101 module on ``x``; ``inputs[v]`` feed vertex ``v`` (the last is the
     output vertex), ``vertex_op(v, h)`` applies vertex ``v``'s op to ``h``."""
-    shape = graph.shape(x)
-    if len(shape) != 3:
-        raise SpaceError(
-            f"A NAS-Bench-101 cell at {path or 'the root'!r} needs a (channels, height, width) "
-            f"input (got shape {shape})."
-        )
+    shape = image_shape(graph, x, "A NAS-Bench-101 cell", path)
     live = live_vertices(inputs)
     index = {v: k for k, v in enumerate(live)}  # original vertex -> pruned position
     pruned = [tuple(index[u] for u in inputs[v] if u in index) for v in live]

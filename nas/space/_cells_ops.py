@@ -7,9 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from nas.errors import SpaceError
 from nas.space._json import register_node
-from nas.space._node import Node, require_int, subpath
+from nas.space._node import Node, image_shape, require_int, subpath
 
 if TYPE_CHECKING:
     from nas.graph import Graph
@@ -44,12 +43,7 @@ class FactorizedReduce(Node):
         require_int("FactorizedReduce", "out_channels", self.out_channels, 2)  # two halves
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
-        shape = graph.shape(x)
-        if len(shape) != 3:
-            raise SpaceError(
-                f"FactorizedReduce at {path or 'the root'!r} needs a (channels, height, width) "
-                f"input (got shape {shape})."
-            )
+        shape = image_shape(graph, x, "FactorizedReduce", path)
         half = self.out_channels // 2
         relu = graph.add("relu", [x], name=subpath(path, "relu"))
         a = graph.add(

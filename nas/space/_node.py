@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from nas.graph import Graph
     from nas.space._context import BuildContext
 
-__all__ = ["Element", "Node", "Part", "require_int", "subpath"]
+__all__ = ["Element", "Node", "Part", "image_shape", "require_int", "subpath"]
 
 # A counting state: the shared (named) decisions bound so far, with the value that matters
 # for counting (the value of a decision that activates parts somewhere, else None).
@@ -37,6 +37,17 @@ def require_int(kind: str, field: str, value: Any, least: int = 1) -> None:
     """Raise :class:`SpaceError` unless ``value`` is an int (not a bool) of at least ``least``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise SpaceError(f"{kind} needs an int {field} >= {least} (got {value!r}).")
+
+
+def image_shape(graph: Graph, x: str, kind: str, path: str) -> tuple[int, ...]:
+    """The shape of ``x``, which ``kind`` at ``path`` needs to be (channels, height, width)."""
+    shape = graph.shape(x)
+    if len(shape) != 3:
+        where = path or "the root"
+        raise SpaceError(
+            f"{kind} at {where!r} needs a (channels, height, width) input (got shape {shape})."
+        )
+    return shape
 
 
 def subpath(path: str, key: str) -> str:
