@@ -173,7 +173,8 @@ def _params() -> list:
         names = c.marks()
         writes, reads = _writes_and_reads(c.text)
         for path, inherited in marked_outputs.items():
-            if any(r == path or r.startswith(path + "/") for r in reads):
+            # A store's run directories sit beside it: STORE.runs/RUN_ID.
+            if any(r == path or r.startswith((path + "/", path + ".runs/")) for r in reads):
                 names += [m for m in inherited if m not in names]
         marked_outputs.update(dict.fromkeys(writes, names) if names else {})
         marks = [getattr(pytest.mark, m) for m in names]
