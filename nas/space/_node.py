@@ -184,15 +184,10 @@ def _checked(element: Element, part: Part) -> Part:
 # ----------------------------------------------------------------------------- walks
 def walk(parts: Sequence[Part], ctx: BuildContext, path: str) -> None:
     """Resolve every active decision in order (define-by-run), skipping static subtrees."""
-    bound = ctx.bound
     for part in parts:
         value = part.value
         if isinstance(value, Decision):
-            name = value.name  # a shared decision met again needs no path
-            if name is not None and name in bound:
-                chosen = bound[name]
-            else:
-                chosen = ctx.decide(subpath(path, part.key), value)
+            chosen = ctx.decide(subpath(path, part.key), value)
             if part.then is not None:
                 walk(part.then(chosen), ctx, path)
         elif not value.is_static():
