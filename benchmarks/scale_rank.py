@@ -74,6 +74,7 @@ def child(args: argparse.Namespace) -> None:
         extra = {"survivors": args.survivors, "enumerate_all": args.enumerate}
         if args.calibration:
             extra["calibration"] = args.calibration
+    rss_before = rss_mb("VmRSS")
     start, cpu = time.perf_counter(), time.process_time()
     r = rank(space, args.n, 10, model=model, rng=np.random.default_rng(0), **extra)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -82,12 +83,24 @@ def child(args: argparse.Namespace) -> None:
         "n": r.candidates, "unique": r.unique, "distinct": getattr(r, "distinct", None),
         "wall_s": wall, "cpu_s": cpu, "per_s": r.candidates / wall,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_before_mb": rss_before, "rss_after_mb": rss_mb("VmRSS"),
         "seconds": r.seconds,
         "share": {k: v / max(r.seconds["total"], 1e-9) for k, v in stages.items()},
         "top": [a.arch_id for a, _, _ in r.top],
         "first_pass": getattr(r, "first_pass", None),
     }  # fmt: skip
     print(json.dumps(out))
+
+
+def rss_mb(field: str) -> float | None:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of this process in MB; None off Linux."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def run_child(
@@ -177,7 +190,12 @@ def main() -> None:
             figures[f"{name}_small"], figures[f"{name}_large"] = small, large
             ratio = large["peak_rss_mb"] / small["peak_rss_mb"]
             figures[f"{name}_rss_ratio_large_vs_small"] = ratio
-            print(f"{name} peak RSS {n:,} vs {args.small:,} candidates: ratio {ratio:.3f}")
+            print(
+                f"{name} peak RSS {n:,} vs {args.small:,} candidates: ratio {ratio:.3f}; RSS "
+                f"before -> after ranking {large['rss_before_mb']:.0f} -> "
+                f"{large['rss_after_mb']:.0f} MB vs {small['rss_before_mb']:.0f} -> "
+                f"{small['rss_after_mb']:.0f} MB"
+            )
             print("  " + describe(f"{name} {n:,}", large))
             print("  " + describe(f"{name} {args.small:,}", small))
             if name == "nb201" and args.exact:

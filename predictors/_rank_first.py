@@ -148,10 +148,14 @@ class FirstPass:
         self.scored += len(block)
         # the block's best, then the best of those and the survivors so far (ties: first met)
         keep = np.argsort(-scores, kind="stable")[: self.survivors]
-        payload = block.rows if block.rows is not None else block.archs
-        assert payload is not None
+        if block.rows is not None:  # copies: a view would keep the whole block alive
+            payload: Any = [row.copy() for row in block.rows[keep]]
+        else:
+            assert block.archs is not None
+            payload = [block.archs[j] for j in keep.tolist()]
         merged = self.best + [
-            (float(scores[j]), -int(block.indices[j]), payload[j]) for j in keep.tolist()
+            (float(scores[j]), -int(block.indices[j]), payload[i])
+            for i, j in enumerate(keep.tolist())
         ]
         merged.sort(key=lambda item: (-item[0], -item[1]))
         self.best = merged[: self.survivors]
