@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SCHEDULERS", "TUNE_ENV", "init_ray", "run_on_ray", "tune_run"]
 
-_log = logging.getLogger("nas.run")
-
 SCHEDULERS = ("fifo", "asha", "hyperband")
 
 #: Tune settings for short trials on a small machine (read by Tune in the driver process).
@@ -265,6 +263,11 @@ def run_on_ray(
     time_left = driver.time_left()
     if to_run == 0 or (time_left is not None and time_left <= 0):
         return
+    import ray
+    from ray import tune
+
+    from nas.run._tune import StrategySearcher, TrialBridge, run_trial
+
     scheduler = _scheduler(space, evaluator, options)
     env = {"NAS_CACHE_DIR": os.environ.get("NAS_CACHE_DIR", str(run_path / "cache"))}
     prepare = getattr(evaluator, "prepare", None)
@@ -275,12 +278,14 @@ def run_on_ray(
             prepare()
     started = init_ray(options.address, env_vars=env, dashboard=options.dashboard)
     try:
-        from nas.run._tune import StrategySearcher, TrialBridge, trainable
-
         check_fits(options)
         bridge = TrialBridge(driver)
+        threads = max(1, int(options.cpus_per_trial))  # one trial per CPU: no oversubscription
+        trainable = tune.with_parameters(run_trial, evaluator=evaluator, threads=threads)
+        resources = {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial}
         tune_run(
-            trainable(evaluator, options), options.storage or run_path / "tune",
+            tune.with_resources(trainable, {**(options.trial_resources or {}), **resources}),
+            options.storage or run_path / "tune",
             search_alg=StrategySearcher(bridge), max_concurrent_trials=options.max_concurrent,
             scheduler=scheduler, num_samples=-1 if to_run is None else to_run,
             time_budget_s=time_left, callbacks=[bridge, *logger_callbacks(options.loggers)],
@@ -288,8 +293,6 @@ def run_on_ray(
         )  # fmt: skip
     finally:
         if started:
-            import ray
-
             ray.shutdown()
 
 
@@ -308,8 +311,7 @@ def tune_run(
     Args:
         trainable: a Tune trainable (``tune.with_resources(...)`` for resources).
         storage_path: where Tune keeps its experiment files (absolute).
-        param_space: Tune's parameter space (e.g. a ``tune.grid_search``).
-        callbacks: Tune callbacks.
+        param_space, callbacks: ``tune.Tuner``'s and ``tune.RunConfig``'s.
         max_failures: retries of a trial whose worker raised or died (-1: unlimited).
         **tune_config: ``tune.TuneConfig`` arguments (search_alg, scheduler, num_samples,
             ``reuse_actors=True`` for one actor per concurrent slot...).

@@ -27,10 +27,9 @@ from nas.space import Arch
 from nas.store import Result
 
 if TYPE_CHECKING:
-    from nas.search import RayOptions
-    from nas.search._driver import Driver, Evaluator
+    from nas.search._driver import Driver
 
-__all__ = ["StrategySearcher", "TrialBridge", "run_trial", "trainable"]
+__all__ = ["StrategySearcher", "TrialBridge", "run_trial"]
 
 METRIC = "val_accuracy"
 TIME_ATTR = "epoch"
@@ -125,16 +124,6 @@ def checkpoint_location(checkpoint: Any) -> str | None:
         return str(checkpoint.path)
     scheme = {"gcs": "gs"}.get(fs.type_name, fs.type_name)
     return f"{scheme}://{checkpoint.path}"
-
-
-def trainable(evaluator: Evaluator, options: RayOptions) -> Any:
-    """:func:`run_trial` with ``evaluator`` and each trial's resources (fractions allowed)."""
-    resources = {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial}
-    threads = max(1, int(options.cpus_per_trial))
-    return tune.with_resources(
-        tune.with_parameters(run_trial, evaluator=evaluator, threads=threads),
-        {**(options.trial_resources or {}), **resources},
-    )
 
 
 class TrialBridge(Callback):
