@@ -1,10 +1,6 @@
-"""The reproducibility record every stored row of a search carries (its ``record`` column).
-
-One JSON object per row: the strategy and its settings, the run's settings (the CLI's
-flags), library versions, the git commit of the working directory when it is a checkout,
-the command line, the space's fingerprint, and the device the trial ran on. The part that
-is the same for the whole run is built once per session (:func:`run_record`).
-"""
+"""The reproducibility record every stored row of a search carries (its ``record`` column):
+one JSON object of the :data:`RECORD_FIELDS`, all but the trial's device built once per
+session (:func:`run_record`)."""
 
 from __future__ import annotations
 

@@ -108,11 +108,9 @@ class FunctionEvaluator:
                 f"The objective function returned {type(metrics).__name__}; return a mapping "
                 f"of metric name -> number, e.g. {{'val_accuracy': 91.2}}."
             )
-        columns: dict[str, Any] = {"train_seconds": seconds}
-        for name in METRIC_COLUMNS:
-            if name in metrics:
-                value = metrics[name]
-                columns[name] = int(value) if name in ("params", "flops") else float(value)
+        columns: dict[str, Any] = {"train_seconds": seconds}  # unless the function says
+        for name in set(METRIC_COLUMNS) & set(metrics):
+            columns[name] = (int if name in ("params", "flops") else float)(metrics[name])
         extra = {str(k): v for k, v in metrics.items() if k not in METRIC_COLUMNS} or None
         return arch_row(
             arch, self.dataset, "ok", seed=seed, trial_id=trial_id, extra=extra, **columns
