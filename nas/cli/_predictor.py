@@ -340,10 +340,10 @@ def _cmd_rank(args: argparse.Namespace) -> int:
             f"{fp['calibration_spearman']:.3f})"
         )
     if args.store:
-        out["store"] = _store_ranking(args, space, r)
+        stored = out["store"] = _store_ranking(args, space, r)
         lines.append(
-            f"wrote {len(r.top)} prediction rows (status pending, source "
-            f"{out['store']['source']}, run {out['store']['run_id']}) to {args.store}"
+            f"wrote {stored['rows']} prediction rows (status pending, source "
+            f"{stored['source']}, run {stored['run_id']}) to {args.store}"
         )
     emit(out, as_json=args.json, text="\n".join(lines))
     return 0
@@ -365,8 +365,12 @@ def _store_ranking(args: argparse.Namespace, space: Any, r: Any) -> dict[str, An
     }
     rows = prediction_rows(r, space, dataset=args.dataset, model=model, record=record)
     ResultStore(args.store).append(rows)
-    return {"path": str(args.store), "rows": len(rows), "run_id": rows[0].run_id if rows else None,
-            "source": f"predictor:{model}"}  # fmt: skip
+    return {
+        "path": str(args.store),
+        "rows": len(rows),
+        "run_id": rows[0].run_id if rows else None,
+        "source": f"predictor:{model}",
+    }
 
 
 def register(subparsers: Any) -> None:
