@@ -9,7 +9,8 @@ pytest shows it as a failed assertion) naming the object and the property that f
   encode/decode, compile validates and is deterministic, ``mutate`` changes exactly one active
   decision, a small finite space enumerates exactly ``size()`` archs; on one sample the IR's
   output shape, params and FLOPs equal torch's (``FlopCounterMode``), and ONNX Runtime and the
-  ONNX re-import agree with it.
+  ONNX re-import agree with it (an input that feeds an ``embedding`` gets valid token ids,
+  :func:`nas.graph.onnx_backend.random_inputs`).
 * :func:`check_strategy`: ask/tell over a small tabular benchmark (every arch of a finite space
   with a fixed score): valid, never repeated proposals, out-of-order and failed tells, a finite
   space is exhausted exactly, a seed fixes the search, and a ``state_dict`` restored mid-search
@@ -169,11 +170,12 @@ def _check_backends(graph: Graph, where: str, seed: int, onnx: bool) -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
     from nas.graph import import_onnx, onnx_check, to_torch
+    from nas.graph.onnx_backend import random_inputs
 
     with torch.random.fork_rng(devices=[]):  # seeded weights, the caller's state untouched
         torch.manual_seed(seed)
         module = to_torch(graph).eval()
-        xs = [torch.randn(2, *graph.shape(i)) for i in graph.inputs]
+    xs = random_inputs(graph, 2, torch.Generator().manual_seed(seed))  # ids where they must be
     with torch.no_grad():
         out = module(*xs)
     outs = list(out) if isinstance(out, tuple) else [out]

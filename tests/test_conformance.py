@@ -48,6 +48,7 @@ def _marked(names: list[str], slow: set[str]) -> list[Any]:
 
 # Measured with --durations on a 2-core CPU: these take 2-45 s each; the rest about 1 s or less.
 SLOW_SPACES = {"cnn1d", "mobilenet", "nb101", "nb201", "nb201_c100", "nb301", "resnet"}
+SLOW_SPACES |= {"hat_subtransformer"}  # ~80 s: a 60-80M-parameter net through ONNX Runtime
 SLOW_SPACES |= {
     f"tnb101_{kind}_{task}" for kind in ("micro", "macro") for task in ("object", "scene")
 }
@@ -133,3 +134,43 @@ def test_check_strategy_names_an_unseeded_strategy() -> None:
     )
     with pytest.raises(ConformanceError, match="the same seed proposes the same archs"):
         check_strategy(lambda space, seed: _Unseeded(space, seed=seed), space=space, steps=10)
+
+
+# ----------------------------------------------------------------------------- token-id inputs
+def test_check_space_feeds_valid_token_ids_to_an_embedding() -> None:
+    from nas.space import Choice, Op, Seq, Space
+
+    space = Space(
+        "tokens",
+        Seq(
+            src=Op("slice", axis=0, start=2, end=8),
+            embed=Op("embedding", vocab=Choice([3, 5]), dim=4),
+            pool=Op("token_mean"),
+            head=Op("linear", out_features=2),
+        ),
+        input_shape=(8,),
+    )
+    check_space(space, samples=2)  # normal floats would index out of range (or below 0)
+
+
+def test_random_inputs_draw_ids_below_the_smallest_vocab_an_input_reaches() -> None:
+    import torch
+
+    from nas.graph import Graph
+    from nas.graph.onnx_backend import id_bounds, random_inputs
+
+    g = Graph("two_inputs")
+    ids, signal = g.add_input((6,), name="ids"), g.add_input((6,), name="signal")
+    small = g.add("embedding", g.add("slice", ids, axis=0, start=0, end=3), vocab=4, dim=2)
+    large = g.add("embedding", ids, vocab=1000, dim=2)
+    out = g.add("embedding", g.add("relu", g.add("linear", signal, out_features=3)), vocab=9, dim=2)
+    g.set_outputs(small, large, out)
+    assert id_bounds(g) == {"ids": 4, "signal": 9}
+    x, y = random_inputs(g, 500, torch.Generator().manual_seed(0))
+    assert x.dtype == y.dtype == torch.float32  # every IR input is float
+    assert set(x.unique().tolist()) == {0.0, 1.0, 2.0, 3.0}
+    assert set(y.unique().tolist()) == {float(i) for i in range(9)}
+    plain = Graph("plain")
+    plain.set_outputs(plain.add("relu", plain.add_input((6,))))
+    (z,) = random_inputs(plain, 500, torch.Generator().manual_seed(0))
+    assert id_bounds(plain) == {} and bool((z < 0).any() and (z != z.round()).any())

@@ -35,9 +35,70 @@ from nas.graph._onnx_import import import_onnx
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["export_onnx", "import_onnx", "onnx_check"]
+__all__ = ["export_onnx", "id_bounds", "import_onnx", "onnx_check", "random_inputs"]
 
 DEFAULT_OPSET = 20
+
+
+def id_bounds(graph: Graph) -> dict[str, int]:
+    """For each graph input that holds token ids, the number of valid ids.
+
+    An input holds ids when it reaches, through any nodes in between (``slice``, ``reshape``),
+    a node with an int ``vocab`` attribute (the ``embedding`` op, or a user's op that indexes a
+    table the same way): every id must be in ``[0, vocab)`` of each such node it reaches, so
+    the bound is the smallest ``vocab``. The walk stops at such a node (its output is vectors).
+
+    Example:
+        >>> g = Graph(); x = g.add_input((6,))
+        >>> src = g.add("slice", x, axis=0, start=0, end=3)
+        >>> g.set_outputs(g.add("embedding", src, vocab=50, dim=4))
+        >>> id_bounds(g)
+        {'input': 50}
+    """
+    consumers = graph.consumers()
+    bounds: dict[str, int] = {}
+    for name in graph.inputs:
+        seen: set[str] = set()
+        todo, vocabs = [name], []
+        while todo:
+            for c in consumers[todo.pop()]:
+                if c in seen:
+                    continue
+                seen.add(c)
+                vocab = graph.node(c).attrs.get("vocab")
+                if isinstance(vocab, int) and not isinstance(vocab, bool):
+                    vocabs.append(vocab)
+                else:
+                    todo.append(c)
+        if vocabs:
+            bounds[name] = min(vocabs)
+    return bounds
+
+
+def random_inputs(graph: Graph, batch: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """A random ``(batch, *shape)`` tensor per graph input, in order: standard normal floats,
+    or uniform integer ids in ``[0, vocab)`` (see :func:`id_bounds`) as floats, the dtype of
+    every IR input.
+
+    Example:
+        >>> import torch
+        >>> g = Graph(); x = g.add_input((5,))
+        >>> g.set_outputs(g.add("embedding", x, vocab=7, dim=2))
+        >>> ids = random_inputs(g, 3, torch.Generator().manual_seed(0))[0]
+        >>> ids.shape, ids.dtype, bool((ids == ids.round()).all() and ids.min() >= 0 and ids.max() < 7)
+        (torch.Size([3, 5]), torch.float32, True)
+    """
+    import torch
+
+    bounds = id_bounds(graph)
+    out = []
+    for name in graph.inputs:
+        shape = (batch, *graph.shape(name))
+        if name in bounds:
+            out.append(torch.randint(bounds[name], shape, generator=generator).float())
+        else:
+            out.append(torch.randn(*shape, generator=generator))
+    return out
 
 
 def _module_and_shapes(
@@ -168,7 +229,8 @@ def onnx_check(
 ) -> float:
     """Export to ONNX, run ONNX Runtime on a random input and compare with torch (eval mode).
 
-    A graph is lowered with :func:`to_torch` once, so ORT and torch share the same weights.
+    A graph is lowered with :func:`to_torch` once, so ORT and torch share the same weights; its
+    inputs come from :func:`random_inputs` (valid token ids for an input feeding an embedding).
     With ``path`` the checked file stays there, with ``metadata`` as in :func:`export_onnx`.
 
     Returns:
@@ -195,7 +257,10 @@ def onnx_check(
         if metadata:
             _set_metadata(target, _checked_metadata(metadata))
         gen = torch.Generator().manual_seed(seed)
-        xs = [torch.randn(batch, *s, generator=gen) for s in shapes]
+        if isinstance(graph_or_module, Graph):
+            xs = random_inputs(graph_or_module, batch, gen)
+        else:
+            xs = [torch.randn(batch, *s, generator=gen) for s in shapes]
         with torch.no_grad():
             ref = module(*xs)
         refs = list(ref) if isinstance(ref, tuple) else [ref]
