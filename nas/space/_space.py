@@ -60,14 +60,16 @@ class Arch:
     arch_id: str = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        values = dict(self.values)
-        object.__setattr__(self, "values", values)
-        obj = {"space": self.space, "version": self.version, "values": values}
+        object.__setattr__(self, "values", dict(self.values))
+        self._identify()
+
+    def _identify(self) -> None:
+        obj = {"space": self.space, "version": self.version, "values": self.values}
         if self.fingerprint:
             obj["fingerprint"] = self.fingerprint
         text = _CANONICAL.encode(obj)
         self.__dict__["_json"] = text  # computed once: ids, stores and Ray configs all use it
-        object.__setattr__(self, "arch_id", hashlib.sha256(text.encode()).hexdigest()[:16])
+        self.__dict__["arch_id"] = hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -173,12 +175,14 @@ class Space:
         walk(self._parts, ctx, "")
         return self._walked(ctx.bound)
 
-    def _walked(self, values: Mapping[str, Any]) -> Arch:
+    def _walked(self, values: dict[str, Any]) -> Arch:
         # Values a walk of this space chose (or that differ from such values only in a
         # decision that activates nothing) are valid by construction: the mark lets
         # mutate/neighbors skip re-validating them with a second walk.
-        arch = Arch(self.name, self.version, values, self.fingerprint)
-        arch.__dict__["_walked_in"] = self._mark
+        arch = object.__new__(Arch)  # ``values`` is the walk's own dict: no copy, no checks
+        space, version, fingerprint = arch.__dict__["_walked_in"] = self._mark
+        arch.__dict__.update(space=space, version=version, values=values, fingerprint=fingerprint)
+        arch._identify()
         return arch
 
     def _valid(self, arch: Arch) -> Arch:
