@@ -159,11 +159,10 @@ class Space:
         self.version = str(version)
         self.description = description
         self._parts = (Part("", self.body),) + ((Part("recipe", recipe),) if recipe else ())
-        decisions: dict[str, Decision] = {}
+        self.decisions: dict[str, Decision] = {}
         self._conditional: set[str] = set()
-        declare(self._parts, "", decisions, self._conditional)
-        self.decisions: dict[str, Decision] = decisions
-        self._mutable = {k for k, d in decisions.items() if d.size() != 1}  # what mutate moves
+        declare(self._parts, "", self.decisions, self._conditional)
+        self._mutable = {k for k, d in self.decisions.items() if d.size() != 1}  # mutate moves
 
     def __repr__(self) -> str:
         return f"Space({self.name!r}, version={self.version!r}, decisions={len(self.decisions)})"
