@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow.fs as pafs
+import ray
 from ray import tune
 from ray.tune import Callback
 from ray.tune.search import Searcher
@@ -150,8 +151,6 @@ class TrialBridge(Callback):
             tid, actor = trial.trial_id, getattr(trial.temporary_state, "ray_actor", None)
             late = now - self.started.get(tid, now) > cap
             if late and actor is not None and tid not in self.timed_out:
-                import ray
-
                 self.timed_out.add(tid)
                 ray.kill(actor, no_restart=True)
 
