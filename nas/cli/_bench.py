@@ -27,7 +27,13 @@ def _register_bench(subparsers: Any) -> None:
         description="Benchmark tables in the result-store schema (datasets/NAME.parquet).",
     )
 
-    ls = sub.add_parser("list", help="name, rows, space and source of every table")
+    ls = sub.add_parser(
+        "list",
+        help="name, rows, space and source of every table; then the latency tables",
+        description="Every result table (name, rows, space, source), then the latency tables "
+        "of nas.hw in their own section (name, rows, device settings, size, source). --json: "
+        '{"tables": [...], "latency_tables": [...]}.',
+    )
     add_json_flag(ls)
     ls.set_defaults(handler=_list)
 
@@ -95,24 +101,66 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    """Result tables, then latency tables (their own catalogue: ``nas.hw``, no accuracy)."""
     from nas.bench import list_tables, table_info, table_rows
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in list_tables():
         info = table_info(name)
         rows.append(
             {"name": name, "rows": table_rows(name), "space": info.space, "source": info.source}
         )
-    width = max(len(str(r["name"])) for r in rows)
+    latency = _latency_tables()
+    width = max(len(str(r["name"])) for r in [*rows, *latency])
     spaces = min(28, max(len(str(r["space"])) for r in rows))
-    text = "\n".join(
-        f"{r['name']:<{width}} {r['rows'] if r['rows'] is not None else 'missing':>8}  "
-        f"{r['space']:<{spaces}} {r['source']}"
-        for r in rows
-    )
     head = f"{'name':<{width}} {'rows':>8}  {'space':<{spaces}} source"
-    emit(rows, as_json=args.json, text=f"{head}\n{text}")
+    lines = [head] + [
+        f"{r['name']:<{width}} {_count(r['rows'])}  {r['space']:<{spaces}} {r['source']}"
+        for r in rows
+    ]
+    lines += [
+        "",
+        "latency tables (nas.hw; no accuracy: objectives latency_DEVICE, ms)",
+        f"{'name':<{width}} {'rows':>8}  {'devices':>7} {'size':>8}  source",
+    ]
+    lines += [
+        f"{r['name']:<{width}} {_count(r['rows'])}  {_count(r['devices'], 7)} "
+        f"{_size(r['bytes']):>8}  {r['source']}"
+        for r in latency
+    ]
+    emit({"tables": rows, "latency_tables": latency}, as_json=args.json, text="\n".join(lines))
     return 0
+
+
+def _latency_tables() -> list[dict[str, Any]]:
+    """Name, rows, device settings, file size, spaces and source of each latency table."""
+    from nas.hw import latency_table, latency_table_info, latency_table_path, list_latency_tables
+
+    out = []
+    for name in list_latency_tables():
+        info, path = latency_table_info(name), latency_table_path(name)
+        table = latency_table(name) if path.is_file() else None
+        out.append(
+            {
+                "name": name,
+                "rows": None if table is None else len(table),
+                "devices": None if table is None else len(table.devices),
+                "bytes": path.stat().st_size if table is not None else None,
+                "spaces": list(info.spaces),
+                "source": info.source,
+            }
+        )
+    return out
+
+
+def _count(value: int | None, width: int = 8) -> str:
+    return f"{value if value is not None else 'missing':>{width}}"
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ from nas.hw._tables import (
     hat_features,
     latency_table,
     latency_table_info,
+    latency_table_path,
     list_latency_tables,
 )
 
@@ -49,6 +50,7 @@ __all__ = [
     "latency_metric",
     "latency_table",
     "latency_table_info",
+    "latency_table_path",
     "list_latency_tables",
     "with_latency",
 ]

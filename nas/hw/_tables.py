@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,6 +31,7 @@ __all__ = [
     "LatencyTableInfo",
     "latency_table",
     "latency_table_info",
+    "latency_table_path",
     "list_latency_tables",
 ]
 
@@ -260,11 +262,23 @@ class LatencyTable:
         return float(self._latency[device][found].mean())
 
 
+def latency_table_path(name: str) -> Path:
+    """Where latency table ``name`` lives (``datasets/NAME.parquet``), whether or not it exists.
+
+    Example:
+        >>> latency_table_path("help-nb201").name
+        'help-nb201.parquet'
+    """
+    from nas.bench._tables import datasets_dir
+
+    return datasets_dir() / f"{latency_table_info(name).name}.parquet"
+
+
 def _load(name: str) -> pa.Table:
-    from nas.bench._tables import datasets_dir, read_cached
+    from nas.bench._tables import read_cached
 
     how = f"rebuild it with `nas bench import {name} --source DIR` (DIR: the public files)"
-    return read_cached(datasets_dir() / f"{name}.parquet", f"Latency table {name!r}", how)
+    return read_cached(latency_table_path(name), f"Latency table {name!r}", how)
 
 
 _OPEN: dict[str, LatencyTable] = {}

@@ -98,7 +98,7 @@ def test_added_table_is_seen_by_every_reader_and_a_later_process(
     assert len(labeled) == ROWS and labeled.graph(7).params == graph.params
 
     # a later process finds it (the registration is on disk): list, search, benchmark search
-    listed = {r["name"]: r for r in _nas("bench", "list")}
+    listed = {r["name"]: r for r in _nas("bench", "list")["tables"]}
     assert listed["my-nb201"]["rows"] == ROWS and listed["my-nb201"]["space"] == "nb201"
     best = max(r["test_accuracy"] for r in table.to_pylist())
     race = _nas(

@@ -17,7 +17,7 @@ def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> object:
 
 
 def test_bench_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
-    rows = _json(capsys, ["bench", "list", "--json"])
+    rows = _json(capsys, ["bench", "list", "--json"])["tables"]
     assert {r["name"]: r["rows"] for r in rows}["nb201-cifar10"] == 15625
     assert all(r["space"] and r["source"] for r in rows)
     shown = _json(capsys, ["bench", "show", "nb-macro", "--limit", "3", "--json"])
@@ -25,6 +25,33 @@ def test_bench_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
     assert shown["top"][0]["val_accuracy"] == shown["stats"]["val_accuracy"]["max"]
     assert main(["bench", "show", "nb-macro"]) == 0
     assert "nb-macro: 6561 rows" in capsys.readouterr().out
+
+
+def test_bench_list_shows_the_latency_tables_in_their_own_section(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listed = _json(capsys, ["bench", "list", "--json"])
+    latency = {r["name"]: r for r in listed["latency_tables"]}
+    assert {n: (r["rows"], r["devices"]) for n, r in latency.items()} == {
+        "hat-latency": (16000, 8),
+        "help-fbnet": (5000, 27),
+        "help-nb201": (15625, 27),
+    }
+    assert latency["help-nb201"]["spaces"] == ["nb201", "nb201_c100"]
+    assert all(r["bytes"] > 100_000 and "MIT" in r["source"] for r in latency.values())
+    assert not set(latency) & {r["name"] for r in listed["tables"]}  # no accuracy: not results
+    assert main(["bench", "list"]) == 0
+    results, _, section = capsys.readouterr().out.partition("\nlatency tables")
+    assert "nb201-cifar10" in results and "help-" not in results and "hat-" not in results
+    lines = {line.split()[0]: line.split() for line in section.splitlines()[2:]}
+    assert lines["help-nb201"][1:5] == ["15625", "27", "1.3", "MB"]
+    assert lines["hat-latency"][1:3] == ["16000", "8"] and lines["hat-latency"][4] == "kB"
+
+    monkeypatch.setenv("NAS_DATASETS_DIR", str(tmp_path))  # a folder without the files
+    missing = _json(capsys, ["bench", "list", "--json"])["latency_tables"]
+    assert {(r["rows"], r["devices"], r["bytes"]) for r in missing} == {(None, None, None)}
+    assert main(["bench", "list"]) == 0
+    assert "help-nb201" in capsys.readouterr().out
 
 
 def test_search_tabular_json_writes_the_store(
