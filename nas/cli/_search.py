@@ -327,6 +327,7 @@ def _search(args: argparse.Namespace) -> int:
         raise CliInputError("--dashboard and --tune-loggers need --executor ray (Ray Tune trials).")
     if args.executor == "ray" and not args.store:
         raise CliInputError("--executor ray needs --store DIR (where every trial's result lands).")
+    from nas.hw import with_latency
     from nas.oneshot import METHODS as ONESHOT_METHODS
 
     if args.strategy in ONESHOT_METHODS:  # one supernet trial; --budget counts its epochs
@@ -349,6 +350,9 @@ def _search(args: argparse.Namespace) -> int:
             **optuna_study(args.strategy, args.optuna_storage, run_dir),
         )
         evaluator = _tabular(args.evaluator, space) if args.evaluator else _training(args, space)
+        evaluator = with_latency(  # latency_<device> objectives read a latency table (nas.hw)
+            evaluator, [o.metric for o in objectives] + [c.metric for c in constraints], space.name
+        )
     out = run(
         space,
         strategy,
@@ -420,12 +424,15 @@ def _default_run_dir(store: str, run_id: str) -> str:
 
 
 def _summary(result: Any, metrics: list[str]) -> dict[str, Any]:
+    from nas.search import result_metrics
+
+    values = result_metrics(result)  # columns and extras (a latency_<device> objective)
     return {
         "arch_id": result.arch_id,
         "arch": result.arch_dict(),
         "graph_hash": result.graph_hash,
         "trial_id": result.trial_id,
-        "metrics": {m: getattr(result, m, None) for m in metrics},
+        "metrics": {m: values.get(m) for m in metrics},
     }
 
 

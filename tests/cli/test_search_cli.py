@@ -79,3 +79,34 @@ def test_ctrl_c_ends_interrupted_with_the_resume_command_and_resume_finishes(
     rows = ResultStore(store).results()
     assert len(rows) == 5 == len({r.candidate_id for r in rows})  # none lost, none repeated
     assert len({r.run_id for r in rows}) == 1
+
+
+def test_search_minimises_a_latency_table_objective(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--objectives val_accuracy:max,latency_pixel3:min` reads help-nb201's Pixel 3 latency:
+    every stored row and every front member carries it, and the front is non-dominated."""
+    from nas.hw import latency_table
+    from nas.space import get_space
+
+    table, space = latency_table("help-nb201"), get_space("nb201")
+    argv = ["search", "--space", "nb201", "--evaluator", "tabular:nb201-cifar10", "--strategy",
+            "rea", "--budget", "40", "--objectives", "val_accuracy:max,latency_pixel3:min",
+            "--store", str(tmp_path / "store"), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    rows = ResultStore(tmp_path / "store").results()
+    assert len(rows) == 40
+    by_trial = {r.trial_id: r for r in rows if r.status == "ok"}
+    for row in rows:  # a reused row is its isomorphic source's network, latency included
+        source = by_trial[row.reused_from] if row.status == "reused" else row
+        assert row.extra_dict()["latency_pixel3"] == pytest.approx(
+            table.latency(space.validate(source.arch_dict()["values"]), "pixel3"), rel=1e-6
+        )
+    front = [(p["metrics"]["val_accuracy"], p["metrics"]["latency_pixel3"]) for p in out["pareto"]]
+    assert front and all(lat is not None and lat > 0 for _, lat in front)
+    for acc, lat in front:  # no member is beaten on both objectives by another
+        assert not any(a >= acc and b <= lat and (a, b) != (acc, lat) for a, b in front)
+    assert main([*argv[:-5], "--objectives", "val_accuracy:max,latency_pixel9:min"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "'latency_pixel3'" in err and len(err.splitlines()) == 1
