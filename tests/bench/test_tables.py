@@ -42,6 +42,13 @@ def test_catalogue_lists_the_shipped_tables() -> None:
     assert table_info("nb101").name == "nb101-cifar10"  # the earlier name still works
 
 
+@pytest.mark.parametrize("name", ["help-nb201", "help-fbnet", "hat-latency"])
+def test_a_latency_table_is_not_a_result_table_and_the_error_says_where_it_is(name: str) -> None:
+    assert name not in list_tables()
+    with pytest.raises(RegistryError, match=rf"'{name}' is a latency table.*nas.hw.latency_table"):
+        table_info(name)
+
+
 @pytest.mark.parametrize("name", sorted(ROWS))
 def test_table_loads_with_the_store_schema_and_row_count(name: str) -> None:
     table = load_table(name)
