@@ -468,8 +468,8 @@ def _report(
         return
     ended = "interrupted" if out.interrupted else "finished"
     lines = [
-        f"Search {ended}, run {out.run_id}: {out.proposed} evaluations ({out.trained} trained, "
-        f"the rest reused or cut) in {out.wall_seconds:.2f}s "
+        f"Search {ended}, run {out.run_id}: {out.proposed} proposed, {out.trained} trained "
+        f"in {out.wall_seconds:.2f}s "
         f"({', '.join(f'{k} {v}' for k, v in sorted(statuses.items()))})"
     ]
     if out.interrupted:
