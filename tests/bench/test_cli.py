@@ -100,7 +100,7 @@ def test_search_time_budget_text_output(capsys: pytest.CaptureFixture[str]) -> N
         == 0
     )
     text = capsys.readouterr().out
-    assert "best arch_id" in text and "evaluations" in text
+    assert "best arch_id" in text and "proposed" in text and "trained" in text
 
 
 @pytest.mark.parametrize(
