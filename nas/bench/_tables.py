@@ -225,7 +225,8 @@ def table_info(name: str) -> TableInfo:
     if name in list_latency_tables():
         raise RegistryError(
             f"{name!r} is a latency table (no accuracy), not a benchmark table; read it with "
-            f"nas.hw.latency_table({name!r}) or use it as `--objective latency_DEVICE:min`."
+            f"nas.hw.latency_table({name!r}) or use it as an objective: "
+            "`--objectives val_accuracy:max,latency_DEVICE:min`."
         )
     close = difflib.get_close_matches(name, [*_TABLES.names(), *user], n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""

@@ -305,11 +305,10 @@ def _register_benchmark(subparsers: Any) -> None:
     s.add_argument("--store", metavar="DIR", help="also append every evaluation to this store")
     s.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
     s.add_argument(
-        "--objective",
-        action="append",
-        metavar="METRIC:max|min",
-        help="repeat for a multi-objective race: val_accuracy:max and latency_DEVICE:min "
-        "(a device of --latency-table) report Pareto fronts and hypervolume ratios",
+        "--objectives",
+        metavar="METRIC:max|min,...",
+        help="as for nas search; val_accuracy:max,latency_DEVICE:min (a device of "
+        "--latency-table) races for Pareto fronts and reports hypervolume ratios",
     )
     s.add_argument(
         "--latency-table",
@@ -346,7 +345,7 @@ def _benchmark_search(args: argparse.Namespace) -> int:
     if args.queries < 1 or args.seeds < 1 or args.processes < 1:
         raise CliInputError("--queries, --seeds and --processes must be positive ints.")
     checkpoints = _ints(args.checkpoints, "--checkpoints") if args.checkpoints else None
-    device = _latency_device(args.objective or [], args.latency_table)
+    device = _latency_device((args.objectives or "").split(","), args.latency_table)
     if device is not None:
         return _pareto_search(args, strategies, device, checkpoints)
     if args.plot and Path(args.plot).suffix.lower() != ".png":
@@ -389,22 +388,23 @@ def _table_text(result: Any, plot: str | None) -> str:
 
 def _latency_device(objectives: list[str], table: str) -> str | None:
     """The device of a ``val_accuracy:max`` + ``latency_DEVICE:min`` pair, None for no
-    ``--objective`` or ``val_accuracy:max`` alone; anything else is one line."""
+    ``--objectives`` or ``val_accuracy:max`` alone; anything else is one line."""
     from nas.hw import latency_table
 
-    pairs = [o.strip().partition(":")[::2] for o in objectives]
+    objectives = [o.strip() for o in objectives if o.strip()]
+    pairs = [o.partition(":")[::2] for o in objectives]
     if not pairs or pairs == [("val_accuracy", "max")]:
         return None
     latency = [m for m, d in pairs if m.startswith("latency_") and d == "min"]
     if len(pairs) != 2 or ("val_accuracy", "max") not in pairs or len(latency) != 1:
         raise CliInputError(
-            f"--objective: expected val_accuracy:max, optionally with one latency_DEVICE:min "
-            f"(e.g. latency_pixel3:min), got {', '.join(objectives)}."
+            f"--objectives: expected val_accuracy:max, optionally with one latency_DEVICE:min "
+            f"(e.g. val_accuracy:max,latency_pixel3:min), got {','.join(objectives)}."
         )
     try:
         return latency_table(table).check_device(latency[0].removeprefix("latency_"))
     except NasError as exc:
-        raise CliInputError(f"--objective {latency[0]}:min: {exc}") from None
+        raise CliInputError(f"--objectives {latency[0]}:min: {exc}") from None
 
 
 def _pareto_search(

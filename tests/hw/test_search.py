@@ -81,16 +81,16 @@ def test_pareto_race_ratios_grow_with_queries_and_stay_below_one() -> None:
 
 def test_benchmark_search_cli_with_a_latency_objective(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["benchmark", "search", "--table", "nb201-cifar10", "--strategies", "random,rea",
-            "--queries", "30", "--seeds", "2", "--objective", "val_accuracy:max",
-            "--objective", "latency_raspi4:min", "--json"]  # fmt: skip
+            "--queries", "30", "--seeds", "2", "--objectives",
+            "val_accuracy:max,latency_raspi4:min", "--json"]  # fmt: skip
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["device"] == "raspi4" and set(out["strategies"]) == {"random", "rea"}
     assert 0 < out["strategies"]["rea"]["hv_ratio"]["mean"][-1] <= 1
-    assert main([*argv[:-3], "--objective", "latency_raspi:min"]) == 2
+    assert main([*argv[:-3], "--objectives", "val_accuracy:max,latency_raspi:min"]) == 2
     err = capsys.readouterr().err
     assert "did you mean 'raspi4'" in err and len(err.strip().splitlines()) == 1
-    assert main([*argv[:-1], "--objective", "params:min"]) == 2
+    assert main([*argv[:-3], "--objectives", "val_accuracy:max,params:min"]) == 2
     assert "expected val_accuracy:max" in capsys.readouterr().err
 
 
