@@ -261,9 +261,7 @@ class Space:
             )
         return valid
 
-    def arch(self, values: Mapping[str, Any]) -> Arch:
-        """Build a validated arch from a ``{path: value}`` mapping."""
-        return self.validate(values)
+    arch = validate  # a validated arch from a ``{path: value}`` mapping
 
     def contains(self, arch: Arch | Mapping[str, Any]) -> bool:
         try:
