@@ -169,7 +169,10 @@ class Space:
 
     # --------------------------------------------------------------------- walking
     def _decide(self, resolver: Resolver) -> Arch:
-        """The arch of a walk that resolves every active decision with ``resolver``."""
+        """The arch of a walk that resolves every active decision with ``resolver``; a flat
+        space needs no walk (every declared decision is active, in declaration order)."""
+        if not self._conditional:
+            return self._walked({k: resolver(k, d) for k, d in self.decisions.items()})
         ctx = BuildContext(resolver)
         walk(self._parts, ctx, "")
         return self._walked(ctx.bound)
@@ -234,8 +237,6 @@ class Space:
                 f"sample() needs a numpy.random.Generator (got {type(rng).__name__}); "
                 f"use numpy.random.default_rng(seed)."
             )
-        if not self._conditional:  # flat: every declared decision is active, in this order
-            return self._walked({k: d.sample(rng) for k, d in self.decisions.items()})
         return self._decide(lambda key, decision: decision.sample(rng))
 
     def validate(self, arch: Arch | Mapping[str, Any]) -> Arch:

@@ -9,23 +9,32 @@ proposals, every space.
 from __future__ import annotations
 
 import copy
+import itertools
 
 import numpy as np
 import pytest
 
 from nas.errors import ArchError
 from nas.space import Arch, Choice, Space, get_space, list_spaces
-from nas.space._context import KeepOrFill
+from nas.space._context import BuildContext, KeepOrFill, Resolver
+from nas.space._node import walk
 
 SPACES = list_spaces()
 
 
 def walking(space: Space) -> Space:
-    """A copy of ``space`` with every shortcut replaced by the tree walk it skips: sampling
-    walks the tree, an arch is validated with a walk before each move, and after the move a
-    walk keeps the values still valid and fills the rest."""
+    """A copy of ``space`` with every shortcut replaced by the tree walk it skips: every
+    decision is resolved by walking the tree (flat spaces too), an arch is validated with a
+    walk before each move, and after the move a walk keeps the values still valid and fills
+    the rest."""
     ref = copy.copy(space)
-    ref.sample = lambda rng: ref._decide(lambda key, d: d.sample(rng))  # type: ignore[method-assign]
+
+    def decide(resolver: Resolver) -> Arch:
+        ctx = BuildContext(resolver)
+        walk(ref._parts, ctx, "")
+        return ref._walked(ctx.bound)
+
+    ref._decide = decide  # type: ignore[method-assign]
     ref._valid = ref.validate  # type: ignore[method-assign]
     ref._changed = lambda values, key, rng: ref._decide(KeepOrFill(values, rng))  # type: ignore[method-assign]
     return ref
@@ -34,13 +43,13 @@ def walking(space: Space) -> Space:
 @pytest.mark.parametrize("name", SPACES)
 def test_sample_and_mutate_chains_match_the_walk(name: str) -> None:
     space = get_space(name)
-    walk = walking(space)
+    reference = walking(space)
     for seed in range(20):
         fast_rng, walk_rng = np.random.default_rng(seed), np.random.default_rng(seed)
-        fast, ref = space.sample(fast_rng), walk.sample(walk_rng)
+        fast, ref = space.sample(fast_rng), reference.sample(walk_rng)
         assert fast.values == ref.values and fast.arch_id == ref.arch_id
         for _ in range(15):  # a chain: each child is the next parent, as in evolution
-            fast, ref = space.mutate(fast, fast_rng), walk.mutate(ref, walk_rng)
+            fast, ref = space.mutate(fast, fast_rng), reference.mutate(ref, walk_rng)
             assert list(fast.values.items()) == list(ref.values.items())
             assert fast.arch_id == ref.arch_id and fast.to_json() == ref.to_json()
             assert space.validate(fast) == fast
@@ -56,6 +65,23 @@ def test_neighbors_match_the_walk(name: str) -> None:
         fast = space.neighbors(arch)
         assert [a.arch_id for a in fast] == [a.arch_id for a in walking(space).neighbors(arch)]
         assert all(space.contains(a) for a in fast)
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_validate_enumerate_and_decode_match_the_walk(name: str) -> None:
+    space, reference = get_space(name), walking(get_space(name))
+    rng = np.random.default_rng(3)
+    for arch in (space.sample(rng) for _ in range(10)):
+        values = dict(arch.values)
+        assert space.validate(values).to_json() == reference.validate(values).to_json()
+        code = space.encode(arch)
+        assert space.decode(code) == reference.decode(code) == arch
+    if space.size() is not None:
+        fast, ref = (
+            itertools.islice(space.enumerate(), 300),
+            itertools.islice(reference.enumerate(), 300),
+        )
+        assert [a.arch_id for a in fast] == [a.arch_id for a in ref]
 
 
 def test_an_arch_the_space_did_not_build_is_still_validated() -> None:
