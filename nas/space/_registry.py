@@ -83,15 +83,12 @@ def restamp(arch: Arch) -> Arch:
         >>> old.arch_id == arch.arch_id, restamp(old).arch_id == arch.arch_id
         (False, True)
     """
-    if arch.fingerprint:
-        return arch
     _load_entry_points()
-    if arch.space not in _SPACES:
+    if arch.fingerprint or arch.space not in _SPACES:
         return arch
     space = get_space(arch.space)
-    if space.version != arch.version:
-        return arch
-    return Arch(arch.space, arch.version, arch.values, space.fingerprint)
+    same = space.version == arch.version
+    return Arch(arch.space, arch.version, arch.values, space.fingerprint) if same else arch
 
 
 def list_spaces() -> list[str]:
