@@ -10,15 +10,17 @@ path of the offending element, e.g. ``body.items.conv.attrs.kernel_size``.
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from nas._registry import Registry
-from nas.errors import NasError, SpaceError
+from nas.errors import ArchError, NasError, SpaceError
 from nas.space._decisions import Choice, Decision, FloatRange, IntRange
 from nas.space._node import Element
 
-__all__ = ["FORMAT", "from_json", "register_node", "to_json"]
+__all__ = ["FORMAT", "from_json", "loads", "register_node", "to_json"]
 
 FORMAT = "nas-space/2"
 _PLAIN = (bool, int, float, str, type(None))
@@ -109,3 +111,39 @@ def from_json(value: Any, where: str) -> Any:
         raise SpaceError(f"Space JSON at {where}: missing field {exc}.") from None
     except (TypeError, ValueError) as exc:
         raise SpaceError(f"Space JSON at {where}: {exc}") from None
+
+
+def loads(text: str, what: str) -> Any:
+    """Parse an arch or space JSON text; bad input is one :class:`ArchError`/:class:`SpaceError`
+    (malformed, NaN/Infinity/1e999, a key given twice, nested too deeply, 4,300 digits)."""
+    error = ArchError if what.startswith("An arch") else SpaceError
+
+    def constant(name: str) -> Any:
+        raise error(f"{what} holds {name}, which is not a JSON number; give a finite number.")
+
+    def number(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            raise error(f"{what} holds {text}, beyond a float's range; give a finite number.")
+        return value
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out = dict(items)
+        if len(out) < len(items):
+            twice = next(k for i, (k, _) in enumerate(items) if k in dict(items[:i]))
+            raise error(f"{what} gives the key {twice!r} twice; keep one.")
+        return out
+
+    try:
+        return json.loads(
+            text, parse_constant=constant, parse_float=number, object_pairs_hook=pairs
+        )
+    except json.JSONDecodeError as exc:
+        raise error(
+            f"{what} is malformed ({exc.msg} at line {exc.lineno} column {exc.colno})."
+        ) from None
+    except (RecursionError, ValueError) as exc:
+        if isinstance(exc, error):
+            raise
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise error(f"{what} cannot be read ({why}).") from None

@@ -24,7 +24,7 @@ from nas.space._context import (
     Resolver,
 )
 from nas.space._decisions import Choice, Decision, FloatRange, IntRange, _thaw
-from nas.space._json import FORMAT, from_json, to_json
+from nas.space._json import FORMAT, from_json, loads, to_json
 from nas.space._node import Infinite, Node, Part, State, count, declare, walk
 from nas.space._ops import Recipe
 
@@ -93,7 +93,7 @@ class Arch:
 
     @staticmethod
     def from_json(text: str | Mapping[str, Any]) -> Arch:
-        obj = _loads(text, "An arch JSON") if isinstance(text, str) else dict(text)
+        obj = loads(text, "An arch JSON") if isinstance(text, str) else dict(text)
         if not isinstance(obj, Mapping) or not isinstance(obj.get("values"), Mapping):
             raise ArchError(
                 'An arch JSON needs {"space": ..., "version": ..., "values": {...}}; '
@@ -431,7 +431,7 @@ class Space:
 
     @staticmethod
     def from_json(text: str | Mapping[str, Any]) -> Space:
-        obj = _loads(text, "Space JSON") if isinstance(text, str) else text
+        obj = loads(text, "Space JSON") if isinstance(text, str) else text
         if not isinstance(obj, Mapping):
             raise SpaceError(f"Space JSON must be an object (got {type(obj).__name__}).")
         if obj.get("format") != FORMAT:  # nas-space/1 nodes carried a key: build it anew in Python
@@ -450,39 +450,3 @@ class Space:
             version=str(obj.get("version", "1")),
             description=str(obj.get("description", "")),
         )
-
-
-def _loads(text: str, what: str) -> Any:
-    """Parse an arch or space JSON text; bad input is one :class:`ArchError`/:class:`SpaceError`
-    (malformed, NaN/Infinity/1e999, a key given twice, nested too deeply, 4,300 digits)."""
-    error = ArchError if what.startswith("An arch") else SpaceError
-
-    def constant(name: str) -> Any:
-        raise error(f"{what} holds {name}, which is not a JSON number; give a finite number.")
-
-    def number(text: str) -> float:
-        value = float(text)
-        if not math.isfinite(value):
-            raise error(f"{what} holds {text}, beyond a float's range; give a finite number.")
-        return value
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        out = dict(items)
-        if len(out) < len(items):
-            twice = next(k for i, (k, _) in enumerate(items) if k in dict(items[:i]))
-            raise error(f"{what} gives the key {twice!r} twice; keep one.")
-        return out
-
-    try:
-        return json.loads(
-            text, parse_constant=constant, parse_float=number, object_pairs_hook=pairs
-        )
-    except json.JSONDecodeError as exc:
-        raise error(
-            f"{what} is malformed ({exc.msg} at line {exc.lineno} column {exc.colno})."
-        ) from None
-    except (RecursionError, ValueError) as exc:
-        if isinstance(exc, error):
-            raise
-        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise error(f"{what} cannot be read ({why}).") from None
