@@ -30,7 +30,7 @@ from nas.predictors._metrics import ndcg_at_k, score_predictions
 from nas.predictors._model import GennapePredictor, Prediction, PredictorConfig
 from nas.predictors._pretrain import PretrainConfig, PretrainedEncoder, pretrain, sample_graphs
 from nas.predictors._rank import RankResult, rank_candidates
-from nas.predictors._tables import TABLES, LabeledTable, load_labeled
+from nas.predictors._tables import LabeledTable, load_labeled
 
 try:  # registers "predictor" with nas.search; the core must not need the predictor package
     from nas.predictors._strategy import PredictorGuidedSearch
@@ -38,7 +38,6 @@ except ImportError:  # pragma: no cover - nas.search missing in a stripped insta
     PredictorGuidedSearch = None  # type: ignore[assignment,misc]
 
 __all__ = [
-    "TABLES",
     "ZC_PROXIES",
     "EncoderConfig",
     "EncodingRegressor",

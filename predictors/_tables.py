@@ -17,22 +17,7 @@ from nas.graph import Graph
 from nas.predictors._errors import PredictorError
 from nas.space import Arch, get_space
 
-__all__ = ["TABLES", "LabeledTable", "load_labeled"]
-
-#: The shipped tables a predictor can be evaluated on (``nas.bench.list_tables()`` also
-#: lists the user's own; ``suite-zero`` holds several spaces and is the proxies' source).
-TABLES = (
-    "nb201-cifar10",
-    "nb201-cifar100",
-    "nb-macro",
-    "nb101-cifar10",
-    "nb301-cifar10",
-    "tnb101-micro-object",
-    "tnb101-micro-scene",
-    "tnb101-macro-object",
-    "tnb101-macro-scene",
-)
-
+__all__ = ["LabeledTable", "load_labeled"]
 
 @dataclass
 class LabeledTable:
@@ -90,7 +75,7 @@ def load_labeled(name: str, *, signal: str = "val_accuracy") -> LabeledTable:
     """
     import pyarrow.compute as pc
 
-    from nas.bench import load_table, table_info
+    from nas.bench import list_tables, load_table, table_info
     from nas.errors import NasError
 
     if signal not in ("val_accuracy", "test_accuracy"):
@@ -104,9 +89,10 @@ def load_labeled(name: str, *, signal: str = "val_accuracy") -> LabeledTable:
     except NasError as exc:
         raise PredictorError(f"{exc}") from None
     if len(info.spaces) != 1:
+        single = [n for n in list_tables() if len(table_info(n).spaces) == 1]
         raise PredictorError(
             f"Table {info.name!r} holds several spaces ({info.space}); a predictor table "
-            f"needs one (pick one of {', '.join(TABLES)})."
+            f"needs one (pick one of {', '.join(single)})."
         )
     ok = (pc.field("status") == "ok") & pc.field(signal).is_valid()
     rows = table.filter(ok).select(["arch", signal]).to_pydict()
