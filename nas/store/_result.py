@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
@@ -31,6 +32,8 @@ _JSON_COLUMNS = ("arch", "recipe", "extra", "record")
 _CURVE_COLUMNS = ("train_loss_curve", "val_accuracy_curve", "test_accuracy_curve", "epoch_seconds")
 _INT32_MAX = 2**31 - 1
 _INT64_MAX = 2**63 - 1
+_COLUMN_TYPES = [(f.name, f.type) for f in SCHEMA]
+_KEY_FIELDS = operator.attrgetter(*KEY_COLUMNS)
 
 
 def canonical_json(value: Any, column: str = "arch") -> str:
@@ -168,7 +171,7 @@ class Result:
     def key(self) -> ResultKey:
         """The dedupe key: (space, arch_id, dataset, recipe, seed, fidelity, run_id,
         candidate_id)."""
-        return ResultKey(*(getattr(self, name) for name in KEY_COLUMNS))
+        return ResultKey._make(_KEY_FIELDS(self))
 
     def arch_dict(self) -> Any:
         """The architecture decoded from its JSON."""
@@ -235,10 +238,11 @@ def results_to_table(results: Iterable[Result]) -> pa.Table:
         >>> t.num_rows, t.schema.field("val_accuracy").type
         (1, DataType(double))
     """
-    rows = [r.to_row() for r in results]
-    columns = {name: [row[name] for row in rows] for name in SCHEMA.names}
+    # Column by column straight from the fields: Arrow takes the curves' tuples as lists.
+    fields = [vars(r) for r in results]
     try:
-        return pa.table([pa.array(columns[f.name], type=f.type) for f in SCHEMA], schema=SCHEMA)
+        arrays = [pa.array([f[name] for f in fields], type=t) for name, t in _COLUMN_TYPES]
+        return pa.table(arrays, schema=SCHEMA)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
         raise ResultError(f"Results do not fit the store schema: {exc}") from None
 
