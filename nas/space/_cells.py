@@ -4,7 +4,7 @@ their op and inputs (NAS-Bench-101)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -13,10 +13,11 @@ from nas.space._cells_nb101 import nb101_module
 from nas.space._compose import as_node
 from nas.space._decisions import Choice
 from nas.space._json import register_node
-from nas.space._node import OMIT_NONE, Node, Part, require_int, subpath
+from nas.space._node import OMIT_NONE, Node, Part, require_int, subpath, subtree_at
 
 if TYPE_CHECKING:
     from nas.graph import Graph
+    from nas.space._cells_darts import DartsCell
     from nas.space._context import BuildContext
 
 __all__ = ["EdgeCell", "InputCell"]
@@ -26,18 +27,20 @@ def _ops(kind: str, ops: Mapping[str, Node]) -> dict[str, Node]:
     return {str(k): as_node(v, f"{kind} op {k!r}") for k, v in dict(ops).items()}
 
 
-def _op_sets(
-    kind: str, ops: Mapping[str, Node], input_ops: Mapping[str, Node] | None
-) -> tuple[dict[str, Node], dict[str, Node] | None]:
-    """A cell's ops and input ops as nodes; the input ops have the labels of ops, in order."""
-    ops = _ops(kind, ops)
-    first = None if input_ops is None else _ops(f"{kind} input", input_ops)
+def _op_sets(cell: EdgeCell | DartsCell) -> tuple[dict[str, Node], dict[str, Node]]:
+    """Set a cell's ops and input ops as nodes (the input ops have the labels of ops, in
+    order); return the ops and those on the edges from the cell input."""
+    kind = type(cell).__name__
+    ops = _ops(kind, cell.ops)
+    first = None if cell.input_ops is None else _ops(f"{kind} input", cell.input_ops)
     if first is not None and list(first) != list(ops):
         raise SpaceError(
             f"{kind} input_ops must have the labels of ops, in order ({list(ops)}; "
             f"got {list(first)})."
         )
-    return ops, first
+    object.__setattr__(cell, "ops", ops)
+    object.__setattr__(cell, "input_ops", first)
+    return ops, first or ops
 
 
 @register_node
@@ -71,10 +74,7 @@ class EdgeCell(Node):
         require_int("EdgeCell", "nodes", self.nodes, 2)
         if self.output not in ("last", "concat"):
             raise SpaceError(f"EdgeCell output must be 'last' or 'concat' (got {self.output!r}).")
-        ops, input_ops = _op_sets("EdgeCell", self.ops, self.input_ops)
-        object.__setattr__(self, "ops", ops)
-        object.__setattr__(self, "input_ops", input_ops)
-        first = input_ops or ops
+        ops, first = _op_sets(self)
         edges = []
         for i in range(1, self.nodes):
             for j in range(i):
@@ -168,13 +168,10 @@ class InputCell(Node):
         out = []
         for i, op, inputs in self._decisions:
             out.append(Part(f"node{i}.inputs", inputs))
-            out.append(Part(f"node{i}.op", op, then=self._chosen(i)))
+            out.append(Part(f"node{i}.op", op, then=subtree_at(f"node{i}", self.ops)))
         if self._output is not None:
             out.append(Part(f"node{self.nodes - 1}.inputs", self._output))
         return out
-
-    def _chosen(self, i: int) -> Callable[[str], Sequence[Part]]:
-        return lambda label: [Part(f"node{i}.{label}", self.ops[label])]
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
         inputs: list[tuple[int, ...]] = [()]

@@ -12,7 +12,7 @@ from nas.space._cells_ops import FactorizedReduce
 from nas.space._compose import _Sequential
 from nas.space._decisions import Choice
 from nas.space._json import register_node
-from nas.space._node import OMIT_NONE, Node, Part, image_shape, require_int, subpath
+from nas.space._node import OMIT_NONE, Node, Part, image_shape, require_int, subpath, subtree_at
 
 if TYPE_CHECKING:
     from nas.graph import Graph
@@ -66,10 +66,7 @@ class DartsCell(Node):
     def __post_init__(self) -> None:
         require_int("DartsCell", "channels", self.channels)
         require_int("DartsCell", "nodes", self.nodes)
-        ops, input_ops = _op_sets("DartsCell", self.ops, self.input_ops)
-        object.__setattr__(self, "ops", ops)
-        object.__setattr__(self, "input_ops", input_ops)
-        first = input_ops or ops
+        ops, first = _op_sets(self)
         made = []
         for i in range(_INPUTS, _INPUTS + self.nodes):
             prefix = f"{self.name}.node{i}" if self.name else None
@@ -81,7 +78,7 @@ class DartsCell(Node):
                 name = f"{prefix}.op{k}" if prefix else None
                 for source_ops in (first, ops):
                     choice = Choice(source_ops, name=name)
-                    slots.append(Part(key, choice, then=_subtree(key, source_ops)))
+                    slots.append(Part(key, choice, then=subtree_at(key, source_ops)))
             made.append((i, inputs, tuple(slots)))
         object.__setattr__(self, "_nodes", tuple(made))
 
@@ -128,10 +125,6 @@ class DartsCell(Node):
             "conv2d", [y], name=subpath(path, "conv"), out_channels=self.channels, kernel_size=1
         )
         return graph.add("batch_norm", [y], name=subpath(path, "bn"))
-
-
-def _subtree(key: str, ops: Mapping[str, Node]) -> Callable[[Any], Sequence[Part]]:
-    return lambda label: (Part(subpath(key, str(label)), ops[label]),)
 
 
 def _ops_of(slots: Sequence[Part]) -> Callable[[Any], Sequence[Part]]:

@@ -10,6 +10,7 @@ names, never from a global counter.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from nas.graph import Graph
     from nas.space._context import BuildContext
 
-__all__ = ["Element", "Node", "Part", "image_shape", "require_int", "subpath"]
+__all__ = ["Element", "Node", "Part", "image_shape", "require_int", "subpath", "subtree_at"]
 
 # A counting state: the shared (named) decisions bound so far, with the value that matters
 # for counting (the value of a decision that activates parts somewhere, else None).
@@ -43,18 +44,15 @@ def image_shape(graph: Graph, x: str, kind: str, path: str) -> tuple[int, ...]:
     """The shape of ``x``, which ``kind`` at ``path`` needs to be (channels, height, width)."""
     shape = graph.shape(x)
     if len(shape) != 3:
-        where = path or "the root"
         raise SpaceError(
-            f"{kind} at {where!r} needs a (channels, height, width) input (got shape {shape})."
+            f"{kind} at {path or 'the root'!r} needs a (channels, height, width) input (got shape {shape})."
         )
     return shape
 
 
 def subpath(path: str, key: str) -> str:
     """The path of ``key`` under ``path`` (``path.key``; an empty key is the path itself)."""
-    if not key:
-        return path
-    return f"{path}.{key}" if path else key
+    return f"{path}.{key}" if path and key else path or key
 
 
 @dataclass(frozen=True)
@@ -71,6 +69,11 @@ class Part:
     key: str
     value: Any
     then: Callable[[Any], Sequence[Part]] | None = None
+
+
+def subtree_at(key: str, subtrees: Mapping[Any, Node]) -> Callable[[Any], Sequence[Part]]:
+    """The ``then`` of a choice over ``subtrees``: a label activates its subtree at ``key.label``."""
+    return lambda label: (Part(subpath(key, str(label)), subtrees[label]),)
 
 
 class Element:
@@ -170,8 +173,7 @@ def _checked(element: Element, part: Part) -> Part:
         return part
     then = part.then
     if then is None and isinstance(value, Choice) and value.subtrees is not None:
-        subtrees, key = value.subtrees, part.key
-        then = lambda label: (Part(subpath(key, str(label)), subtrees[label]),)  # noqa: E731
+        then = subtree_at(part.key, value.subtrees)
     if then is None:
         return part
     if value.size() is None:
@@ -259,24 +261,19 @@ def _count_decision(
     # A decision that activates no decision counts as its size: which value a shared one is
     # bound to cannot change the count downstream, so its states need not be told apart.
     keyed = (name or subpath(path, part.key)) in conditional
-    out: dict[State, int] = {}
+    out: Counter[State] = Counter()
     for state, n in states.items():
         bound = dict(state) if name is not None else {}
         if name is not None and name in bound:
             if keyed and then is not None:
-                _merge(out, count(then(bound[name]), path, {state: n}, conditional))
+                out.update(count(then(bound[name]), path, {state: n}, conditional))
             else:
-                out[state] = out.get(state, 0) + n
+                out[state] += n
         elif not keyed:
             new = state | {(name, None)} if name is not None else state
-            out[new] = out.get(new, 0) + n * size
+            out[new] += n * size
         else:
             for option in decision.values():
                 sub = {state | {(name, option)} if name is not None else state: n}
-                _merge(out, count(then(option), path, sub, conditional) if then else sub)
+                out.update(count(then(option), path, sub, conditional) if then else sub)
     return out
-
-
-def _merge(into: dict[State, int], more: dict[State, int]) -> None:
-    for state, n in more.items():
-        into[state] = into.get(state, 0) + n
