@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nas.errors import ArchError
-from nas.space._decisions import Choice, Decision, FloatRange, IntRange, _is_plain
+from nas.space._decisions import _PRIMITIVE, Choice, Decision, FloatRange, IntRange
 from nas.space._ops import Expr
 
 if TYPE_CHECKING:
@@ -36,12 +36,9 @@ class BuildContext:
 
     def decide(self, path: str, decision: Decision) -> Any:
         key = decision.name or path
-        bound = self.bound
-        if key in bound:  # a shared (named) decision met again
-            return bound[key]
-        value = self.resolver(key, decision)
-        bound[key] = value
-        return value
+        if key not in self.bound:  # a shared (named) decision met again keeps its value
+            self.bound[key] = self.resolver(key, decision)
+        return self.bound[key]
 
     def value(self, path: str, value: Any, in_shape: tuple[int, ...] | None = None) -> Any:
         """Resolve a field at ``path``: a decision is decided, an expression evaluated on the
@@ -77,20 +74,16 @@ class FromValues:
         return value
 
 
-class KeepOrFill:
-    """Keeps the given values that are still valid; fills new decisions by sampling
-    (with ``rng``) or with each decision's default (without)."""
-
-    def __init__(self, values: Mapping[str, Any], rng: np.random.Generator | None) -> None:
-        self.values = values
-        self.rng = rng
-
-    def __call__(self, key: str, decision: Decision) -> Any:
-        if key in self.values:
-            value = decision.normalize(self.values[key])
-            if decision.contains(value):
-                return value
-        return decision.sample(self.rng) if self.rng is not None else decision.default()
+def keep_or_fill(
+    values: Mapping[str, Any], rng: np.random.Generator | None, key: str, decision: Decision
+) -> Any:
+    """A resolver (bound with :func:`functools.partial`) that keeps the given values still
+    valid and fills new decisions by sampling (with ``rng``) or with their default (without)."""
+    if key in values:
+        value = decision.normalize(values[key])
+        if decision.contains(value):
+            return value
+    return decision.sample(rng) if rng is not None else decision.default()
 
 
 class NeedDecision(Exception):
@@ -104,33 +97,26 @@ class Replay:
     """Answers the i-th decision met with the i-th forced index (lazy enumeration)."""
 
     def __init__(self, forced: list[int]) -> None:
-        self.forced = forced
-        self.position = 0
+        self.forced = iter(forced)
 
     def __call__(self, key: str, decision: Decision) -> Any:
         values = decision.values()
-        if self.position == len(self.forced):
+        index = next(self.forced, None)
+        if index is None:
             raise NeedDecision(len(values))
-        value = values[self.forced[self.position]]
-        self.position += 1
-        return value
+        return values[index]
 
 
-class OptunaSuggest:
-    """Asks an ``optuna.Trial`` define-by-run, one ``suggest_*`` per active decision."""
-
-    def __init__(self, trial: Any) -> None:
-        self.trial = trial
-
-    def __call__(self, key: str, decision: Decision) -> Any:
-        trial = self.trial
-        if isinstance(decision, IntRange):
-            return trial.suggest_int(key, decision.low, decision.high, step=decision.step)
-        if isinstance(decision, FloatRange):
-            return trial.suggest_float(key, decision.low, decision.high, log=decision.log)
-        assert isinstance(decision, Choice)
-        labels = decision.labels
-        if all(_is_plain(v) and not isinstance(v, tuple) for v in labels):
-            return trial.suggest_categorical(key, list(labels))
-        # Optuna stores only primitive categories: suggest an index for tuple-valued choices.
-        return labels[trial.suggest_categorical(key, list(range(len(labels))))]
+def optuna_suggest(trial: Any, key: str, decision: Decision) -> Any:
+    """A resolver (bound to an ``optuna.Trial`` with :func:`functools.partial`): one
+    ``trial.suggest_*`` per active decision."""
+    if isinstance(decision, IntRange):
+        return trial.suggest_int(key, decision.low, decision.high, step=decision.step)
+    if isinstance(decision, FloatRange):
+        return trial.suggest_float(key, decision.low, decision.high, log=decision.log)
+    assert isinstance(decision, Choice)
+    labels = decision.labels
+    if all(isinstance(v, _PRIMITIVE) for v in labels):
+        return trial.suggest_categorical(key, list(labels))
+    # Optuna stores only primitive categories: suggest an index for tuple-valued choices.
+    return labels[trial.suggest_categorical(key, list(range(len(labels))))]

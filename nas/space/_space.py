@@ -17,11 +17,11 @@ from nas.space._compose import as_node
 from nas.space._context import (
     BuildContext,
     FromValues,
-    KeepOrFill,
     NeedDecision,
-    OptunaSuggest,
     Replay,
     Resolver,
+    keep_or_fill,
+    optuna_suggest,
 )
 from nas.space._decisions import Choice, Decision, FloatRange, IntRange, _thaw
 from nas.space._json import FORMAT, from_json, loads, to_json
@@ -365,7 +365,7 @@ class Space:
         if key not in self._conditional and decision.contains(value):
             values[key] = value
             return self._walked(values)
-        return self._decide(KeepOrFill(values, rng))
+        return self._decide(functools.partial(keep_or_fill, values, rng))
 
     # --------------------------------------------------------------------- encodings
     def encode(self, arch: Arch, *, onehot: bool = False) -> np.ndarray:
@@ -421,7 +421,7 @@ class Space:
             >>> study = optuna.create_study()  # doctest: +SKIP
             >>> arch = space.suggest(study.ask())  # doctest: +SKIP
         """
-        return self._decide(OptunaSuggest(trial))
+        return self._decide(functools.partial(optuna_suggest, trial))
 
     # --------------------------------------------------------------------- JSON
     def to_json(self) -> str:

@@ -9,6 +9,7 @@ proposals, every space.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 
 import numpy as np
@@ -16,7 +17,7 @@ import pytest
 
 from nas.errors import ArchError
 from nas.space import Arch, Choice, Space, get_space, list_spaces
-from nas.space._context import BuildContext, KeepOrFill, Resolver
+from nas.space._context import BuildContext, Resolver, keep_or_fill
 from nas.space._node import walk
 
 SPACES = list_spaces()
@@ -36,7 +37,9 @@ def walking(space: Space) -> Space:
 
     ref._decide = decide  # type: ignore[method-assign]
     ref._valid = ref.validate  # type: ignore[method-assign]
-    ref._changed = lambda values, key, rng: ref._decide(KeepOrFill(values, rng))  # type: ignore[method-assign]
+    ref._changed = lambda values, key, rng: ref._decide(
+        functools.partial(keep_or_fill, values, rng)
+    )  # type: ignore[method-assign]
     return ref
 
 
