@@ -13,6 +13,7 @@ from nas.space._compose import _Sequential
 from nas.space._decisions import Choice
 from nas.space._json import register_node
 from nas.space._node import OMIT_NONE, Node, Part, image_shape, require_int, subpath, subtree_at
+from nas.space._ops import conv1x1_bn
 
 if TYPE_CHECKING:
     from nas.graph import Graph
@@ -121,10 +122,7 @@ class DartsCell(Node):
     def _preprocess(self, graph: Graph, path: str, x: str) -> str:
         """DARTS's ``ReLUConvBN(C_in, C, 1, 1, 0)``."""
         y = graph.add("relu", [x], name=subpath(path, "relu"))
-        y = graph.add(
-            "conv2d", [y], name=subpath(path, "conv"), out_channels=self.channels, kernel_size=1
-        )
-        return graph.add("batch_norm", [y], name=subpath(path, "bn"))
+        return conv1x1_bn(graph, path, y, self.channels, 1)
 
 
 def _ops_of(slots: Sequence[Part]) -> Callable[[Any], Sequence[Part]]:

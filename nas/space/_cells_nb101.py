@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from nas.space._node import image_shape, subpath
+from nas.space._ops import conv1x1_bn
 
 if TYPE_CHECKING:
     from nas.graph import Graph
@@ -63,9 +64,7 @@ def nb101_module(
     states: dict[int, str] = {0: x}
 
     def project(name: str, out: int) -> str:
-        y = graph.add("conv2d", [x], name=subpath(name, "conv"), out_channels=out, kernel_size=1)
-        y = graph.add("batch_norm", [y], name=subpath(name, "bn"))
-        return graph.add("relu", [y], name=subpath(name, "relu"))
+        return graph.add("relu", [conv1x1_bn(graph, name, x, out, 1)], name=subpath(name, "relu"))
 
     last = len(live) - 1
     for k in range(1, last):

@@ -176,8 +176,7 @@ class Choice(Decision):
         return list(self.labels)
 
     def describe(self) -> str:
-        shown = [_thaw(v) for v in self.labels]
-        return f"one of {shown!r}"
+        return f"one of {[_thaw(v) for v in self.labels]!r}"
 
     def index(self, value: Any) -> int:
         return self.labels.index(_freeze(value))

@@ -17,13 +17,12 @@ from typing import Any, TypeVar
 
 from nas._registry import Registry
 from nas.errors import ArchError, NasError, SpaceError
-from nas.space._decisions import Choice, Decision, FloatRange, IntRange
+from nas.space._decisions import _PRIMITIVE, Choice, Decision, FloatRange, IntRange
 from nas.space._node import Element
 
 __all__ = ["FORMAT", "from_json", "loads", "register_node", "to_json"]
 
 FORMAT = "nas-space/2"
-_PLAIN = (bool, int, float, str, type(None))
 T = TypeVar("T", bound=type)
 _TYPES: Registry[type] = Registry("node type")
 _NAMES: dict[type, str] = {}
@@ -78,7 +77,7 @@ def to_json(value: Any) -> Any:
         return {"type": "dict", "items": items} if "type" in items else items
     if isinstance(value, list | tuple):
         return [to_json(v) for v in value]
-    if isinstance(value, _PLAIN):
+    if isinstance(value, _PRIMITIVE):
         return value
     raise SpaceError(f"{type(value).__name__} value {value!r} has no JSON form.")
 

@@ -25,7 +25,7 @@ from nas.space._context import (
 )
 from nas.space._decisions import Choice, Decision, FloatRange, IntRange, _thaw
 from nas.space._json import FORMAT, from_json, loads, to_json
-from nas.space._node import Infinite, Node, Part, State, count, declare, walk
+from nas.space._node import Infinite, Node, Part, count, declare, walk
 from nas.space._ops import Recipe
 
 if TYPE_CHECKING:
@@ -298,8 +298,7 @@ class Space:
         if self.recipe_node is None:
             return {}
         values = arch.values if isinstance(arch, Arch) else arch
-        ctx = BuildContext(FromValues(values, self.name))
-        return self.recipe_node.resolve(ctx)
+        return self.recipe_node.resolve(BuildContext(FromValues(values, self.name)))
 
     def graph_hash(self, arch: Arch | Mapping[str, Any]) -> str:
         return self.compile(arch).graph_hash()
@@ -307,13 +306,11 @@ class Space:
     # --------------------------------------------------------------------- counting
     def size(self, *, include_recipe: bool = True) -> int | None:
         """Exact number of distinct archs (a Python int), or ``None`` if infinite."""
-        states: dict[State, int] = {frozenset(): 1}
         parts = self._parts if include_recipe else self._parts[:1]
         try:
-            states = count(parts, "", states, self._conditional)
+            return sum(count(parts, "", {frozenset(): 1}, self._conditional).values())
         except Infinite:
             return None
-        return sum(states.values())
 
     def enumerate(self) -> Iterator[Arch]:
         """Every arch of a finite space, lazily, in a fixed order."""
@@ -340,9 +337,8 @@ class Space:
         if not keys:
             return arch
         key = keys[int(rng.integers(len(keys)))]
-        values = dict(arch.values)
-        values[key] = self.decisions[key].mutate(values[key], rng)
-        return self._changed(values, key, rng)
+        value = self.decisions[key].mutate(arch.values[key], rng)
+        return self._changed({**arch.values, key: value}, key, rng)
 
     def neighbors(self, arch: Arch) -> list[Arch]:
         """Every arch one decision away (new decisions it activates take their defaults)."""
@@ -350,9 +346,7 @@ class Space:
         out: dict[str, Arch] = {}
         for key, value in arch.values.items():
             for other in self.decisions[key].neighbors(value):
-                values = dict(arch.values)
-                values[key] = other
-                nb = self._changed(values, key, None)
+                nb = self._changed({**arch.values, key: other}, key, None)
                 if nb.arch_id != arch.arch_id:
                     out.setdefault(nb.arch_id, nb)
         return list(out.values())
