@@ -41,8 +41,8 @@ class Decision:
     """Base of the decision leaves. Subclasses are frozen dataclasses."""
 
     name: str | None
+    structural: bool = False  # True for a choice over subtrees (a conditional space)
 
-    # --- contract -------------------------------------------------------------------
     def contains(self, value: Any) -> bool:
         raise NotImplementedError
 
@@ -78,10 +78,6 @@ class Decision:
     def default(self) -> Any:
         """A deterministic value (first option / lower bound), used to fill new decisions."""
         raise NotImplementedError
-
-    @property
-    def structural(self) -> bool:
-        return False
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,11 +142,8 @@ class Choice(Decision):
             raise SpaceError(f"Choice options must be distinct (got {list(labels)!r}).")
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "subtrees", subtrees)
+        object.__setattr__(self, "structural", subtrees is not None)
         object.__setattr__(self, "_index", {label: i for i, label in enumerate(labels)})
-
-    @property
-    def structural(self) -> bool:
-        return self.subtrees is not None
 
     def contains(self, value: Any) -> bool:
         v = _freeze(value)
