@@ -286,7 +286,8 @@ def save_pred_vs_true(
     from scipy.stats import kendalltau, spearmanr
 
     t, p = np.asarray(record["y_true"], float), np.asarray(record["y_pred"], float)
-    png = save_png(pred_vs_true_figure(t, p, target=target, title=title), path)
+    fig = pred_vs_true_figure(record["y_true"], record["y_pred"], target=target, title=title)
+    png = save_png(fig, path)
     side = png.with_suffix(".json")
     scores = {
         "kendall": float(kendalltau(t, p).statistic), "spearman": float(spearmanr(t, p).statistic),
