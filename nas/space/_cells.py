@@ -153,8 +153,7 @@ class InputCell(Node):
         object.__setattr__(self, "ops", ops)
         made = []
         for i in range(1, self.nodes - 1):
-            prefix = f"{self.name}.node{i}" if self.name else None
-            op = Choice(ops, name=f"{prefix}.op" if prefix else None)
+            op = Choice(ops, name=f"{self.name}.node{i}.op" if self.name else None)
             made.append((i, op, self._inputs(i)))
         object.__setattr__(self, "_decisions", tuple(made))
         output = self._inputs(self.nodes - 1) if self.channels is not None else None

@@ -93,10 +93,8 @@ def from_json(value: Any, where: str) -> Any:
     if not isinstance(value, Mapping):
         return value
     kind = value.get("type")
-    if not isinstance(kind, str):
-        return {k: from_json(v, f"{where}.{k}") for k, v in value.items()}
-    if kind == "dict":
-        items = value.get("items")
+    if kind == "dict" or not isinstance(kind, str):  # a mapping, wrapped or not
+        items = value.get("items") if kind == "dict" else value
         if not isinstance(items, Mapping):
             raise SpaceError(f"Space JSON at {where}: a 'dict' needs an 'items' object.")
         return {k: from_json(v, f"{where}.{k}") for k, v in items.items()}

@@ -156,10 +156,9 @@ def live_parts(element: Element) -> tuple[Part, ...]:
     live = cache.get("_live")
     if live is None:
         parts = [_checked(element, p) for p in element.parts()]
-        keys = [p.key for p in parts]
-        if len(set(keys)) != len(keys):  # two parts at one path would silently share it
-            twice = next(k for k in keys if keys.count(k) > 1)
-            raise SpaceError(f"{type(element).__name__}.parts() lists key {twice!r} twice.")
+        twice = [k for k, n in Counter(p.key for p in parts).items() if n > 1]
+        if twice:  # two parts at one path would silently share it
+            raise SpaceError(f"{type(element).__name__}.parts() lists key {twice[0]!r} twice.")
         live = cache["_live"] = tuple(p for p in parts if _live(p.value))
     return live
 

@@ -204,7 +204,6 @@ class Space:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def _structure(self) -> dict[str, Any]:
-        """What the space computes: input shape, body and recipe (not its name or notes)."""
         recipe = None if self.recipe_node is None else to_json(self.recipe_node)
         return {"input_shape": list(self.input_shape), "body": to_json(self.body), "recipe": recipe}
 
@@ -323,11 +322,9 @@ class Space:
         while stack:
             forced = stack.pop()
             try:
-                arch = self._decide(Replay(forced))
-            except NeedDecision as need:
+                yield self._decide(Replay(forced))
+            except NeedDecision as need:  # the walk met a decision past the forced ones
                 stack.extend([*forced, k] for k in reversed(range(need.size)))
-                continue
-            yield arch
 
     # --------------------------------------------------------------------- local moves
     def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
