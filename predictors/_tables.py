@@ -19,6 +19,7 @@ from nas.space import Arch, get_space
 
 __all__ = ["LabeledTable", "load_labeled"]
 
+
 @dataclass
 class LabeledTable:
     """Rows of one benchmark table: a target per row and each row's arch and IR graph.

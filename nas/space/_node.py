@@ -167,16 +167,13 @@ def _checked(element: Element, part: Part) -> Part:
     where = f"{type(element).__name__}.parts()"
     if not isinstance(part, Part) or not isinstance(part.value, Decision | Element):
         raise SpaceError(f"{where}: expected Parts holding a decision, node or expression.")
-    value, where = part.value, f"{where} part {part.key!r}"
-    if not isinstance(value, Decision):
-        return part
-    then = part.then
+    value, then = part.value, part.then
     if then is None and isinstance(value, Choice) and value.subtrees is not None:
         then = subtree_at(part.key, value.subtrees)
-    if then is None:
+    if then is None or not isinstance(value, Decision):
         return part
     if value.size() is None:
-        raise SpaceError(f"{where}: a continuous decision cannot activate parts.")
+        raise SpaceError(f"{where} part {part.key!r}: a continuous decision cannot activate parts.")
     # Parts that never hold a decision change no walk, declaration or count: drop them once.
     live = any(_live(sub.value) for option in value.values() for sub in then(option))
     return Part(part.key, value, then if live else None)
