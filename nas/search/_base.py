@@ -119,12 +119,14 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Told:
-    """The recorded outcome of one candidate (internal)."""
+    """The recorded outcome of one candidate (internal). ``score`` is the "bigger is better"
+    key of an ``ok`` result, kept at tell time: feasible first, then the first objective."""
 
     candidate_id: str
     status: str
     metrics: Mapping[str, float] = field(default_factory=dict)
     violation: float = 0.0
+    score: tuple[float, float] = (-math.inf, -math.inf)
 
     @property
     def ok(self) -> bool:
@@ -273,9 +275,8 @@ class Strategy:
 
     def best(self) -> tuple[Candidate, dict[str, float]] | None:
         """The feasible result with the best first objective (earliest wins ties), or None."""
-        first = self.objectives[0]
         feasible = (t for t in self._told.values() if t.feasible)
-        best = max(feasible, key=lambda t: first.sign * t.metrics[first.metric], default=None)
+        best = max(feasible, key=lambda t: t.score, default=None)
         return None if best is None else (self._candidates[best.candidate_id], dict(best.metrics))
 
     def pareto_front(self) -> list[tuple[Candidate, dict[str, float]]]:
@@ -319,10 +320,11 @@ class Strategy:
         }
 
     def _record(self, candidate_id: str, status: str, metrics: dict[str, float]) -> Told:
-        violation = 0.0
-        if status == "ok":
-            violation = sum(c.violation(metrics[c.metric]) for c in self.constraints)
-        return Told(candidate_id, status, metrics, violation)
+        if status != "ok":
+            return Told(candidate_id, status, metrics)
+        violation = sum(c.violation(metrics[c.metric]) for c in self.constraints)
+        value = self.objectives[0].sign * metrics[self.objectives[0].metric]
+        return Told(candidate_id, status, metrics, violation, (-violation, value))
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue the search exactly; plain JSON types only."""
@@ -380,11 +382,6 @@ class Strategy:
 
     def _seen(self, arch: Arch) -> bool:
         return arch.arch_id in self._by_arch
-
-    def _score(self, told: Told) -> tuple[float, float]:
-        """A scalar "bigger is better" key: feasible first, then the first objective."""
-        first = self.objectives[0]
-        return (-told.violation, first.sign * told.metrics[first.metric])
 
     def _min_vector(self, told: Told) -> list[float]:
         return [-o.sign * told.metrics[o.metric] for o in self.objectives]

@@ -11,7 +11,6 @@ counts them, so a resume tells stored rows the state missed and re-runs unfinish
 
 from __future__ import annotations
 
-import copy
 import inspect
 import json
 import math
@@ -38,6 +37,7 @@ __all__ = ["METRIC_COLUMNS", "AskTell", "Driver", "Evaluator", "SearchResult"]
 # worker, a full disk) or a timeout may not recur, so its twins get a trial of their own.
 _REUSABLE = frozenset({"ok", "diverged"})
 _HEARTBEAT_S = 2.0  # while a trial runs, the elapsed time is saved at least this often
+_KEY_JSON = json.JSONEncoder(sort_keys=True, default=str).encode  # built once, not per arch
 
 # Result columns handed to the strategy as metrics (objectives and constraints name them).
 METRIC_COLUMNS = (
@@ -187,6 +187,8 @@ class Driver:
         self._parked: dict[str, list[str]] = {}  # graph key -> candidates waiting for it
         self._queue: list[str] = []  # asked (or re-run) candidates not yet handed out
         self._archs: dict[str, Arch] = {}
+        self._metrics: dict[str, dict[str, float]] = {}  # candidate id -> metrics of its row
+        self._records: dict[str, str] = {}  # device -> the record JSON of this run's rows
         self._replay: dict[str, Result] = {}  # stored rows of proposals the state lost
         self._session_start = time.monotonic()
         self._elapsed_before = state.elapsed_s
@@ -318,7 +320,7 @@ class Driver:
             try:
                 graph_hash = graph_hash or (self._hash(arch) if self._hash else None)
                 graph_hash = graph_hash or self.space.compile(arch).graph_hash()
-                recipe = json.dumps(self.space.recipe(arch), sort_keys=True, default=str)
+                recipe = _KEY_JSON(self.space.recipe(arch))
                 self._keys[arch.arch_id] = (f"{graph_hash}|{recipe}", graph_hash)
             except Exception:  # an arch that does not compile fails in its evaluation, once
                 self._keys[arch.arch_id] = (f"arch:{arch.arch_id}", "")
@@ -381,9 +383,12 @@ class Driver:
     def _record(
         self, candidate_id: str, row: Result, *, store: bool = True, told_as: Result | None = None
     ) -> None:
-        if row.record is None:
-            record = trial_record(self.run_record, row.extra_dict())
-            row = _stamp(row, record=json.dumps(record, sort_keys=True, separators=(",", ":")))
+        if row.record is None:  # a row the driver made or copied: its record is set in place
+            record = trial_record(self.run_record, row.extra)
+            device = record["device"]  # one encoding per device: the rest is the run's
+            if device not in self._records:
+                self._records[device] = json.dumps(record, sort_keys=True, separators=(",", ":"))
+            object.__setattr__(row, "record", self._records[device])
         self.rows[candidate_id] = row
         if store and self.store is not None:
             self._queued.append(row)
@@ -394,8 +399,9 @@ class Driver:
         self._maybe_checkpoint()
 
     def _tell(self, candidate_id: str, row: Result) -> None:
-        status, metrics = tell_status(row.status), result_metrics(row)
-        self.strategy.tell(candidate_id, metrics or None, status=status)
+        source = row.candidate_id or candidate_id  # a reused row: its source's, parsed once
+        metrics = self._metrics[source] = self._metrics.get(source) or result_metrics(row)
+        self.strategy.tell(candidate_id, metrics or None, status=tell_status(row.status))
 
     def _maybe_checkpoint(self) -> None:
         since = time.monotonic() - self._last_checkpoint
@@ -460,9 +466,8 @@ class Driver:
 def _stamp(result: Result, **fields: Any) -> Result:
     # A shallow copy with bookkeeping fields set: the values are plain and canonical already,
     # so re-validating the whole row (arch JSON included) would be wasted work per query.
-    out = copy.copy(result)
-    for key, value in fields.items():
-        object.__setattr__(out, key, value)
+    out = object.__new__(type(result))
+    out.__dict__.update(result.__dict__, **fields)
     return out
 
 

@@ -82,10 +82,9 @@ class RegularizedEvolution(Strategy):
             self._population.append(candidate_id)
 
     def _tournament(self) -> str:
-        members = list(self._population)
-        k = min(self.sample_size, len(members))
-        picked = [members[int(i)] for i in self.rng.choice(len(members), size=k, replace=False)]
-        return select_winner([self._told[c] for c in picked], self)
+        k = min(self.sample_size, len(self._population))
+        picked = self.rng.choice(len(self._population), size=k, replace=False).tolist()
+        return select_winner([self._told[self._population[i]] for i in picked], self)
 
     def _extra_state(self) -> dict[str, Any]:
         return {"population": list(self._population)}
@@ -96,10 +95,10 @@ class RegularizedEvolution(Strategy):
 
 def select_winner(sample: Sequence[Told], strategy: Strategy) -> str:
     """The tournament winner's candidate id (see :class:`RegularizedEvolution`)."""
+    if len(strategy.objectives) == 1:  # the least violation, then the best value
+        return max(sample, key=lambda t: t.score).candidate_id  # max keeps the first of ties
     least = min(t.violation for t in sample)
     pool = [t for t in sample if t.violation == least]
-    if len(strategy.objectives) == 1:
-        return max(pool, key=strategy._score).candidate_id  # max keeps the first of ties
     points = [strategy._min_vector(t) for t in pool]
     front = non_dominated(points)
     crowding = crowding_distance([points[i] for i in front])

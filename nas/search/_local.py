@@ -67,10 +67,9 @@ class LocalSearch(Strategy):
             if candidate_id not in self._episode:
                 return
             done = [self._told[c] for c in self._episode if c in self._told]
-            ok = [t for t in done if t.ok]
-            if len(done) >= self.num_init and ok:
-                self._move(max(ok, key=self._score).candidate_id)
-        elif self._score(told) > self._score(self._told[self._current]):
+            if len(done) >= self.num_init and any(t.ok for t in done):  # failed: score -inf
+                self._move(max(done, key=lambda t: t.score).candidate_id)
+        elif told.score > self._told[self._current].score:
             self._move(candidate_id)
 
     def _move(self, candidate_id: str) -> None:

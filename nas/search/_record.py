@@ -43,10 +43,12 @@ def run_record(
     }
 
 
-def trial_record(base: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``base`` plus the trial's device: the trainer's (``extra["device"]``), or ``none``
-    for a row no model was trained for (a tabular lookup, a reused or cut row)."""
-    device = (extra or {}).get("device") if isinstance(extra, Mapping) else None
+def trial_record(base: Mapping[str, Any], extra: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    """``base`` plus the trial's device: the trainer's (``device`` in ``extra``, a mapping or
+    its JSON), or ``none`` for a row no model was trained for (a lookup, a reused or cut row)."""
+    # Canonical JSON spells every key as it is: no '"device"' in the text, no device key.
+    found = json.loads(extra) if isinstance(extra, str) and '"device"' in extra else extra
+    device = found.get("device") if isinstance(found, Mapping) else None
     return {**base, "device": str(device) if device else "none"}
 
 

@@ -55,4 +55,11 @@ def test_a_stored_row_lists_every_field(
 
 def test_a_trained_row_names_its_device() -> None:
     assert trial_record({"strategy": "rea"}, {"device": "cuda:0"})["device"] == "cuda:0"
+    assert trial_record({"strategy": "rea"}, '{"device":"cuda:0"}')["device"] == "cuda:0"
     assert trial_record({"strategy": "rea"}, None) == {"strategy": "rea", "device": "none"}
+    # "device" as a value, or in a non-object extra, names no device
+    assert (
+        trial_record({}, '{"note":"device"}')
+        == trial_record({}, '["device"]')
+        == {"device": "none"}
+    )
