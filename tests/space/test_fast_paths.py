@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,11 +36,12 @@ def walking(space: Space) -> Space:
         walk(ref._parts, ctx, "")
         return ref._walked(ctx.bound)
 
+    def changed(values: dict[str, Any], key: str, rng: np.random.Generator | None) -> Arch:
+        return ref._decide(functools.partial(keep_or_fill, values, rng))
+
     ref._decide = decide  # type: ignore[method-assign]
     ref._valid = ref.validate  # type: ignore[method-assign]
-    ref._changed = lambda values, key, rng: ref._decide(
-        functools.partial(keep_or_fill, values, rng)
-    )  # type: ignore[method-assign]
+    ref._changed = changed  # type: ignore[method-assign]
     return ref
 
 
