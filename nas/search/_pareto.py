@@ -21,13 +21,8 @@ def dominates(a: Point, b: Point) -> bool:
         >>> dominates([1, 2], [1, 3]), dominates([1, 2], [1, 2])
         (True, False)
     """
-    better = False
-    for x, y in zip(a, b):
-        if x > y:
-            return False
-        if x < y:
-            better = True
-    return better
+    pairs = list(zip(a, b))  # a NaN pair is neither worse nor better
+    return not any(x > y for x, y in pairs) and any(x < y for x, y in pairs)
 
 
 def non_dominated(points: Sequence[Point]) -> list[int]:
@@ -39,11 +34,15 @@ def non_dominated(points: Sequence[Point]) -> list[int]:
         >>> non_dominated([[1, 3], [2, 2], [2, 3], [3, 1]])
         [0, 1, 3]
     """
-    return [
-        i
-        for i, p in enumerate(points)
-        if not any(dominates(q, p) for j, q in enumerate(points) if j != i)
-    ]
+    if any(x != x for p in points for x in p):  # NaN has no order: check every pair
+        return [i for i, p in enumerate(points) if not any(dominates(q, p) for q in points)]
+    # A dominator is no worse anywhere, so it sorts first, and a dominated point is dominated
+    # by a point of the front (dominance is transitive): one sorted pass against the front.
+    front: list[int] = []
+    for i in sorted(range(len(points)), key=lambda i: tuple(points[i])):
+        if not any(dominates(points[j], points[i]) for j in front):
+            front.append(i)
+    return sorted(front)
 
 
 def crowding_distance(points: Sequence[Point]) -> list[float]:

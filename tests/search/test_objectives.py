@@ -135,6 +135,25 @@ def test_non_dominated_matches_brute_force(pts: list[list[int]]) -> None:
     assert {str(i) for i in non_dominated(pts)} == brute_force_front(rows)
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.sampled_from([0.0, 0.5, 1.0, 2.0, -1.0, math.inf, math.nan]), min_size=3, max_size=3
+        ),
+        max_size=30,
+    )
+)
+def test_non_dominated_is_every_point_no_other_dominates(pts: list[list[float]]) -> None:
+    # three objectives, ties, infinities and NaN (a NaN pair is neither worse nor better)
+    def dominated(p: list[float]) -> bool:
+        return any(
+            all(not x > y for x, y in zip(q, p)) and any(x < y for x, y in zip(q, p)) for q in pts
+        )
+
+    assert non_dominated(pts) == [i for i, p in enumerate(pts) if not dominated(p)]
+
+
 def test_crowding_distance_boundaries_are_infinite() -> None:
     d = crowding_distance([[0.0, 4.0], [1.0, 3.0], [3.0, 1.0], [4.0, 0.0]])
     assert d[0] == d[3] == math.inf
