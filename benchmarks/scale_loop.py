@@ -7,7 +7,8 @@ written once with pyarrow. Also times ``Space.mutate`` alone (a share of the loo
 
 ``--profile N`` runs the loop once more under cProfile and prints (and saves) the N functions
 with the most time of their own, and the share of the loop spent in ``Space.mutate`` and
-``Space.sample``.
+``Space.sample``, and the garbage collector's time per generation (a full collection lands
+on whatever function happened to allocate, so its time is reported apart).
 
 Run: python benchmarks/scale_loop.py [--queries 5000] [--repeats 3] [--profile 10] [--save]
 """
@@ -16,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import os
 import pstats
 import shutil
 import tempfile
+import time
 import uuid
 from typing import Any
 
@@ -85,7 +88,22 @@ def main() -> None:
 def profile(fn: Any, top: int) -> dict[str, Any]:
     """Run ``fn`` under cProfile: the ``top`` functions by own time, and the space's share."""
     profiler = cProfile.Profile()
-    profiler.runcall(fn)
+    collections: dict[int, list[float]] = {}  # generation -> [collections, seconds]
+    started: list[float] = []
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started:
+            counts = collections.setdefault(info["generation"], [0, 0.0])
+            counts[0] += 1
+            counts[1] += time.perf_counter() - started[0]
+
+    gc.callbacks.append(watch)
+    try:
+        profiler.runcall(fn)
+    finally:
+        gc.callbacks.remove(watch)
     stats = pstats.Stats(profiler).stats  # (file, line, name) -> (cc, calls, own, cumulative, _)
     total = sum(own for _, _, own, _, _ in stats.values())
 
@@ -110,12 +128,16 @@ def profile(fn: Any, top: int) -> dict[str, Any]:
         f"profile: {total:.2f} s in all; Space.mutate {space['mutate']:.1%}, "
         f"Space.sample {space['sample']:.1%} (cumulative)"
     )
+    gc_s = {str(g): {"collections": n, "s": t} for g, (n, t) in sorted(collections.items())}
+    print(
+        "  gc: " + ", ".join(f"gen {g} {v['collections']}x {v['s']:.3f} s" for g, v in gc_s.items())
+    )
     for e in entries:
         print(
             f"  {e['own_share']:6.1%} own {e['cum_share']:6.1%} cum {e['calls']:>7} calls  "
             f"{e['function']}"
         )
-    return {"total_s": total, "space_share": space, "top": entries}
+    return {"total_s": total, "space_share": space, "gc": gc_s, "top": entries}
 
 
 if __name__ == "__main__":
