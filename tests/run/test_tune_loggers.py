@@ -50,4 +50,3 @@ def test_bad_logger_options_are_one_line(capsys: pytest.CaptureFixture[str]) -> 
             "3", "--tune-loggers", "csv"]  # fmt: skip
     assert main(argv) == 2
     assert "need --executor ray" in capsys.readouterr().err
-
