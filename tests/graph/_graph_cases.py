@@ -148,10 +148,12 @@ def residual_cnn() -> Graph:
 NB201_OPS = ("none", "skip", "conv1", "conv3", "pool")
 
 
-def nb201_cell(edges: dict[tuple[int, int], str], *, rename: Callable[[str], str] = str) -> Graph:
-    """NAS-Bench-201-like cell: node j = sum of op(node i) over i < j; 4 nodes."""
-    g = Graph("nb201")
-    nodes = [g.add_input((8, 8, 8), name=rename("in"))]
+def add_nb201_cell(
+    g: Graph, x: str, edges: dict[tuple[int, int], str], rename: Callable[[str], str] = str
+) -> str:
+    """Add a NAS-Bench-201-like cell on ``x`` to ``g`` (node j = sum of op(node i) over i < j;
+    4 nodes, convs as wide as ``x``); returns its output node."""
+    nodes = [x]
     for j in range(1, 4):
         terms = []
         for i in range(j):
@@ -163,14 +165,20 @@ def nb201_cell(edges: dict[tuple[int, int], str], *, rename: Callable[[str], str
             elif op == "pool":
                 terms.append(g.add("avg_pool", src, name=n, kernel_size=3, stride=1, padding=1))
             else:
-                k = int(op[-1])
+                k, width = int(op[-1]), g.shape(x)[0]
                 r = g.add("relu", src, name=n + ".relu")
                 c = g.add(
-                    "conv2d", r, name=n + ".conv", out_channels=8, kernel_size=k, padding="same"
+                    "conv2d", r, name=n + ".conv", out_channels=width, kernel_size=k, padding="same"
                 )
                 terms.append(g.add("batch_norm", c, name=n + ".bn"))
         nodes.append(g.add("add", terms, name=rename(f"n{j}")))
-    g.set_outputs(nodes[-1])
+    return nodes[-1]
+
+
+def nb201_cell(edges: dict[tuple[int, int], str], *, rename: Callable[[str], str] = str) -> Graph:
+    """NAS-Bench-201-like cell on an (8, 8, 8) input, as a graph of its own."""
+    g = Graph("nb201")
+    g.set_outputs(add_nb201_cell(g, g.add_input((8, 8, 8), name=rename("in")), edges, rename))
     return g
 
 

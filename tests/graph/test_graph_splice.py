@@ -11,31 +11,12 @@ import pytest
 from nas.errors import GraphError
 from nas.graph import Graph
 
-from ._graph_cases import NB201_EDGES, NB201_OPS
+from ._graph_cases import NB201_EDGES, NB201_OPS, add_nb201_cell
 
 
 def _cell(g: Graph, x: str, prefix: str, edges: dict[tuple[int, int], str]) -> str:
     """A NAS-Bench-201 cell added node by node, its nodes named ``prefix + ...``."""
-    c = g.shape(x)[0]
-    nodes = [x]
-    for j in range(1, 4):
-        terms = []
-        for i in range(j):
-            op, src, n = edges[(i, j)], nodes[i], f"{prefix}e{i}{j}"
-            if op == "none":
-                terms.append(g.add("zero", src, name=n))
-            elif op == "skip":
-                terms.append(g.add("identity", src, name=n))
-            elif op == "pool":
-                terms.append(g.add("avg_pool", src, name=n, kernel_size=3, stride=1, padding=1))
-            else:
-                r = g.add("relu", src, name=n + ".relu")
-                k = int(op[-1])
-                conv = g.add("conv2d", r, name=n + ".conv", out_channels=c, kernel_size=k,
-                             padding="same")  # fmt: skip
-                terms.append(g.add("batch_norm", conv, name=n + ".bn"))
-        nodes.append(g.add("add", terms, name=f"{prefix}n{j}"))
-    return nodes[-1]
+    return add_nb201_cell(g, x, edges, rename=lambda name: prefix + name)
 
 
 def _network(edges: dict[tuple[int, int], str], *, spliced: bool, prefixes: list[str]) -> Graph:
