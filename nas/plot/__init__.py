@@ -18,7 +18,6 @@ __all__ = [
     "PlotError",
     "curves_figure",
     "figure_from_source",
-    "hypervolume_2d",
     "parallel_figure",
     "pareto_figure",
     "pred_vs_true_figure",

@@ -15,7 +15,7 @@ from nas.errors import NasError
 from nas.plot._kinds import KINDS
 
 __all__ = [
-    "KINDS", "PlotError", "curves_figure", "hypervolume_2d", "parallel_figure", "pareto_figure",
+    "KINDS", "PlotError", "curves_figure", "parallel_figure", "pareto_figure",
     "pred_vs_true_figure", "regret_figure", "save_png", "save_pred_vs_true",
 ]  # fmt: skip
 
@@ -84,22 +84,6 @@ def regret_figure(comparison: Mapping[str, Any]) -> Any:
     return fig
 
 
-def hypervolume_2d(points: Sequence[Sequence[float]], reference: Sequence[float]) -> float:
-    """Area dominated by ``points`` (minimization) and bounded by ``reference``.
-
-    Example:
-        >>> hypervolume_2d([[1, 3], [2, 1]], [4, 4])  # 3 + 6, less their 2 of overlap
-        7.0
-    """
-    kept = sorted((float(a), float(b)) for a, b in points if a < reference[0] and b < reference[1])
-    area, best_b = 0.0, float(reference[1])
-    for a, b in kept:
-        if b < best_b:
-            area += (reference[0] - a) * (best_b - b)
-            best_b = b
-    return area
-
-
 def _ok(rows: Sequence[Mapping[str, Any]], *metrics: str) -> list[Mapping[str, Any]]:
     out = [
         r for r in rows
@@ -123,6 +107,7 @@ def pareto_figure(
 ) -> Any:
     """Every ok row as a point, the non-dominated ones joined as the front, and the
     front's hypervolume (reference: the worst value of each metric among the rows)."""
+    from nas.hw import hypervolume
     from nas.search._pareto import non_dominated
 
     ok = _ok(rows, x, y)
@@ -130,7 +115,7 @@ def pareto_figure(
     points = [[sx * float(r[x]), sy * float(r[y])] for r in ok]
     front = non_dominated(points)
     ref = [max(p[0] for p in points), max(p[1] for p in points)]
-    hv = hypervolume_2d([points[i] for i in front], ref)
+    hv = hypervolume([points[i] for i in front], ref)
     fig = _figure()
     ax = fig.add_subplot()
     on = set(front)

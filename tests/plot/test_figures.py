@@ -12,7 +12,7 @@ import pytest
 
 from nas.bench import TabularEvaluator, compare_strategies
 from nas.cli import main
-from nas.plot import PlotError, hypervolume_2d, pred_vs_true_figure, save_png
+from nas.plot import PlotError, pred_vs_true_figure, save_png
 from nas.store import ResultStore
 
 matplotlib = pytest.importorskip("matplotlib")
@@ -102,4 +102,3 @@ def test_bad_input_is_one_line(
     assert "No result store or run directory" in capsys.readouterr().err
     with pytest.raises(PlotError, match=r"\.png"):
         save_png(pred_vs_true_figure([1, 2], [1, 2]), tmp_path / "x.jpg")
-    assert hypervolume_2d([[1, 3], [2, 1], [3, 3.5]], [4, 4]) == 7.0  # 3 + 6 - 2 overlap
