@@ -461,6 +461,7 @@ def _report(
         "constraints": [[c.metric, c.min, c.max] for c in constraints],
         "best": None if out.best is None else _summary(out.best, shown),
         "pareto": [_summary(r, shown) for r in out.pareto],
+        "hypervolume": _hypervolume(out, objectives) if len(objectives) > 1 else None,
         "onnx": None if out.onnx is None else str(out.onnx),
     }
     if args.json:
@@ -485,12 +486,35 @@ def _report(
         lines.append(f"  arch    {json.dumps(best['arch'], sort_keys=True)}")
         lines.append("  metrics " + _fmt(best["metrics"]))
     if len(objectives) > 1 or len(out.pareto) > 1:
-        lines.append(f"Pareto front ({len(out.pareto)} archs over {payload['objectives']}):")
+        hv = payload["hypervolume"]
+        volume = "" if hv is None else f"; hypervolume {hv:.6g}, reference: the worst of each"
+        lines.append(
+            f"Pareto front ({len(out.pareto)} archs over {payload['objectives']}{volume}):"
+        )
         for item in payload["pareto"][: args.top]:
             lines.append(f"  {item['arch_id']}  {_fmt(item['metrics'])}")
     if out.onnx is not None:
         lines.append(f"ONNX of the best arch: {out.onnx}")
     emit(payload, as_json=False, text="\n".join(lines))
+
+
+def _hypervolume(out: Any, objectives: list[Any]) -> float | None:
+    """The front's hypervolume in the objectives' units, bounded by the worst value of each
+    objective among the run's results that have them all (as `nas plot pareto` draws it)."""
+    from nas.hw import hypervolume
+    from nas.search import result_metrics
+
+    def point(r: Any) -> list[float] | None:
+        m = result_metrics(r)
+        return (
+            None
+            if any(o.metric not in m for o in objectives)
+            else [-o.sign * m[o.metric] for o in objectives]
+        )
+
+    points = [p for r in out.results if r.status == "ok" and (p := point(r)) is not None]
+    front = [p for r in out.pareto if (p := point(r)) is not None]
+    return hypervolume(front, [max(c) for c in zip(*points)]) if points and front else None
 
 
 def _fmt(metrics: dict[str, Any]) -> str:

@@ -107,6 +107,16 @@ def test_search_minimises_a_latency_table_objective(
     assert front and all(lat is not None and lat > 0 for _, lat in front)
     for acc, lat in front:  # no member is beaten on both objectives by another
         assert not any(a >= acc and b <= lat and (a, b) != (acc, lat) for a, b in front)
+    ok = [r for r in rows if r.status == "ok"]  # reference: the worst of each objective
+    ref_acc, ref_lat = (
+        min(r.val_accuracy for r in ok),
+        max(r.extra_dict()["latency_pixel3"] for r in ok),
+    )
+    area, top = 0.0, ref_acc  # by hand: sweep the front from fastest, adding each step's strip
+    for acc, lat in sorted(front, key=lambda p: (p[1], -p[0])):
+        if acc > top:
+            area, top = area + (ref_lat - lat) * (acc - top), acc
+    assert out["hypervolume"] == pytest.approx(area) and area > 0
     assert main([*argv[:-5], "--objectives", "val_accuracy:max,latency_pixel9:min"]) == 2
     err = capsys.readouterr().err.strip()
     assert "'latency_pixel3'" in err and len(err.splitlines()) == 1
