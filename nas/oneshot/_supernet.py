@@ -6,7 +6,7 @@ DARTS cell edges, a per-layer op or kernel choice with same padding). The supern
 from the space itself, through the node contract (``Node.build`` and ``ctx.decide``):
 
 1. the space is built for a base arch while recording every place (*position*) a decision
-   is met; a shared (named) decision, like the NB-201 cell's edges, is met at many;
+   is met; a named decision used in several places, like the NB-201 cell's edges, is met at many;
 2. for every decision and every value it is built again; the candidate's nodes at a
    position are those under ``path.label`` (a choice over subtrees, the node contract's
    convention) or the node that owns the decided attribute (a value choice such as an op
@@ -14,7 +14,7 @@ from the space itself, through the node contract (``Node.build`` and ``ctx.decid
 3. what lies outside the candidates must be the same graph for every value (else the
    choice is not local and :class:`OneShotError` names it).
 
-The supernet keeps one copy of the shared nodes and one copy of every candidate at every
+The supernet keeps one copy of the common nodes (outside every candidate) and one copy of every candidate at every
 position, each lowered by the op registry exactly as ``nas.graph.to_torch`` lowers it. It runs
 one path (``path={key: label}``: SPOS, evaluating an arch) or the weighted sum of every
 candidate (``weights={key: tensor}``: DARTS). :meth:`Supernet.to_standalone` returns the
@@ -241,7 +241,7 @@ class Supernet(nn.Module):
                             f"{p.path!r} depends on the value chosen; fix it with fixed=."
                         )
                     mixed[p.path].append(_Candidate(graph, names, source, output))
-        self.shared = _Program(base_graph, skeleton["shared"], skeleton["rename"])
+        self.common = _Program(base_graph, skeleton["common"], skeleton["rename"])
         self._order = skeleton["order"]
         self._slot = {p.path: i for i, p in enumerate(self.positions)}
         self._out = base_graph.outputs[0]
@@ -282,7 +282,7 @@ class Supernet(nn.Module):
             segments[path] = (names, sources.pop(), outputs[0])
             owner.update({n: path for n in names})
         rename = {seg[2]: f"@{path}" for path, seg in segments.items()}
-        shared: list[str] = []
+        common: list[str] = []
         nodes: list[tuple[Any, ...]] = []
         order: list[tuple[str, str]] = []  # ("node", name) or ("mixed", path), in run order
         done: set[str] = set()
@@ -292,12 +292,12 @@ class Supernet(nn.Module):
                 node = graph.node(name)
                 inputs = tuple(rename.get(i, i) for i in node.inputs)
                 nodes.append((name, node.op, dict(node.attrs), node.shape, inputs))
-                shared.append(name)
+                common.append(name)
                 order.append(("node", name))
             elif at not in done:
                 done.add(at)
                 order.append(("mixed", at))
-        return {"nodes": nodes, "segments": segments, "rename": rename, "shared": shared,
+        return {"nodes": nodes, "segments": segments, "rename": rename, "common": common,
                 "order": order}  # fmt: skip
 
     # ------------------------------------------------------------------ running
@@ -326,7 +326,7 @@ class Supernet(nn.Module):
         env: dict[str, torch.Tensor] = {self._input: x}
         for kind, name in self._order:
             if kind == "node":
-                _, inputs, fn = self._shared_step[name]
+                _, inputs, fn = self._common_step[name]
                 env[name] = _apply(fn, [env[i] for i in inputs])
                 continue
             slot = self._slot[name]
@@ -339,8 +339,8 @@ class Supernet(nn.Module):
         return env[self._out]
 
     @functools.cached_property
-    def _shared_step(self) -> dict[str, tuple[str, tuple[str, ...], Any]]:
-        return {s[0]: s for s in self.shared.steps}
+    def _common_step(self) -> dict[str, tuple[str, tuple[str, ...], Any]]:
+        return {s[0]: s for s in self.common.steps}
 
     def index(self, key: str, label: Any) -> int:
         """The candidate index of ``label`` for decision ``key``."""
@@ -364,7 +364,7 @@ class Supernet(nn.Module):
         arch = self.space.validate(arch)
         graph, _ = _build(self.space, arch.values)
         module = to_torch(graph)
-        owned: dict[str, nn.Module] = dict(self.shared.module_of)
+        owned: dict[str, nn.Module] = dict(self.common.module_of)
         for i, p in enumerate(self.positions):
             mixed: MixedOp = self.mixed[i]  # type: ignore[assignment]
             candidate: _Candidate = mixed.candidates[self.index(p.key, arch[p.key])]  # type: ignore[assignment]
