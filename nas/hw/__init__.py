@@ -20,7 +20,7 @@ from __future__ import annotations
 from nas.hw._compare import ParetoComparison, compare_pareto
 from nas.hw._convert import build_latency_table, import_latency_table
 from nas.hw._evaluator import LatencyEvaluator, latency_metric, with_latency
-from nas.hw._hypervolume import front_indices, hypervolume
+from nas.hw._hypervolume import hypervolume
 from nas.hw._predictor import LatencyPredictor, device_prior, few_shot_correlation, graph_features
 from nas.hw._tables import (
     LatencyTable,
@@ -42,7 +42,6 @@ __all__ = [
     "compare_pareto",
     "device_prior",
     "few_shot_correlation",
-    "front_indices",
     "graph_features",
     "hat_features",
     "hypervolume",

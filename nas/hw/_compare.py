@@ -23,7 +23,8 @@ import numpy as np
 from nas._progress import progress_bar
 from nas.errors import EvaluationError
 from nas.hw._evaluator import LatencyEvaluator, latency_metric
-from nas.hw._hypervolume import front_indices, hypervolume
+from nas.hw._hypervolume import hypervolume
+from nas.search import non_dominated
 
 __all__ = ["ParetoComparison", "compare_pareto"]
 
@@ -81,6 +82,13 @@ def _points(acc: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return np.stack([-acc, lat], axis=1)  # minimization vectors
 
 
+def _front(points: np.ndarray) -> list[int]:
+    """Indices of the non-dominated rows among those with every value known (nas.search's
+    rule; an arch a table has no value for is on no front)."""
+    known = np.flatnonzero(np.isfinite(points).all(axis=1))
+    return [int(known[i]) for i in non_dominated(points[known].tolist())]
+
+
 def compare_pareto(
     table: str,
     strategies: Sequence[str],
@@ -120,9 +128,9 @@ def compare_pareto(
     val = np.array([r.val_accuracy for r in rows], dtype=float)
     test = np.array([np.nan if r.test_accuracy is None else r.test_accuracy for r in rows])
     lat = np.array([evaluator.table.latency(Arch.from_json(r.arch), device) for r in rows])
-    front = front_indices(_points(val, lat))
+    front = _front(_points(val, lat))
     ref_val = _points(val, lat)[front].max(axis=0)
-    ref_test = _points(test, lat)[front_indices(_points(test, lat))].max(axis=0)
+    ref_test = _points(test, lat)[_front(_points(test, lat))].max(axis=0)
     true_val = hypervolume(_points(val, lat), ref_val)
     true_test = hypervolume(_points(test, lat), ref_test)
     true_front = [
@@ -154,7 +162,7 @@ def compare_pareto(
                 ]
                 for c, k in enumerate(points):
                     got = np.array([f[:3] for f in found[:k]], dtype=float).reshape(-1, 3)
-                    mine = front_indices(_points(got[:, 0], got[:, 2]))
+                    mine = _front(_points(got[:, 0], got[:, 2]))
                     picked = got[mine]
                     hv[name][s, c] = hypervolume(_points(picked[:, 0], picked[:, 2]), ref_val)
                     hv[name][s, c] /= true_val

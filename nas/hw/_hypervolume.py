@@ -13,7 +13,7 @@ import numpy as np
 from nas.errors import EvaluationError
 from nas.search import non_dominated
 
-__all__ = ["front_indices", "hypervolume"]
+__all__ = ["hypervolume"]
 
 
 def hypervolume(
@@ -36,38 +36,8 @@ def hypervolume(
         raise EvaluationError(f"hypervolume needs a finite reference point, got {list(reference)}")
     if len(pts) == 0:
         return 0.0
-    pts = pts[front_indices(pts)]
+    pts = pts[non_dominated(pts.tolist())]
     return float(_hso(np.unique(pts, axis=0), ref))
-
-
-def front_indices(points: Sequence[Sequence[float]] | np.ndarray) -> list[int]:
-    """Indices of the non-dominated points (minimizing), in input order.
-
-    Two objectives take an O(n log n) sweep (a benchmark table's 15,625 archs); more take
-    :func:`nas.search.non_dominated`. Equal points all stay, as there.
-
-    Example:
-        >>> front_indices([[1, 3], [2, 2], [2, 3], [3, 1]])
-        [0, 1, 3]
-    """
-    pts = np.asarray(points, dtype=float)
-    if pts.ndim != 2 or pts.shape[1] != 2:
-        return non_dominated(pts.tolist())
-    order = np.lexsort((pts[:, 1], pts[:, 0]))
-    keep: list[int] = []
-    best = np.inf  # the lowest second objective among points with a smaller first one
-    i = 0
-    while i < len(order):  # points sharing the first objective are taken as one group
-        j = i
-        while j < len(order) and pts[order[j], 0] == pts[order[i], 0]:
-            j += 1
-        group = order[i:j]
-        low = pts[group[0], 1]
-        if low < best:
-            keep += [int(k) for k in group if pts[k, 1] == low]
-            best = low
-        i = j
-    return sorted(keep)
 
 
 def _hso(pts: np.ndarray, ref: np.ndarray) -> float:

@@ -10,8 +10,8 @@ import pytest
 from nas.bench import TabularEvaluator
 from nas.cli import main
 from nas.errors import EvaluationError
-from nas.hw import LatencyEvaluator, compare_pareto, front_indices, hypervolume, latency_table
-from nas.search import Objective, get_strategy, non_dominated, run
+from nas.hw import LatencyEvaluator, compare_pareto, hypervolume, latency_table
+from nas.search import Objective, get_strategy, run
 from nas.search_spaces.nb201 import format_arch_str
 from nas.space import get_space
 
@@ -27,13 +27,6 @@ def test_hypervolume_exact_values_and_monte_carlo() -> None:
     assert hypervolume(points, [1, 1, 1]) == pytest.approx(covered, abs=0.01)
     with pytest.raises(EvaluationError, match="finite reference"):
         hypervolume([[1, 1]], [np.inf, 2])
-
-
-def test_front_sweep_equals_the_search_pareto_rule() -> None:
-    rng = np.random.default_rng(1)
-    for _ in range(100):
-        points = rng.integers(0, 6, (int(rng.integers(1, 30)), 2)).astype(float)
-        assert front_indices(points) == non_dominated(points.tolist())
 
 
 def test_latency_evaluator_adds_the_devices_and_a_search_minimises_them() -> None:
