@@ -180,8 +180,7 @@ def compare_strategies(
             f"Strategy comparison needs a single-space table (got {table!r} with spaces "
             f"{info.space}); use nb201-cifar10, nb201-cifar100 or nb-macro."
         )
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    points = sorted({min(int(c), queries) for c in (checkpoints or _default_checkpoints(queries))})
+    seed_list, points = race_plan(seeds, queries, checkpoints)
     optimum = TabularEvaluator(table).optimum("test_accuracy")
     options = strategy_options or {}
     jobs = [
@@ -231,9 +230,15 @@ def compare_strategies(
     )
 
 
-def _default_checkpoints(queries: int) -> list[int]:
+def race_plan(
+    seeds: int | Sequence[int], queries: int, checkpoints: Sequence[int] | None
+) -> tuple[list[int], list[int]]:
+    """The seeds (``N`` means 0..N-1) and the query counts a strategy race reports at
+    (default 10, 25, 50, 100, 150, ... below ``queries``, then ``queries``)."""
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     base = [10, 25, 50, 100, 150, 200, 300, 500, 1000, 2000, 5000]
-    return [c for c in base if c < queries] + [queries]
+    default = [c for c in base if c < queries] + [queries]
+    return seed_list, sorted({min(int(c), queries) for c in (checkpoints or default)})
 
 
 def _round(values: np.ndarray) -> list[float]:

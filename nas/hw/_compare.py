@@ -110,6 +110,7 @@ def compare_pareto(
         True
     """
     from nas.bench import TabularEvaluator, table_info
+    from nas.bench._compare import race_plan
     from nas.search import Objective, get_strategy, result_metrics, run
     from nas.space import Arch, get_space
 
@@ -137,8 +138,7 @@ def compare_pareto(
         {"arch_id": rows[i].arch_id, "val_accuracy": val[i], metric: round(float(lat[i]), 4)}
         for i in sorted(front, key=lambda i: lat[i])
     ]
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    points = sorted({min(int(c), queries) for c in (checkpoints or (10, 25, 50, 100, queries))})
+    seed_list, points = race_plan(seeds, queries, checkpoints)
     objectives = [Objective("val_accuracy", "max"), Objective(metric, "min")]
     options = strategy_options or {}
     hv: dict[str, np.ndarray] = {}
