@@ -10,8 +10,6 @@ so no ranking of true results ever reads a prediction, and
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from nas.space import Space
@@ -23,12 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["PREDICTION_STRATEGY", "prediction_rows"]
 
 PREDICTION_STRATEGY = "predictor-rank"
-
-
-def new_rank_id() -> str:
-    """``rank-YYYYmmddTHHMMSS-xxxxxxxx``: each ranking's rows are a run of their own."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    return f"rank-{stamp}-{uuid.uuid4().hex[:8]}"
 
 
 def prediction_rows(
@@ -61,9 +53,10 @@ def prediction_rows(
         >>> [(row.status, row.source, row.strategy) for row in rows][0]
         ('pending', 'predictor:params', 'predictor-rank')
     """
+    from nas.search._run import new_run_id
     from nas.store import Result
 
-    run_id = run_id or new_rank_id()
+    run_id = run_id or new_run_id("rank")  # each ranking's rows are a run of their own
     base = {"scorer": result.scorer, "first_pass": result.first_pass is not None}
     rows = []
     for rank, ((arch, score, std), h) in enumerate(zip(result.top, result.graph_hashes), 1):

@@ -117,10 +117,10 @@ class FunctionEvaluator:
         )
 
 
-def new_run_id() -> str:
-    """``search-YYYYmmddTHHMMSS-xxxxxxxx``: sortable by time, unique across hosts."""
+def new_run_id(kind: str = "search") -> str:
+    """``KIND-YYYYmmddTHHMMSS-xxxxxxxx``: sortable by time, unique across hosts."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    return f"search-{stamp}-{uuid.uuid4().hex[:8]}"
+    return f"{kind}-{stamp}-{uuid.uuid4().hex[:8]}"
 
 
 def run(
