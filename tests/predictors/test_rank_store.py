@@ -38,7 +38,8 @@ def test_rank_into_a_store_writes_one_row_per_candidate_with_its_prediction(
     assert {r["status"] for r in rows} == {"pending"}
     assert {r["strategy"] for r in rows} == {"predictor-rank"}
     assert {r["dataset"] for r in rows} == {"cifar10"}
-    assert len({r["run_id"] for r in rows}) == 1
+    (run_id,) = {r["run_id"] for r in rows}  # one run of its own, named as a ranking
+    assert run_id.startswith("rank-") and len(run_id) == len("rank-20260101T000000-") + 8
     assert [r["arch_id"] for r in rows] == [t["arch_id"] for t in printed["top"]]
     extras = [json.loads(r["extra"]) for r in rows]
     assert [e["predicted"] for e in extras] == [t["score"] for t in printed["top"]]
