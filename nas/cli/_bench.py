@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nas.cli._common import CliInputError, add_json_flag, emit
+from nas.cli._common import CliInputError, add_json_flag, emit, int_at_least
 from nas.errors import NasError
 
 __all__ = ["register"]
@@ -39,7 +39,9 @@ def _register_bench(subparsers: Any) -> None:
 
     show = sub.add_parser("show", help="a table's card summary and top rows")
     show.add_argument("name", help="table name (see `nas bench list`)")
-    show.add_argument("--limit", type=int, default=5, help="top rows by val_accuracy (default 5)")
+    show.add_argument(
+        "--limit", type=int_at_least(0), default=5, help="top rows by val_accuracy (default 5)"
+    )
     add_json_flag(show)
     show.set_defaults(handler=_show)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nas.cli._common import add_json_flag, emit
+from nas.cli._common import add_json_flag, emit, int_at_least
 
 __all__ = ["register"]
 
@@ -31,7 +31,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--x-direction", choices=("min", "max"), default="min")
     p.add_argument("--y-direction", choices=("min", "max"), default="max")
     p.add_argument("--metric", default="val_accuracy", help="curves/parallel metric")
-    p.add_argument("--top", type=int, default=8, help="curves: trials drawn (default 8)")
+    p.add_argument(
+        "--top", type=int_at_least(1), default=8, help="curves: trials drawn (default 8)"
+    )
     add_json_flag(p)
     p.set_defaults(handler=_plot)
 

@@ -25,6 +25,11 @@ def test_bench_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
     assert shown["top"][0]["val_accuracy"] == shown["stats"]["val_accuracy"]["max"]
     assert main(["bench", "show", "nb-macro"]) == 0
     assert "nb-macro: 6561 rows" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:  # a negative --limit showed "top 0" silently
+        main(["bench", "show", "nb-macro", "--limit", "-1"])
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and "expected an integer >= 0, got '-1'" in err
+    assert len(err.splitlines()) == 1
 
 
 def test_bench_list_shows_the_latency_tables_in_their_own_section(

@@ -100,5 +100,9 @@ def test_bad_input_is_one_line(
     assert "drawn from a JSON file" in capsys.readouterr().err
     assert main(["plot", "pareto", str(tmp_path / "nope"), "--out", str(tmp_path / "x.png")]) == 2
     assert "No result store or run directory" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # --top 0 would draw no trial
+        main(["plot", "curves", str(store), "--out", str(tmp_path / "x.png"), "--top", "0"])
+    assert exit_.value.code == 2
+    assert "expected an integer >= 1, got '0'" in capsys.readouterr().err
     with pytest.raises(PlotError, match=r"\.png"):
         save_png(pred_vs_true_figure([1, 2], [1, 2]), tmp_path / "x.jpg")
