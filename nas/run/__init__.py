@@ -14,6 +14,5 @@ from __future__ import annotations
 
 from nas.run._evaluator import EpochCallback, TrainingEvaluator
 from nas.run._ray_search import init_ray, tune_run
-from nas.run._summary import export_best_onnx
 
-__all__ = ["EpochCallback", "TrainingEvaluator", "export_best_onnx", "init_ray", "tune_run"]
+__all__ = ["EpochCallback", "TrainingEvaluator", "init_ray", "tune_run"]

@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from nas.data import SPLIT_SEED, VAL_FRACTION, get_dataset
 from nas.errors import NasError
+from nas.search._driver import describe_error
 from nas.space import Arch, Space, get_space
 from nas.store import Result
 
 if TYPE_CHECKING:
     from nas.train import EpochMetrics
 
-__all__ = ["EpochCallback", "TrainingEvaluator", "describe_error", "node_identity"]
+__all__ = ["EpochCallback", "TrainingEvaluator", "node_identity"]
 
 #: Called after every epoch with the partial `Result` so far (status "ok", curves up to the
 #: epoch, ``fidelity`` = epochs done). Ray trials forward it to ``tune.report`` so schedulers
@@ -29,13 +30,6 @@ EpochCallback = Callable[[Result], None]
 _STATUS = {"ok": "ok", "stopped": "ok", "diverged": "diverged", "timeout": "timeout"}
 
 _FLOAT_KEYS = frozenset({"augment", "label_smoothing", "warmup_epochs", "lr", "weight_decay"})
-
-
-def describe_error(err: BaseException, limit: int = 500) -> str:
-    """One line ``Type: message`` (stored errors are one line), cut to ``limit`` characters."""
-    text = " ".join(str(err).split())
-    line = f"{type(err).__name__}: {text}" if text else type(err).__name__
-    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def node_identity() -> tuple[str, str | None]:

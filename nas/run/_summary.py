@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
@@ -21,14 +21,10 @@ from nas.errors import StoreError
 from nas.space import Arch, Space
 from nas.store import Result, ResultStore
 
-__all__ = [
-    "export_best_onnx",
-    "export_result_onnx",
-    "onnx_accuracy",
-    "onnx_metadata",
-    "stored_trial",
-    "write_summary",
-]
+if TYPE_CHECKING:
+    from nas.search import SearchResult
+
+__all__ = ["export_result_onnx", "onnx_accuracy", "onnx_metadata", "stored_trial", "write_summary"]
 
 _log = logging.getLogger("nas.run")
 
@@ -152,13 +148,41 @@ def onnx_accuracy(
     return 100.0 * correct / max(1, len(data.y))
 
 
-def export_best_onnx(space: Space, best: Result, store: ResultStore, run_dir: Path) -> Path | None:
-    """Export ``best``'s trained network to ONNX next to the store; None (logged) on failure.
+def write_summary(
+    space: Space, out: SearchResult, store: ResultStore | None, run_dir: Path, *, export_best: bool
+) -> Path | None:
+    """Save the summary of a run as ``run_dir/summary.json``; with ``export_best``, export the
+    best trial's trained network to ONNX next to the store and return its path.
 
-    None, too, for a result that kept no weights (a tabular or custom evaluation): an ONNX
-    file with freshly initialized weights is not the winner. The file is a sibling of a local
-    store (which stays Parquet only), or in the run directory for a remote one (``s3://``...).
+    The summary holds the status counts, the best trial and the ONNX file, and what the weights
+    the run's rows still keep (a run deletes those out of its top-k) cost on disk (``weights``:
+    trials and bytes, local or at a URI). No ONNX file (logged) for a best trial that kept no
+    weights (a tabular or custom evaluation: freshly initialized weights are not the winner),
+    or when the export fails. The file is a sibling of a local store (which stays Parquet
+    only), or in the run directory for a remote one (``s3://``...).
     """
+    from nas.train._checkpoint import checkpoint_bytes
+
+    best, onnx = out.best, None
+    if export_best and best is not None and store is not None:
+        onnx = _export_best(space, best, store, run_dir)
+    sizes = [checkpoint_bytes(r.checkpoint) for r in out.results if r.checkpoint]
+    kept = [n for n in sizes if n is not None]
+    top: dict[str, Any] | None = None
+    if best is not None:
+        top = {k: getattr(best, k) for k in _BEST}
+        top["arch"] = Arch.from_json(best.arch).json_values()
+    summary = {
+        "counts": dict(Counter(r.status for r in out.results)),
+        "best": top,
+        "onnx": None if onnx is None else str(onnx),
+        "weights": {"trials": len(kept), "bytes": sum(kept)},
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return onnx
+
+
+def _export_best(space: Space, best: Result, store: ResultStore, run_dir: Path) -> Path | None:
     if not best.checkpoint:
         _log.info("The best trial %s kept no trained weights: no ONNX export.", best.trial_id)
         return None
@@ -172,35 +196,3 @@ def export_best_onnx(space: Space, best: Result, store: ResultStore, run_dir: Pa
     except Exception as exc:  # the search's results are stored; an export failure is a note
         _log.warning("Could not export the best trial to ONNX (%s): %s", path, exc)
         return None
-
-
-def write_summary(
-    run_dir: Path,
-    best: Result | None,
-    counts: dict[str, int],
-    onnx: Path | None,
-    *,
-    results: Sequence[Result] = (),
-) -> dict[str, Any]:
-    """Save the summary of a run as ``run_dir/summary.json``.
-
-    Besides the best trial and the ONNX file, it says what the weights ``results`` still keep
-    (a run deletes those out of its top-k) cost on disk (``weights``: trials and bytes, local
-    or at a URI).
-    """
-    from nas.train._checkpoint import checkpoint_bytes
-
-    sizes = [checkpoint_bytes(r.checkpoint) for r in results if r.checkpoint]
-    kept = [n for n in sizes if n is not None]
-    top: dict[str, Any] | None = None
-    if best is not None:
-        top = {k: getattr(best, k) for k in _BEST}
-        top["arch"] = Arch.from_json(best.arch).json_values()
-    summary = {
-        "counts": counts,
-        "best": top,
-        "onnx": None if onnx is None else str(onnx),
-        "weights": {"trials": len(kept), "bytes": sum(kept)},
-    }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary

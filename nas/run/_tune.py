@@ -22,8 +22,7 @@ from ray import tune
 from ray.tune import Callback
 from ray.tune.search import Searcher
 
-from nas.run._evaluator import describe_error
-from nas.search._driver import arch_row, takes_argument
+from nas.search._driver import arch_row, describe_error, takes_argument
 from nas.space import Arch
 from nas.store import Result
 
@@ -164,17 +163,6 @@ class TrialBridge(Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.finish(trial, error=True)
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str:
-        trial = self.driver.next_trial()
-        if trial is None:
-            return Searcher.FINISHED
-        self.running[trial_id] = trial.candidate_id
-        return {
-            "candidate_id": trial.candidate_id,
-            "arch": trial.arch.to_json(),
-            "seed": self.driver.state.seed,
-        }
-
     def finish(self, trial: Any, *, error: bool) -> None:
         cid = self.running.pop(trial.trial_id, None)
         if cid is not None:
@@ -246,7 +234,16 @@ class StrategySearcher(Searcher):
         self._bridge = bridge
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
-        return self._bridge.suggest(trial_id)
+        driver = self._bridge.driver
+        trial = driver.next_trial()
+        if trial is None:
+            return Searcher.FINISHED
+        self._bridge.running[trial_id] = trial.candidate_id
+        return {
+            "candidate_id": trial.candidate_id,
+            "arch": trial.arch.to_json(),
+            "seed": driver.state.seed,
+        }
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False

@@ -193,9 +193,7 @@ class Strategy:
         self.space = space
         self.objectives: tuple[Objective, ...] = objs
         self.constraints: tuple[Constraint, ...] = tuple(constraints)
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-            raise SearchError(f"Strategy {self.name!r}: seed must be an int (got {seed!r}).")
-        self.seed = int(seed)
+        self.seed = check_int(self.name, "seed", seed, low=0)
         self.rng = np.random.default_rng(self.seed)
         self._exhausted = False  # every arch of a finite space was proposed
         self._candidates: dict[str, Candidate] = {}
@@ -206,10 +204,8 @@ class Strategy:
     # ------------------------------------------------------------------ public API
     def ask(self, n: int = 1) -> list[Candidate]:
         """Propose up to ``n`` new candidates (fewer only when the space is exhausted)."""
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
-            raise SearchError(f"ask(n) needs a non-negative int (got {n!r}).")
         out: list[Candidate] = []
-        for _ in range(n):
+        for _ in range(check_int(self.name, "ask(n)", n, low=0)):
             candidate_id = f"{self._next_index:06d}"
             arch = self._propose(candidate_id)
             if arch is None:
@@ -400,16 +396,15 @@ class Strategy:
                 return arch
         # Rejection sampling keeps failing only when few archs are left (or none): list
         # them. Counting is only done here because it can be slow on large cell spaces.
-        size = self._size
-        if size is None:
+        if self._size is None:
             return None  # a continuous space that keeps repeating itself: give up cleanly
-        if size <= 200_000:
-            unseen = [a for a in self.space.enumerate() if not self._seen(a)]
-            if not unseen:
-                self._exhausted = True
-                return None
-            return unseen[int(self.rng.integers(len(unseen)))]
-        found = next((a for a in self.space.enumerate() if not self._seen(a)), None)
+        unseen = (a for a in self.space.enumerate() if not self._seen(a))
+        if self._size > 200_000:
+            found = next(unseen, None)
+        elif left := list(unseen):
+            found = left[int(self.rng.integers(len(left)))]
+        else:
+            found = None
         self._exhausted = found is None
         return found
 

@@ -270,7 +270,9 @@ def run(
         driver.close(interrupted=interrupted)
     out = driver.outcome(time.perf_counter() - start, interrupted=interrupted)
     if run_path is not None:
-        onnx = _write_summary(space, out, result_store, run_path, export_best=export_best)
+        from nas.run._summary import write_summary
+
+        onnx = write_summary(space, out, result_store, run_path, export_best=export_best)
         out = dataclasses.replace(out, onnx=onnx)
     return out
 
@@ -401,18 +403,3 @@ def _watched(
     why = "the trial timeout" if status == "timeout" else "the search's time budget"
     error = f"Stopped by {why} after {limit:.4g} s and {row.fidelity or 0} epoch(s)."
     return dataclasses.replace(row, status=status, error=error)
-
-
-def _write_summary(
-    space: Space, out: SearchResult, store: ResultStore | None, run_path: Path, *, export_best: bool
-) -> Path | None:
-    from collections import Counter
-
-    from nas.run._summary import export_best_onnx, write_summary
-
-    onnx = None
-    if export_best and out.best is not None and store is not None:
-        onnx = export_best_onnx(space, out.best, store, run_path)
-    counts = dict(Counter(r.status for r in out.results))
-    write_summary(run_path, out.best, counts, onnx, results=out.results)
-    return onnx
