@@ -1,37 +1,41 @@
 """Rank many candidates of a space with a predictor, in a stream, without training any.
 
-The pipeline is a stream of blocks: draw (or enumerate) -> dedupe on the decisions (a space of
-choices and int ranges is drawn as rows of decision indices, and a repeated row is dropped
-before any ``Arch`` is built) -> the cheap first pass (a ridge regression on the one-hot
-decisions, fitted to the graph encoder's own scores on the first ``calibration`` distinct
-candidates, keeps the best ``survivors``) -> compile -> dedupe by ``graph_hash`` -> featurize
--> batched forward -> a bounded top-k heap. The first pass is on by default past
-``FIRST_PASS_ABOVE`` candidates (``survivors=0`` turns it off) and the result says so
-(``RankResult.first_pass``). Nothing grows with the number of candidates but capped "seen"
-sets of 64-bit ids (``seen_limit`` each), so memory stays flat from ten thousand to a million
-candidates. With ``ray=True`` the candidates are split into shards ranked by Ray workers,
-each returning its top-k.
+The pipeline is a stream of blocks: draw (or enumerate, or take the given archs) -> dedupe on
+the decisions (a space of choices and int ranges is drawn as rows of decision indices, and a
+repeated row is dropped before any ``Arch`` is built) -> the cheap first pass (a ridge
+regression on the one-hot decisions, fitted to the graph encoder's own scores on the first
+``calibration`` distinct candidates, keeps the best ``survivors``) -> compile -> dedupe by
+``graph_hash`` -> featurize -> batched forward -> a bounded top-k heap. The first pass is on
+by default past ``FIRST_PASS_ABOVE`` candidates (``survivors=0`` turns it off) and the result
+says so (``RankResult.first_pass``). Nothing grows with the number of candidates but capped
+"seen" sets of 64-bit ids (``seen_limit`` each), so memory stays flat from ten thousand to a
+million candidates.
+
+Block ``b`` of a drawn stream comes from its own generator (``default_rng([seed, b])``), so
+the candidates do not depend on who draws them: with ``ray=True`` Ray workers rank whole
+blocks (:mod:`nas.predictors._rank_ray`) and the result is the one-process result.
 """
 
 from __future__ import annotations
 
 import contextlib
 import heapq
+import itertools
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from nas.errors import NasError
 from nas.predictors._errors import PredictorError
-from nas.predictors._features import featurize
+from nas.predictors._features import GraphFeatures, featurize
 from nas.predictors._model import GennapePredictor
 from nas.predictors._rank_first import Block, DecisionDraws, FirstPass
 from nas.space import Arch, Space
 
-__all__ = ["RankResult", "rank_candidates"]
+__all__ = ["FeatureCache", "RankResult", "rank_candidates"]
 
 # Measured with benchmarks/scale_rank.py on 2 cores (benchmarks/results/scale_rank.json):
 # about 64 graphs per forward is fastest, larger batches keep more graphs alive and slow
@@ -45,14 +49,16 @@ SEEN_LIMIT = 1 << 18  # ids remembered for dedupe (each set: ~60 bytes per id at
 FIRST_PASS_ABOVE = 50_000
 DEFAULT_SURVIVORS = 2048
 DEFAULT_CALIBRATION = 2048
-BLOCK = 1 << 16  # candidates drawn per numpy call
+BLOCK = 1 << 16  # candidates drawn per numpy call; also the unit a Ray worker ranks
 
 Scored = tuple[float, int, str, Arch, float]  # (score, -index, graph_hash, arch, std)
+# what scoring a candidate gives: (index, arch, graph_hash, score, std)
+Rated = tuple[int, Arch, str, float, float]
 
 
 @dataclass(frozen=True)
 class _Plan:
-    """What every shard of one ranking does (see `rank_candidates` for the fields)."""
+    """What every part of one ranking does (see `rank_candidates` for the fields)."""
 
     n: int
     top: int
@@ -63,6 +69,9 @@ class _Plan:
     calibration: int
     seen_limit: int
     auto_first_pass: bool = False
+    kappa: float = 0.0
+    seed: int = 0  # block b of a drawn stream comes from default_rng([seed, b])
+    block: int = BLOCK
 
 
 @dataclass
@@ -70,25 +79,27 @@ class RankResult:
     """Top candidates and where the time went.
 
     Attributes:
-        top: ``(arch, score, std)`` best first (``std`` is 0 without a model); ties go to
-            the candidate met first.
+        top: ``(arch, score, std)`` best first (``std`` is 0 without a model; ``score`` is
+            the mean plus ``kappa`` stds); ties go to the candidate met first.
         scorer: ``"gennape"`` or ``"params"`` (the fallback without a model).
-        candidates: archs sampled/enumerated; ``unique``: distinct graphs scored by the
-            final scorer (after every dedupe).
+        candidates: archs sampled/enumerated/given; ``unique``: distinct graphs scored by
+            the final scorer (after every dedupe).
         distinct: ``{"decisions", "archs", "graphs"}``: how many candidates were left after
             the dedupe on the decisions (rows of decision indices; equal to ``candidates``
             for a stream of archs), how many distinct archs were compiled, and how many
             distinct graphs (by graph hash) the final scorer scored.
         seconds: ``{"sample", "dedupe", "decode", "first_pass", "compile", "hash",
-            "featurize", "forward", "total"}`` (``decode``: decision rows to archs).
+            "featurize", "forward", "total"}`` (``decode``: decision rows to archs; on Ray
+            the stages are summed over the workers, ``ray_start`` is Ray's start-up and
+            ``total`` the wall time).
         first_pass: with the first pass (``survivors``, or by default past
             ``FIRST_PASS_ABOVE`` candidates): ``{"scorer", "auto", "scored", "survivors",
             "calibration", "calibration_spearman"}`` (``auto``: on by default, not asked for;
             ``calibration_spearman``: the cheap pass's rank correlation with the graph
             encoder on held-out calibration candidates); else None.
-        shards: how many Ray workers ranked a shard (0: this process).
-        indices: each top candidate's position in the candidate stream (sampled or
-            enumerated order); ``graph_hashes``: its graph hash.
+        shards: how many Ray workers ranked blocks (0: this process).
+        indices: each top candidate's position in the candidate stream (sampled,
+            enumerated or given order); ``graph_hashes``: its graph hash.
     """
 
     top: list[tuple[Arch, float, float]]
@@ -105,6 +116,39 @@ class RankResult:
     @property
     def graphs_per_s(self) -> float:
         return self.candidates / max(self.seconds.get("total", 0.0), 1e-9)
+
+
+class FeatureCache:
+    """Featurized graphs by ``arch_id`` (with their graph hash), the least recently used
+    dropped past ``limit``: a caller that ranks overlapping candidates again and again (the
+    predictor strategy ranks the neighbours of the same archs round after round) compiles
+    each once.
+
+    Example:
+        >>> cache = FeatureCache(2)
+        >>> cache.put("a", "h", None); cache.put("b", "h", None); cache.put("c", "h", None)
+        >>> cache.get("a") is None, len(cache)
+        (True, 2)
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.items: OrderedDict[str, tuple[str, GraphFeatures]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def get(self, arch_id: str) -> tuple[str, GraphFeatures] | None:
+        hit = self.items.get(arch_id)
+        if hit is not None:
+            self.items.move_to_end(arch_id)
+        return hit
+
+    def put(self, arch_id: str, graph_hash: str, features: GraphFeatures) -> None:
+        self.items[arch_id] = (graph_hash, features)
+        self.items.move_to_end(arch_id)
+        while len(self.items) > self.limit:
+            self.items.popitem(last=False)
 
 
 class _Seen:
@@ -151,41 +195,42 @@ class _TopK:
         return sorted(self.heap, key=lambda s: (-s[0], -s[1]))
 
 
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
 def candidates(
     space: Space,
     n: int,
-    rng: np.random.Generator,
+    seed: int,
     *,
     enumerate_all: bool = False,
-    shard: int = 0,
-    shards: int = 1,
+    archs: Iterable[Arch] | None = None,
+    start: int = 0,
+    step: int = 1,
     block: int = BLOCK,
 ) -> Iterator[Block]:
-    """The candidates of one shard, in blocks: ``n`` drawn ones (all enumerated ones when
-    ``n`` is 0 with ``enumerate_all``). Enumerated index ``i`` belongs to shard
-    ``i % shards``; a drawing shard draws its ``n`` from its own ``rng`` with indices
-    ``shard, shard + shards, ...``. A space of choices and int ranges is drawn as decision
-    rows (:class:`~nas.predictors._rank_first.DecisionDraws`), any other space sampled arch
-    by arch with :meth:`Space.sample`."""
-    if enumerate_all:
-        archs: list[Arch] = []
-        indices: list[int] = []
-        for i, arch in enumerate(space.enumerate()):
-            if n and i >= n:
-                break
-            if i % shards == shard:
-                archs.append(arch)
-                indices.append(i)
-                if len(archs) == block:
-                    yield Block(np.array(indices), archs=archs)
-                    archs, indices = [], []
-        if archs:
-            yield Block(np.array(indices), archs=archs)
+    """Blocks ``start, start + step, ...`` of the candidate stream (block ``b`` holds the
+    candidates at positions ``b * block`` to ``(b + 1) * block - 1``): ``n`` drawn ones,
+    the first ``n`` enumerated or given ones (all of them when ``n`` is 0). Block ``b`` is
+    drawn from ``default_rng([seed, b])``. A space of choices and int ranges is drawn as
+    decision rows (:class:`~nas.predictors._rank_first.DecisionDraws`), any other space
+    sampled arch by arch with :meth:`Space.sample`."""
+    if enumerate_all or archs is not None:
+        source = iter(space.enumerate() if archs is None else archs)
+        if n:
+            source = itertools.islice(source, n)
+        for b, chunk in enumerate(_chunks(source, block)):
+            if b >= start and (b - start) % step == 0:
+                yield Block(np.arange(b * block, b * block + len(chunk)), archs=chunk)
         return
     draws = DecisionDraws(space) if DecisionDraws.supports(space) else None
-    for start in range(0, n, block):
-        m = min(block, n - start)
-        index = np.arange(start, start + m) * shards + shard
+    for b in range(start, -(-n // block), step):
+        rng = np.random.default_rng([seed, b])
+        m = min(block, n - b * block)
+        index = np.arange(b * block, b * block + m)
         if draws is not None:
             yield Block(index, rows=draws.draw(rng, m))
         else:
@@ -198,26 +243,32 @@ def rank_candidates(
     top: int,
     *,
     model: GennapePredictor | None = None,
-    rng: np.random.Generator,
+    rng: np.random.Generator | None = None,
     enumerate_all: bool = False,
+    archs: Iterable[Arch] | None = None,
+    kappa: float = 0.0,
     batch: int = DEFAULT_BATCH,
     threads: int | None = DEFAULT_THREADS,
     survivors: int | None = None,
     calibration: int = DEFAULT_CALIBRATION,
     seen_limit: int = SEEN_LIMIT,
+    cache: FeatureCache | None = None,
     ray: bool = False,
     shards: int | None = None,
     address: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> RankResult:
-    """Score ``n`` sampled (or all enumerated) candidates and return the ``top`` ones.
+    """Score ``n`` sampled (or enumerated, or given) candidates and return the ``top`` ones.
 
     Args:
         space: the space to rank.
-        n: candidates to sample (with ``enumerate_all``: the first ``n``, 0 for all).
+        n: candidates to sample (with ``enumerate_all`` or ``archs``: the first ``n``, 0 for
+            all).
         top: how many to return.
         model: a fitted predictor; None ranks by params (no torch forward).
-        rng: the sampling generator (with ``ray``, each shard's comes from it).
+        rng: the sampling generator (one number is drawn from it: the stream's seed).
+        archs: rank these candidates, in this order, instead of sampling.
+        kappa: rank by the predicted mean plus ``kappa`` stds (an upper confidence bound).
         batch: graphs per forward pass; ``threads``: torch threads while ranking (None:
             leave torch's setting). The defaults were measured (see ``DEFAULT_BATCH``).
         survivors: how many candidates the cheap first pass hands to the model; None: the
@@ -225,8 +276,11 @@ def rank_candidates(
             (with a model) and not below; 0: never (the model scores every candidate).
         calibration: distinct candidates scored by the model to fit the first pass.
         seen_limit: ids remembered per dedupe set (memory stays flat past it).
-        ray: rank ``shards`` shards (default: the cluster's CPUs) as Ray tasks; Ray starts
-            embedded on this machine, or joins the cluster at ``address``.
+        cache: featurized graphs kept between calls (with a model).
+        ray: rank on Ray workers, ``shards`` of them (default: the cluster's CPUs), each
+            taking whole blocks of ``BLOCK`` candidates, so a small ranking gets one; Ray
+            starts embedded on this machine, or joins the cluster at ``address``. The
+            result equals this process's ranking of the same candidates.
         progress: called with how many candidates were consumed since the last call.
 
     Example:
@@ -237,11 +291,14 @@ def rank_candidates(
     """
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise PredictorError(f"Expected top to be an int >= 1 (got {top!r}).")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0 or (n == 0 and not enumerate_all):
+    listed = enumerate_all or archs is not None
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0 or (n == 0 and not listed):
         raise PredictorError(
             f"Expected n to be an int >= 1 candidates (got {n!r}); n=0 means every "
-            f"candidate and needs enumerate_all=True."
+            f"candidate and needs enumerate_all=True or archs."
         )
+    if rng is None and not listed:
+        raise PredictorError("Sampling candidates needs rng=numpy.random.default_rng(SEED).")
     if batch < 1:
         raise PredictorError(f"Expected batch to be an int >= 1 graphs (got {batch!r}).")
     if survivors is not None and survivors < 0:
@@ -251,20 +308,34 @@ def rank_candidates(
             f"survivors={survivors!r} needs a model and at least top={top} survivors; "
             f"drop survivors to score every candidate."
         )
+    if ray and archs is not None:
+        raise PredictorError("ray=True ranks sampled or enumerated candidates; drop archs.")
     auto = survivors is None
     if survivors is None:
-        count = n or (space.size() or 0)
+        if archs is not None:
+            count = n or (len(archs) if isinstance(archs, list | tuple) else 0)
+        else:
+            count = n or (space.size() or 0)
         big = model is not None and count > FIRST_PASS_ABOVE
         survivors = max(DEFAULT_SURVIVORS, top) if big else 0
-    plan = _Plan(n, top, enumerate_all, batch, threads, survivors, calibration, seen_limit, auto)
+    seed = int(rng.integers(0, 2**63 - 1)) if rng is not None else 0
+    plan = _Plan(
+        n, top, enumerate_all, batch, threads, survivors, calibration, seen_limit, auto,
+        float(kappa), seed, BLOCK,
+    )  # fmt: skip
     if ray:
-        return _rank_on_ray(space, model, plan, rng, shards, address, progress)
-    with _torch_threads(threads if model is not None else None):
-        return _rank_shard(space, model, plan, rng, 0, 1, progress)
+        from nas.predictors._rank_ray import rank_on_ray
+
+        return rank_on_ray(space, model, plan, shards, address, progress)
+    with torch_threads(threads if model is not None else None):
+        blocks = candidates(
+            space, n, seed, enumerate_all=enumerate_all, archs=archs, block=plan.block
+        )
+        return rank_blocks(space, model, plan, blocks, progress, cache=cache)
 
 
 @contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
+def torch_threads(threads: int | None) -> Iterator[None]:
     if threads is None:
         yield
         return
@@ -278,66 +349,81 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-class _Scorer:
-    """Compile -> graph-hash dedupe -> featurize -> batched forward -> heap, timing each."""
-
-    def __init__(self, space: Space, model: GennapePredictor | None, batch: int, seen: int):
-        self.space, self.model, self.batch = space, model, batch
-        self.graphs = _Seen(seen)
-        self.pending: list[tuple[int, Arch]] = []
-        self.unique = 0
-        self.compiled = 0
-        self.seconds = {"compile": 0.0, "hash": 0.0, "featurize": 0.0, "forward": 0.0}
-
-    def add(self, index: int, arch: Arch, heap: _TopK) -> None:
-        self.pending.append((index, arch))
-        if len(self.pending) >= self.batch:
-            self.flush(heap)
-
-    def flush(self, heap: _TopK) -> list[tuple[int, Arch, float]]:
-        """Score the pending candidates into ``heap``; returns ``(index, arch, score)``."""
-        t = time.perf_counter()
-        built = [
-            (index, arch, self.space.compile(arch, check=False)) for index, arch in self.pending
-        ]
-        self.compiled += len(built)
-        self.pending = []
-        t1 = time.perf_counter()
-        kept, graphs, hashes = [], [], []
-        for index, arch, graph in built:
-            h = graph.graph_hash()
-            if self.graphs.add(_id64(h)):
-                kept.append((index, arch))
-                graphs.append(graph)
-                hashes.append(h)
-        self.seconds["compile"] += t1 - t
-        self.seconds["hash"] += time.perf_counter() - t1
+def score_archs(
+    space: Space,
+    model: GennapePredictor | None,
+    items: list[tuple[int, Arch]],
+    *,
+    batch: int,
+    kappa: float,
+    seconds: dict[str, float],
+    seen: _Seen | None = None,
+    cache: FeatureCache | None = None,
+) -> list[Rated]:
+    """Compile -> graph-hash dedupe (a graph in ``seen`` is dropped; None: a fresh set) ->
+    featurize -> forward in batches of ``batch``, adding each stage's time to ``seconds``.
+    Returns the kept candidates in order (the first of each graph)."""
+    seen = seen if seen is not None else _Seen(len(items) + 1)
+    out: list[Rated] = []
+    for part in _chunks(items, batch):
+        kept: list[tuple[int, Arch, str]] = []
+        feats: list[Any] = []  # (graph features with a model, else the graph)
+        hit_s = 0.0
+        for index, arch in part:
+            hit = cache.get(arch.arch_id) if cache is not None and model is not None else None
+            x: Any
+            if hit is not None:
+                h, x = hit
+            else:
+                t1 = time.perf_counter()
+                graph = space.compile(arch, check=False)
+                t2 = time.perf_counter()
+                h = graph.graph_hash()
+                hit_s += time.perf_counter() - t2
+                seconds["compile"] += t2 - t1
+                x = graph
+            if seen.add(_id64(h)):
+                kept.append((index, arch, h))
+                feats.append(x)
+        seconds["hash"] += hit_s
         if not kept:
-            return []
-        self.unique += len(kept)
-        if self.model is None:
-            means, stds = [float(g.params) for g in graphs], [0.0] * len(graphs)
+            continue
+        if model is None:
+            means, stds = [float(g.params) for g in feats], [0.0] * len(feats)
         else:
             t = time.perf_counter()
-            feats = [featurize(g, self.model.spec) for g in graphs]
-            self.seconds["featurize"] += time.perf_counter() - t
+            for j, (_, arch, h) in enumerate(kept):
+                if not isinstance(feats[j], GraphFeatures):
+                    feats[j] = featurize(feats[j], model.spec)
+                    if cache is not None:
+                        cache.put(arch.arch_id, h, feats[j])
+            seconds["featurize"] += time.perf_counter() - t
             t = time.perf_counter()
-            pred = self.model.predict(feats, chunk=len(feats))
-            self.seconds["forward"] += time.perf_counter() - t
+            pred = model.predict(feats, chunk=len(feats))
+            seconds["forward"] += time.perf_counter() - t
             means, stds = pred.mean.tolist(), pred.std.tolist()
-        for (index, arch), h, m, s in zip(kept, hashes, means, stds):
-            heap.push((m, -index, h, arch, s))
-        return [(index, arch, m) for (index, arch), m in zip(kept, means)]
+        out += [
+            (index, arch, h, m + kappa * s, s) for (index, arch, h), m, s in zip(kept, means, stds)
+        ]
+    return out
+
+
+# How a ranking scores a list of candidates: here (`score_archs`), or spread over Ray workers.
+Rater = Callable[[list[tuple[int, Arch]], dict[str, float]], list[Rated]]
 
 
 class _Shard:
-    """One shard's stream: dedupe on the decisions, then arch ids, then (first pass or
-    not) the scorer."""
+    """One stream: dedupe on the decisions, then arch ids, then (first pass or not) the
+    scorer, into a top-k heap."""
 
-    def __init__(self, space: Space, model: GennapePredictor | None, plan: _Plan) -> None:
-        self.space, self.plan = space, plan
+    def __init__(
+        self, space: Space, model: GennapePredictor | None, plan: _Plan,
+        cache: FeatureCache | None = None, rater: Rater | None = None,
+    ) -> None:  # fmt: skip
+        self.space, self.model, self.plan, self.cache = space, model, plan, cache
+        self.rater = rater
         self.heap = _TopK(plan.top)
-        self.scorer = _Scorer(space, model, plan.batch, plan.seen_limit)
+        self.graphs = _Seen(plan.seen_limit)
         self.rows = _Seen(plan.seen_limit)
         self.archs = _Seen(plan.seen_limit)
         self.draws = DecisionDraws(space) if DecisionDraws.supports(space) else None
@@ -346,11 +432,14 @@ class _Shard:
             self.first = FirstPass(
                 space, self.draws, plan.survivors, plan.calibration, plan.auto_first_pass
             )
+        self.pending: list[tuple[int, Arch]] = []
         self.calib: list[tuple[int, Arch, np.ndarray]] = []
-        self.distinct_rows = 0
+        self.candidates = self.distinct_rows = self.compiled = self.unique = 0
         self.seconds = {"dedupe": 0.0, "decode": 0.0}
+        self.seconds.update(compile=0.0, hash=0.0, featurize=0.0, forward=0.0)
 
     def consume(self, block: Block) -> None:
+        self.candidates += len(block)
         t = time.perf_counter()
         block = self._new_decisions(block)
         self.seconds["dedupe"] += time.perf_counter() - t
@@ -363,7 +452,10 @@ class _Shard:
                 if not self.archs.add(_id64(arch.arch_id)):
                     continue
                 if first is None:
-                    self.scorer.add(index, arch, self.heap)
+                    self.pending.append((index, arch))
+                    if len(self.pending) >= self.plan.batch:
+                        self._score(self.pending)
+                        self.pending = []
                     continue
                 self.calib.append((index, arch, first.features(block.take(slice(j, j + 1)))[0]))
                 if len(self.calib) >= first.calibration:
@@ -378,23 +470,36 @@ class _Shard:
     def finish(self) -> None:
         first = self.first
         if first is not None and not first.calibrated:  # fewer candidates than calibration
-            for index, arch, _ in self.calib:
-                self.scorer.add(index, arch, self.heap)
+            self.pending += [(index, arch) for index, arch, _ in self.calib]
         elif first is not None:
             for _, minus_index, payload in first.best:
                 arch = payload if isinstance(payload, Arch) else self._decode(payload)
                 if self.archs.add(_id64(arch.arch_id)):
-                    self.scorer.add(-minus_index, arch, self.heap)
-        self.scorer.flush(self.heap)
+                    self.pending.append((-minus_index, arch))
+        self._score(self.pending)
+        self.pending = []
+
+    def _score(self, items: list[tuple[int, Arch]]) -> list[tuple[int, Arch, float]]:
+        """Score ``items`` into the heap (first of each graph, in order)."""
+        if not items:
+            return []
+        self.compiled += len(items)
+        if self.rater is None:
+            rated = score_archs(
+                self.space, self.model, items, batch=self.plan.batch, kappa=self.plan.kappa,
+                seconds=self.seconds, seen=self.graphs, cache=self.cache,
+            )  # fmt: skip
+        else:  # the rater dedupes within its parts; the graph dedupe across them is here
+            rated = [r for r in self.rater(items, self.seconds) if self.graphs.add(_id64(r[2]))]
+        self.unique += len(rated)
+        for index, arch, h, score, std in rated:
+            self.heap.push((score, -index, h, arch, std))
+        return [(index, arch, score) for index, arch, _, score, _ in rated]
 
     def _calibrate(self) -> None:
         assert self.first is not None
-        scored: list[tuple[int, Arch, float]] = []
         features = {index: x for index, _, x in self.calib}
-        for start in range(0, len(self.calib), self.scorer.batch):
-            part = self.calib[start : start + self.scorer.batch]
-            self.scorer.pending = [(index, arch) for index, arch, _ in part]
-            scored += self.scorer.flush(self.heap)
+        scored = self._score([(index, arch) for index, arch, _ in self.calib])
         x = np.stack([features[index] for index, _, _ in scored])
         self.first.fit(x, np.array([s for _, _, s in scored]))
         self.calib = []
@@ -422,135 +527,42 @@ class _Shard:
         self.seconds["decode"] += time.perf_counter() - t
         return arch
 
+    def result(self, t0: float, shards: int = 0) -> RankResult:
+        seconds = dict(self.seconds)
+        seconds["first_pass"] = self.first.seconds if self.first is not None else 0.0
+        seconds["total"] = time.perf_counter() - t0
+        stages = sum(v for k, v in seconds.items() if k not in ("total", "ray_start"))
+        seconds["sample"] = max(0.0, seconds["total"] - stages)  # drawing, and the loop itself
+        best = self.heap.best()
+        return RankResult(
+            [(arch, score, std) for score, _, _, arch, std in best],
+            "gennape" if self.model is not None else "params",
+            self.candidates,
+            self.unique,
+            seconds,
+            self.first.report() if self.first is not None else None,
+            shards,
+            [-minus_index for _, minus_index, _, _, _ in best],
+            [h for _, _, h, _, _ in best],
+            {"decisions": self.distinct_rows, "archs": self.compiled, "graphs": self.unique},
+        )
 
-def _rank_shard(
+
+def rank_blocks(
     space: Space,
     model: GennapePredictor | None,
     plan: _Plan,
-    rng: np.random.Generator,
-    shard: int,
-    shards: int,
-    progress: Callable[[int], None] | None,
+    blocks: Iterable[Block],
+    progress: Callable[[int], None] | None = None,
+    *,
+    cache: FeatureCache | None = None,
 ) -> RankResult:
+    """Rank a stream of blocks in this process."""
     t0 = time.perf_counter()
-    run = _Shard(space, model, plan)
-    count = 0
-    for block in candidates(
-        space, plan.n, rng, enumerate_all=plan.enumerate_all, shard=shard, shards=shards
-    ):
-        count += len(block)
+    run = _Shard(space, model, plan, cache)
+    for block in blocks:
         run.consume(block)
         if progress is not None:
             progress(len(block))
     run.finish()
-    seconds = {**run.seconds, **run.scorer.seconds}
-    seconds["first_pass"] = run.first.seconds if run.first is not None else 0.0
-    seconds["total"] = time.perf_counter() - t0
-    stages = sum(v for k, v in seconds.items() if k != "total")
-    seconds["sample"] = max(0.0, seconds["total"] - stages)  # drawing, and the loop itself
-    distinct = {
-        "decisions": run.distinct_rows,
-        "archs": run.scorer.compiled,
-        "graphs": run.scorer.unique,
-    }
-    return _result(
-        run.heap,
-        "gennape" if model is not None else "params",
-        count,
-        run.scorer.unique,
-        seconds,
-        run.first.report() if run.first is not None else None,
-        0,
-        distinct,
-    )
-
-
-def _result(
-    heap: _TopK, scorer: str, count: int, unique: int, seconds: dict[str, float],
-    first: dict[str, Any] | None, shards: int, distinct: dict[str, int],
-) -> RankResult:  # fmt: skip
-    best = heap.best()
-    return RankResult(
-        [(arch, score, std) for score, _, _, arch, std in best],
-        scorer, count, unique, seconds, first, shards,
-        [-minus_index for _, minus_index, _, _, _ in best],
-        [h for _, _, h, _, _ in best],
-        distinct,
-    )  # fmt: skip
-
-
-# ----------------------------------------------------------------------------- Ray
-def _rank_on_ray(
-    space: Space,
-    model: GennapePredictor | None,
-    plan: _Plan,
-    rng: np.random.Generator,
-    shards: int | None,
-    address: str | None,
-    progress: Callable[[int], None] | None,
-) -> RankResult:
-    import ray
-
-    from nas.run._ray_search import init_ray
-
-    t0 = time.perf_counter()
-    started = init_ray(address)
-    try:
-        if shards is None:
-            shards = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        if shards < 1:
-            raise NasError(f"Expected shards to be an int >= 1 (got {shards!r}).")
-        seeds = [int(s) for s in rng.integers(0, 2**63 - 1, size=shards)]
-        n = plan.n
-        task = ray.remote(num_cpus=1)(_ray_shard)
-        space_ref, model_ref = ray.put(space), ray.put(model)
-        refs = []
-        for s in range(shards):
-            # enumeration: every shard walks the same order and keeps its indices; sampling:
-            # the shards share the n draws, each from its own generator
-            part = plan if plan.enumerate_all else replace(plan, n=n // shards + (s < n % shards))
-            refs.append(task.remote(space_ref, model_ref, part, seeds[s], s, shards))
-        parts: list[RankResult] = []
-        pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            part = ray.get(done[0])
-            parts.append(part)
-            if progress is not None:
-                progress(part.candidates)
-    finally:
-        if started:
-            ray.shutdown()
-    return _merge(parts, plan.top, time.perf_counter() - t0)
-
-
-def _ray_shard(
-    space: Space, model: GennapePredictor | None, plan: _Plan, seed: int, shard: int, shards: int
-) -> RankResult:
-    with _torch_threads(plan.threads if model is not None else None):
-        return _rank_shard(space, model, plan, np.random.default_rng(seed), shard, shards, None)
-
-
-def _merge(parts: list[RankResult], top: int, total_s: float) -> RankResult:
-    """One top-k from the shards' top-ks (each shard's best include every candidate of the
-    global top-k that it holds, so this equals ranking all candidates at once)."""
-    heap = _TopK(top)
-    for part in parts:
-        for (arch, score, std), index, h in zip(part.top, part.indices, part.graph_hashes):
-            heap.push((score, -index, h, arch, std))
-    seconds: dict[str, float] = {}
-    for part in parts:
-        for key, value in part.seconds.items():
-            seconds[key] = seconds.get(key, 0.0) + value  # summed over the workers
-    seconds["total"] = total_s
-    count = sum(p.candidates for p in parts)
-    first = parts[0].first_pass if parts else None
-    if first is not None:
-        first = {**first, "scored": sum((p.first_pass or {}).get("scored", 0) for p in parts)}
-    distinct = {
-        k: sum(p.distinct.get(k, 0) for p in parts) for k in ("decisions", "archs", "graphs")
-    }
-    return _result(
-        heap, parts[0].scorer if parts else "params", count, sum(p.unique for p in parts),
-        seconds, first, len(parts), distinct,
-    )  # fmt: skip
+    return run.result(t0)

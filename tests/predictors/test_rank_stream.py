@@ -45,7 +45,7 @@ def rank_all_at_once(
 def stream(space: Space, n: int, seed: int) -> list[Arch]:
     """The candidates ``rank_candidates`` draws for ``n`` and ``seed``, as archs."""
     draws = DecisionDraws(space)
-    blocks = candidates(space, n, np.random.default_rng(seed))
+    blocks = candidates(space, n, int(np.random.default_rng(seed).integers(0, 2**63 - 1)))
     return [draws.arch(row) for b in blocks for row in b.rows]
 
 
@@ -124,16 +124,55 @@ def test_bad_arguments_are_one_line_errors(model) -> None:
         rank_candidates(space, 10, 3, rng=rng, survivors=5)
 
 
+def test_blocks_are_the_same_candidates_whoever_draws_them() -> None:
+    space = get_space("nb201")
+    whole = list(candidates(space, 1000, 7, block=128))
+    parts = [list(candidates(space, 1000, 7, start=s, step=3, block=128)) for s in range(3)]
+    by_start = {int(b.indices[0]): b for part in parts for b in part}
+    assert sorted(by_start) == [int(b.indices[0]) for b in whole]
+    for b in whole:
+        np.testing.assert_array_equal(by_start[int(b.indices[0])].rows, b.rows)
+
+
+def test_given_archs_rank_like_the_reference_with_the_ucb_score(model) -> None:
+    space = get_space("nb_macro")
+    archs = stream(space, 120, 9)
+    got = rank_candidates(space, 0, 6, model=model, archs=archs, batch=16)
+    assert _ids_scores(got)[0] == [i for i, _ in rank_all_at_once(space, archs, 6, model)]
+    ucb = rank_candidates(space, 0, 6, model=model, archs=archs, kappa=2.0)
+    pred = model.predict([space.compile(a, check=False) for a, _, _ in ucb.top])
+    np.testing.assert_allclose([s for _, s, _ in ucb.top], pred.mean + 2.0 * pred.std, rtol=1e-5)
+
+
+@pytest.fixture()
+def small_blocks(monkeypatch):
+    """Blocks of 128 candidates, so that a small ranking spreads over several workers."""
+    import nas.predictors._rank as rank_module
+
+    monkeypatch.setattr(rank_module, "BLOCK", 128)
+
+
 @pytest.mark.slow
 @pytest.mark.ray
-def test_ray_shards_return_the_same_top_k_as_one_process(model) -> None:
+@pytest.mark.parametrize("how", ["enumerate", "sample", "first_pass"])
+def test_ray_workers_return_exactly_the_one_process_top_k(model, small_blocks, how) -> None:
     space = get_space("nb_macro")
-    kwargs = dict(model=model, rng=np.random.default_rng(0), enumerate_all=True, batch=32)
-    one = rank_candidates(space, 600, 10, **kwargs)
-    spread = rank_candidates(space, 600, 10, ray=True, shards=3, **kwargs)
-    assert spread.shards == 3 and spread.candidates == one.candidates == 600
+    kwargs: dict = dict(model=model, batch=32, top=10)
+    if how == "enumerate":
+        kwargs.update(n=600, enumerate_all=True)
+    elif how == "sample":
+        kwargs.update(n=700)
+    else:  # calibrated here, survivors from the workers' blocks
+        kwargs.update(n=900, survivors=40, calibration=64)
+    one = rank_candidates(space, rng=np.random.default_rng(0), **kwargs)
+    spread = rank_candidates(space, rng=np.random.default_rng(0), ray=True, shards=3, **kwargs)
+    assert spread.shards == 3 and spread.candidates == one.candidates == kwargs["n"]
     assert _ids_scores(spread)[0] == _ids_scores(one)[0]
+    assert spread.indices == one.indices
     np.testing.assert_allclose(_ids_scores(spread)[1], _ids_scores(one)[1], rtol=1e-5)
+    if how == "first_pass":
+        assert spread.first_pass is not None and one.first_pass is not None
+        assert spread.unique == one.unique  # the same calibration and survivors were scored
 
 
 def test_cli_rank_streams_and_names_a_bad_first_pass(capsys) -> None:
