@@ -18,6 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import shlex
+import sys
 import time
 from dataclasses import asdict
 
@@ -56,6 +60,7 @@ def inspace(args: argparse.Namespace) -> dict:
         target=args.target,
         split=args.split,
         progress=tick,
+        proxy_cache=None if args.proxy_cache == "none" else args.proxy_cache,
     )
     return {
         "figure": f"{args.table} in-space",
@@ -180,6 +185,11 @@ def main() -> None:
     p.add_argument("--candidates", type=int, default=100_000)
     p.add_argument("--model", default=None)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--proxy-cache",
+        default="~/.cache/nas/proxy-scores",
+        help="inspace: directory keeping zero-cost proxy scores across runs ('none': off)",
+    )
     p.add_argument("--out", default=None, help="also write the JSON here")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -196,6 +206,12 @@ def main() -> None:
         fig = {"inspace": inspace, "transfer": transfer, "rank": rank}[args.figure]
         result = fig(args)
         result["threads"] = args.threads
+        result["command"] = shlex.join(["python", "benchmarks/predictor_eval.py", *sys.argv[1:]])
+        result["machine"] = {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
+        }
         text = json.dumps(result, indent=1)
         if args.out:
             with open(args.out.replace("{split}", split), "w") as f:

@@ -9,8 +9,10 @@ affected, gradient-based ones (snip, grad_norm) see a different loss landscape t
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,6 +23,7 @@ from nas.graph import Graph
 __all__ = [
     "ZC_PROXIES",
     "EncodingRegressor",
+    "ProxyCache",
     "graph_proxy_scores",
     "random_batch",
     "zero_cost_scores",
@@ -40,28 +43,39 @@ def random_batch(
 
 
 def _relu_codes(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Binary ReLU activation codes ``(batch, units)``; relu is an fx call, so interpret it."""
+    """Binary ReLU activation codes ``(batch, units)``; relu is an fx call, so the traced
+    graph gets a recording call after each one (a copy: ``module`` is left as it was)."""
     import torch.fx
 
     codes: list[torch.Tensor] = []
 
-    class _Recorder(torch.fx.Interpreter):
-        def run_node(self, n):  # type: ignore[no-untyped-def]
-            out = super().run_node(n)
-            name = getattr(n.target, "__name__", str(n.target))
-            if "relu" in name and isinstance(out, torch.Tensor):
-                codes.append((out.detach() > 0).flatten(1).float())
-            return out
+    def record(out: object) -> None:
+        if isinstance(out, torch.Tensor):
+            codes.append((out.detach() > 0).flatten(1).float())
 
     if not isinstance(module, torch.fx.GraphModule):
         module = torch.fx.symbolic_trace(module)
-    _Recorder(module).run(x)
+    graph = torch.fx.Graph()
+    copies: dict[torch.fx.Node, torch.fx.Node] = {}
+    result = graph.graph_copy(module.graph, copies)
+    for old, new in copies.items():
+        name = getattr(old.target, "__name__", str(old.target))
+        if old.op in ("call_function", "call_method", "call_module") and "relu" in name:
+            with graph.inserting_after(new):
+                graph.call_function(record, (new,))
+    graph.output(result)
+    torch.fx.GraphModule(module, graph)(x)
     return torch.cat(codes, dim=1) if codes else x.new_zeros(len(x), 1)
 
 
 def _nwot(module: nn.Module, x: torch.Tensor) -> float:
-    c = _relu_codes(module, x).double()
-    k = c @ c.T + (1 - c) @ (1 - c).T  # (batch, batch) Hamming-similarity kernel
+    c = _relu_codes(module, x)  # (batch, units) of 0/1
+    # the Hamming-similarity kernel c c^T + (1-c)(1-c)^T as 2 c c^T - s_i - s_j + units:
+    # integer counts, exact in float32 below 2**24 units, then slogdet in float64
+    if c.shape[1] >= 2**24:
+        c = c.double()
+    s = c.sum(1).double()
+    k = 2 * (c @ c.T).double() - s[:, None] - s[None, :] + c.shape[1]  # (batch, batch)
     return float(torch.linalg.slogdet(k)[1])
 
 
@@ -122,8 +136,14 @@ def zero_cost_scores(
         True
     """
     x, y = batch
-    module.train()  # BN in batch-statistics mode, as the proxies' papers do
     out: dict[str, float] = {}
+    if "synflow" in proxies:
+        # first: data-free, in eval mode so BN must not normalize the all-ones input away,
+        # and before any train-mode pass moves BN's running statistics (which eval mode
+        # reads), so each proxy's score is the same whichever others are asked for
+        module.eval()
+        out["synflow"] = _synflow(module, x)
+    module.train()  # BN in batch-statistics mode, as the proxies' papers do
     if "nwot" in proxies:
         with torch.no_grad():
             out["nwot"] = _nwot(module, x)
@@ -135,13 +155,12 @@ def zero_cost_scores(
             out["snip"] = snip
         if "grad_norm" in proxies:
             out["grad_norm"] = gn
-    if "synflow" in proxies:
-        module.eval()  # synflow is data-free; BN must not normalize the all-ones input away
-        out["synflow"] = _synflow(module, x)
-    return out
+    return {p: out[p] for p in proxies if p in out}
 
 
-def graph_proxy_scores(graph: Graph, proxies: Sequence[str]) -> np.ndarray:
+def graph_proxy_scores(
+    graph: Graph, proxies: Sequence[str], *, cache: ProxyCache | None = None
+) -> np.ndarray:
     """Zero-cost proxy scores of an IR graph, as predictor inputs: ``(len(proxies),)``.
 
     The graph is lowered to torch with weights drawn from a fixed seed (the caller's torch
@@ -149,7 +168,8 @@ def graph_proxy_scores(graph: Graph, proxies: Sequence[str]) -> np.ndarray:
     (labels over its output size). Synflow and snip (products over many layers) are taken as
     ``log1p``. A proxy that cannot be computed for the graph (several or non-float inputs, a
     lowering error, a non-finite score such as NWOT on a net without ReLUs) is NaN, which a
-    predictor reads as the training graphs' mean.
+    predictor reads as the training graphs' mean. Each proxy's score is the same whichever
+    others are asked for, so a :class:`ProxyCache` may keep them one by one.
 
     Example:
         >>> from nas.space import get_space
@@ -157,7 +177,6 @@ def graph_proxy_scores(graph: Graph, proxies: Sequence[str]) -> np.ndarray:
         >>> graph_proxy_scores(space.compile(space.sample(np.random.default_rng(0))), ["synflow"]).shape
         (1,)
     """
-    from nas.graph import to_torch
     from nas.predictors._errors import PredictorError
 
     unknown = sorted(set(proxies) - set(ZC_PROXIES))
@@ -165,17 +184,29 @@ def graph_proxy_scores(graph: Graph, proxies: Sequence[str]) -> np.ndarray:
         raise PredictorError(
             f"Unknown zero-cost proxy {unknown[0]!r}; use some of {', '.join(ZC_PROXIES)}."
         )
+    if cache is None or len(graph.inputs) != 1:
+        return _score_graph(graph, proxies)
+    return cache.scores(graph, proxies)
+
+
+def _score_graph(graph: Graph, proxies: Sequence[str]) -> np.ndarray:
+    from nas.graph import to_torch
+
     out = np.full(len(proxies), np.nan)
-    if len(graph.inputs) != 1:
+    if len(graph.inputs) != 1 or not proxies:
         return out
-    shape = tuple(graph.node(graph.inputs[0]).shape)
-    classes = int(math.prod(graph.node(graph.outputs[0]).shape)) if graph.outputs else 1
+    shape, classes = _shape_and_classes(graph)
+    scores: dict[str, float] = {}
     try:
         with torch.random.fork_rng():
             torch.manual_seed(0)
             module = to_torch(graph)
-            batch = random_batch(shape, max(classes, 1), batch_size=16, seed=0)
-            scores = zero_cost_scores(module, batch, proxies)
+            batch = random_batch(shape, classes, batch_size=16, seed=0)
+            for group in _PASSES:  # synflow first (see zero_cost_scores)
+                asked = [p for p in group if p in proxies]
+                if asked:  # each pass draws dropout masks from the same state, so a
+                    torch.manual_seed(1)  # score does not depend on the other proxies asked
+                    scores.update(zero_cost_scores(module, batch, asked))
     except (RuntimeError, ValueError, TypeError, NotImplementedError):
         return out  # e.g. an integer token input: the proxy is undefined for this graph
     for i, name in enumerate(proxies):
@@ -184,6 +215,85 @@ def graph_proxy_scores(graph: Graph, proxies: Sequence[str]) -> np.ndarray:
             s = math.log1p(s)
         out[i] = s if math.isfinite(s) else math.nan
     return out
+
+
+_PASSES = (("synflow",), ("nwot",), ("jacov",), ("snip", "grad_norm"))  # one pass each
+
+
+def _shape_and_classes(graph: Graph) -> tuple[tuple[int, ...], int]:
+    shape = tuple(graph.node(graph.inputs[0]).shape)
+    classes = int(math.prod(graph.node(graph.outputs[0]).shape)) if graph.outputs else 1
+    return shape, max(classes, 1)
+
+
+#: Bump when a proxy's definition changes (batch, init seed, transform, order of passes):
+#: cache files of another version are never read.
+PROXY_CACHE_VERSION = 1
+
+
+@dataclass
+class ProxyCache:
+    """Zero-cost proxy scores kept by ``graph_hash``, proxy, input shape and class count.
+
+    A proxy's score is fixed per graph (fixed init seed, fixed synthetic batch), so the cache
+    is an optimization only: a hit returns the value :func:`graph_proxy_scores` would compute.
+    Isomorphic graphs (one ``graph_hash``) share the score of the first one scored: lowering
+    two isomorphic copies may draw their random weights in another order. With ``root``,
+    scores also live on disk, one text file per (proxy, input shape, classes, cache version,
+    torch version) of ``graph_hash<TAB>score`` lines (``repr`` floats, exact round trip),
+    appended as they are computed, so later runs and other processes reuse them.
+
+    Example:
+        >>> from nas.space import get_space
+        >>> space = get_space("mlp"); g = space.compile(space.sample(np.random.default_rng(0)))
+        >>> cache = ProxyCache()
+        >>> a = graph_proxy_scores(g, ["synflow"], cache=cache)
+        >>> bool((graph_proxy_scores(g, ["synflow"]) == a).all()), cache.computed
+        (True, 1)
+    """
+
+    root: Path | None = None
+    computed: int = 0  # graphs scored because some proxy missed
+    _tables: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.root is not None:
+            self.root = Path(os.path.expanduser(str(self.root)))
+            self.root.mkdir(parents=True, exist_ok=True)
+
+    def _name(self, proxy: str, shape: tuple[int, ...], classes: int) -> str:
+        torch_version = torch.__version__.split("+")[0]
+        dims = "x".join(map(str, shape))
+        return f"v{PROXY_CACHE_VERSION}-torch{torch_version}-{proxy}-in{dims}-out{classes}.tsv"
+
+    def _table(self, name: str) -> dict[str, float]:
+        table = self._tables.get(name)
+        if table is None:
+            table = self._tables[name] = {}
+            if self.root is not None and (self.root / name).exists():
+                for line in (self.root / name).read_text().splitlines():
+                    key, _, value = line.partition("\t")
+                    if value:  # a line cut short by a killed writer is skipped
+                        table[key] = float(value)
+        return table
+
+    def scores(self, graph: Graph, proxies: Sequence[str]) -> np.ndarray:
+        """The scores of ``graph`` (one input), computing only the proxies not yet kept."""
+        from nas.graph import graph_hash
+
+        key = graph_hash(graph)
+        shape, classes = _shape_and_classes(graph)
+        names = {p: self._name(p, shape, classes) for p in proxies}
+        missing = [p for p in proxies if key not in self._table(names[p])]
+        if missing:
+            self.computed += 1
+            fresh = _score_graph(graph, missing)
+            for p, value in zip(missing, fresh):
+                self._table(names[p])[key] = float(value)
+                if self.root is not None:
+                    with open(self.root / names[p], "a") as f:
+                        f.write(f"{key}\t{float(value)!r}\n")
+        return np.array([self._table(names[p])[key] for p in proxies], dtype=np.float64)
 
 
 def size_scores(graphs: Sequence[Graph]) -> dict[str, np.ndarray]:

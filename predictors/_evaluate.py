@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nas.predictors._baselines import EncodingRegressor, random_batch, size_scores, zero_cost_scores
+from nas.predictors._baselines import (
+    ZC_PROXIES,
+    EncodingRegressor,
+    ProxyCache,
+    graph_proxy_scores,
+    size_scores,
+)
 from nas.predictors._errors import PredictorError
 from nas.predictors._features import FeatureSpec, GraphFeatures, featurize
 from nas.predictors._metrics import score_predictions
@@ -40,6 +47,7 @@ def evaluate_table(
     target: str = "test_accuracy",
     split: str = "random",
     on_predictions: Callable[[dict], None] | None = None,
+    proxy_cache: str | Path | None = None,
 ) -> list[dict]:
     """Fit each learned predictor on ``n`` labelled archs of a split and score it on its test set.
 
@@ -58,6 +66,8 @@ def evaluate_table(
             scored on: ``{"predictor", "train_size", "seed", "arch_ids", "y_true",
             "y_pred"}`` (lists in test order), so a figure can show the model that was
             evaluated (its ``"all"`` row's Kendall tau is that of these lists).
+        proxy_cache: A directory that keeps zero-cost proxy scores across runs (the model's
+            ``proxy_inputs`` and the ``zc`` baseline); the figures are the same without it.
 
     Returns:
         Two rows per (predictor, train_size, seed), ``archs="all"`` and ``archs="unique"``
@@ -70,6 +80,8 @@ def evaluate_table(
     meta = table_meta(t)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     graphs = _graphs_of(t, meta.graph_hash)
+    if proxy_cache is not None:
+        graphs.use_disk_cache(Path(proxy_cache))
     rows: list[dict] = []
 
     def emit(name: str, n: int, seed: int, test: np.ndarray, pred: np.ndarray, mae: bool) -> None:
@@ -87,7 +99,7 @@ def evaluate_table(
                 emit(name, 0, seed, test, graphs.size(test)[name], False)
         if "zc" in predictors and t.space is not None and zc_archs > 0:
             pick = np.random.default_rng(0).permutation(test)[:zc_archs]
-            zc = _zc_scores(t, graphs.representatives(pick))
+            zc = graphs.zero_cost(pick)
             for proxy, s in zc.items():
                 emit(f"zc:{proxy}", 0, seed, pick, s, False)
             # the training-free ranking: proxies, FLOPs and params by rank aggregation
@@ -137,6 +149,11 @@ class _Graphs:
         self.rep = np.array([first.setdefault(h, i) for i, h in enumerate(hashes)], np.int64)
         self.t = t
         self._feats: dict[tuple, GraphFeatures] = {}
+        self.proxies = ProxyCache()  # in memory; use_disk_cache swaps in one on disk
+
+    def use_disk_cache(self, root: Path) -> None:
+        if self.proxies.root != root.expanduser():
+            self.proxies = ProxyCache(root)
 
     def representatives(self, rows_: np.ndarray) -> np.ndarray:
         return self.rep[np.asarray(rows_, dtype=np.int64)]
@@ -150,7 +167,8 @@ class _Graphs:
             key = (spec, int(r))
             f = self._feats.get(key)
             if f is None:
-                f = self._feats[key] = featurize(self.t.graph(int(r)), spec)
+                graph = self.t.graph(int(r))
+                f = self._feats[key] = featurize(graph, spec, proxy_cache=self.proxies)
             out.append(f)
         return out
 
@@ -158,6 +176,20 @@ class _Graphs:
         reps = self.representatives(rows_)
         classes, back = np.unique(reps, return_inverse=True)
         return model.predict(self.features(classes, model.spec)).mean[back]
+
+    def zero_cost(self, rows_: np.ndarray) -> dict[str, np.ndarray]:
+        """Every zero-cost proxy's score of rows (the scores the model's ``proxy_inputs``
+        read: one CIFAR-shaped random-normal batch of 16 with random labels, see
+        :mod:`nas.predictors._baselines`). An undefined score (NaN) ranks the arch last."""
+        reps = self.representatives(rows_)
+        s = np.stack([graph_proxy_scores(g, ZC_PROXIES, cache=self.proxies)
+                      for g in self.t.graphs(reps)])  # fmt: skip
+        out = {}
+        for j, p in enumerate(ZC_PROXIES):
+            finite = np.isfinite(s[:, j])
+            floor = s[finite, j].min() - 1.0 if finite.any() else 0.0
+            out[p] = np.where(finite, s[:, j], floor)  # below every defined score: last
+        return out
 
 
 _GRAPHS: dict[str, _Graphs] = {}
@@ -203,30 +235,6 @@ def rank_aggregate(scores: dict[str, np.ndarray]) -> np.ndarray:
     for s in scores.values():
         total += np.log(rankdata(s) / len(s))
     return total
-
-
-def _zc_scores(t: LabeledTable, rows_: np.ndarray) -> dict[str, np.ndarray]:
-    """Zero-cost proxy scores of rows (fed one CIFAR-shaped random-normal batch of 16 with
-    random labels, see :mod:`nas.predictors._baselines`). An undefined score (NaN, or NWOT's
-    -inf on a net whose ReLU codes are all equal) ranks the arch last on that proxy."""
-    space, archs = _space_archs(t)
-    num_classes = 100 if str(t.name).endswith("100") else 10
-    batch = random_batch(space.input_shape, num_classes, batch_size=16, seed=0)
-    cache = _ZC_CACHE.setdefault(t.name, {})
-    for i in rows_:
-        if int(i) not in cache:
-            cache[int(i)] = zero_cost_scores(space.to_torch(archs[int(i)]), batch)
-    proxies = sorted(cache[int(rows_[0])]) if len(rows_) else []
-    out = {}
-    for p in proxies:
-        s = np.array([cache[int(i)][p] for i in rows_], dtype=np.float64)
-        finite = np.isfinite(s)
-        floor = s[finite].min() - 1.0 if finite.any() else 0.0
-        out[p] = np.where(finite, s, floor)  # below every defined score: ranked last
-    return out
-
-
-_ZC_CACHE: dict[str, dict[int, dict[str, float]]] = {}
 
 
 def evaluate_transfer(

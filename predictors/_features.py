@@ -14,10 +14,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nas.graph import Graph, Node, get_op, list_ops
+
+if TYPE_CHECKING:
+    from nas.predictors._baselines import ProxyCache
 
 __all__ = [
     "NUMERIC_FEATURES",
@@ -131,7 +135,9 @@ def _log(v: float) -> float:
     return math.log1p(max(v, 0.0))
 
 
-def featurize(graph: Graph, spec: FeatureSpec | None = None) -> GraphFeatures:
+def featurize(
+    graph: Graph, spec: FeatureSpec | None = None, *, proxy_cache: ProxyCache | None = None
+) -> GraphFeatures:
     """Featurize one IR graph.
 
     The part of a row that depends only on the node (op, attributes, shapes) is computed once
@@ -142,6 +148,8 @@ def featurize(graph: Graph, spec: FeatureSpec | None = None) -> GraphFeatures:
     Args:
         graph: Any IR graph (a compiled arch, or ``nas.graph.import_onnx`` of a foreign model).
         spec: The op vocabulary; defaults to every registered op.
+        proxy_cache: Where the spec's proxy scores are looked up before being computed
+            (see :class:`~nas.predictors._baselines.ProxyCache`).
 
     Returns:
         The node feature matrix (rows in the graph's topological order) and the edge list.
@@ -203,7 +211,7 @@ def featurize(graph: Graph, spec: FeatureSpec | None = None) -> GraphFeatures:
     if spec.proxies:
         from nas.predictors._baselines import graph_proxy_scores
 
-        scores = graph_proxy_scores(graph, spec.proxies)
+        scores = graph_proxy_scores(graph, spec.proxies, cache=proxy_cache)
     return GraphFeatures(x, np.stack([sources, targets]).reshape(2, -1), scores)
 
 

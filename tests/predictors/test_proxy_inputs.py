@@ -76,3 +76,49 @@ def test_cli_bad_proxy_input_is_one_line_and_exit_2(capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Unknown zero-cost proxy 'synflo'" in err
+
+
+def test_each_proxy_scores_the_same_whichever_others_are_asked_for(macro_graphs):
+    from nas.predictors import ZC_PROXIES
+    from nas.space import get_space
+
+    mlp = get_space("mlp")  # dropout: every pass must draw the same masks
+    graphs = [macro_graphs[0][0], mlp.compile(mlp.sample(np.random.default_rng(1)))]
+    for g in graphs:
+        together = graph_proxy_scores(g, ZC_PROXIES)
+        alone = [graph_proxy_scores(g, [p])[0] for p in ZC_PROXIES]
+        np.testing.assert_array_equal(together, alone)
+
+
+def test_disk_cache_gives_the_computed_scores_and_is_read_back(tmp_path, macro_graphs):
+    from nas.predictors._baselines import ProxyCache
+
+    graphs = macro_graphs[0][:4]
+    proxies = ["synflow", "nwot"]
+    fresh = np.stack([graph_proxy_scores(g, proxies) for g in graphs])
+    first = ProxyCache(tmp_path)
+    cached = np.stack([graph_proxy_scores(g, proxies, cache=first) for g in graphs])
+    np.testing.assert_array_equal(cached, fresh)
+    assert first.computed == 4
+    again = ProxyCache(tmp_path)  # a later run: every score comes from the files
+    np.testing.assert_array_equal(
+        np.stack([graph_proxy_scores(g, proxies, cache=again) for g in graphs]), fresh
+    )
+    assert again.computed == 0
+    # a new proxy scores only the missing one; a line cut short by a killed writer is skipped
+    (file,) = [f for f in tmp_path.iterdir() if "-nwot-" in f.name]
+    file.write_text(file.read_text() + "deadbeef")
+    mixed = ProxyCache(tmp_path)
+    got = graph_proxy_scores(graphs[0], ["nwot", "snip"], cache=mixed)
+    assert mixed.computed == 1 and got[0] == fresh[0, 1]
+    assert got[1] == graph_proxy_scores(graphs[0], ["snip"])[0]
+
+
+def test_features_read_the_cache_and_match_features_without_it(tmp_path, macro_graphs):
+    from nas.predictors._baselines import ProxyCache
+
+    spec = replace(FeatureSpec.default(), proxies=("synflow",))
+    g = macro_graphs[0][5]
+    with_cache = featurize(g, spec, proxy_cache=ProxyCache(tmp_path))
+    np.testing.assert_array_equal(with_cache.scores, featurize(g, spec).scores)
+    np.testing.assert_array_equal(with_cache.x, featurize(g, spec).x)
