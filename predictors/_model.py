@@ -69,6 +69,11 @@ class PredictorConfig:
             ``"zscore"`` (mean 0, std 1 per table) or ``"rank"`` (the normal quantiles of
             their ranks within the table, so a table's long tail of failed archs cannot
             dominate the loss).
+        ensemble: Models fitted on the same labels from seeds ``seed, seed + 1000, ...``;
+            a prediction is the mean of theirs in normalized target units (every member
+            learns the same normal scores), its std adds their spread to the heads'.
+            Costs ``ensemble`` times a fit and a prediction; ``memberships`` and ``embed``
+            are the first member's.
     """
 
     # Tuned on NB-201 CIFAR-10, gates split, 78 labels, 200-epoch target, seeds 100-101 (not
@@ -98,8 +103,11 @@ class PredictorConfig:
     graph_inputs: bool = True
     target_norm: str = "rank"
     proxy_inputs: tuple[str, ...] = ()
+    ensemble: int = 1
 
     def __post_init__(self) -> None:
+        if not isinstance(self.ensemble, int) or self.ensemble < 1:
+            raise PredictorError(f"Expected ensemble >= 1 members, got {self.ensemble!r}.")
         object.__setattr__(self, "proxy_inputs", tuple(self.proxy_inputs))  # JSON gives lists
         if self.proxy_inputs and not self.graph_inputs:
             raise PredictorError("proxy_inputs need graph_inputs=True; set both or neither.")
@@ -234,6 +242,13 @@ class GennapePredictor:
         self.net = _Net(enc_cfg, c.n_clusters, c.head_hidden, extra)
         if enc_state is not None:
             self.net.encoder.load_state_dict(enc_state)
+        # the other members of an ensemble: same encoder init and spec, their own seeds
+        self.members = [
+            GennapePredictor(
+                replace(c, ensemble=1, seed=c.seed + 1000 * k), encoder=encoder, feature_spec=spec
+            )
+            for k in range(1, c.ensemble)
+        ]
         self.target_mean, self.target_std = 0.0, 1.0
         # (sorted normal scores, their targets) when target_norm="rank"
         self.quantiles: tuple[list[float], list[float]] | None = None
@@ -382,6 +397,8 @@ class GennapePredictor:
                 c.epochs - warm,
                 [enc_slow, {"params": self.net.heads.parameters(), "lr": c.lr}],
             )
+        for member in self.members:
+            member.fit(feats, targets, groups=groups, unlabeled=unlabeled)
         self.fitted = True
         return self
 
@@ -425,6 +442,8 @@ class GennapePredictor:
             enc_slow = {"params": self.net.encoder.parameters(), "lr": lr_enc / 3}
             heads = {"params": self.net.heads.parameters(), "lr": c.lr}
             self._train(feats, y, epochs - first, [enc_slow, heads])
+        for member in self.members:
+            member.refit(feats, targets, epochs=epochs)
         return self
 
     def finetune(
@@ -447,6 +466,8 @@ class GennapePredictor:
         if not freeze_encoder:
             groups.append({"params": self.net.encoder.parameters(), "lr": lr / 10})
         self._train(feats, y, epochs, groups)
+        for member in self.members:
+            member.finetune(feats, targets, epochs=epochs, lr=lr, freeze_encoder=freeze_encoder)
         self.fitted = True
         return self
 
@@ -455,13 +476,21 @@ class GennapePredictor:
         """Predict ``mean`` and ``std`` (target units) for graphs or precomputed features."""
         if not self.fitted:
             raise PredictorError("Predictor is not fitted; call fit() or load() first.")
-        self.net.eval()
+        models = [self, *self.members]
+        for model in models:
+            model.net.eval()
         means, stds = [], []
         for i in range(0, len(graphs), chunk):
-            heads, u = self._forward(self.featurize(graphs[i : i + chunk]))
-            mix = (heads * u).sum(1)
-            var = (u * (heads - mix.unsqueeze(1)) ** 2).sum(1)
-            mean, std = self._to_units(mix.numpy().astype(np.float64), var.sqrt().numpy())
+            feats = self.featurize(graphs[i : i + chunk])
+            mixes, variances = [], []
+            for model in models:
+                heads, u = model._forward(feats)
+                mix = (heads * u).sum(1)
+                mixes.append(mix.numpy().astype(np.float64))
+                variances.append((u * (heads - mix.unsqueeze(1)) ** 2).sum(1).numpy())
+            mix_all = np.mean(mixes, 0)  # (graphs,) normalized units
+            var_all = np.mean(variances, 0) + np.var(mixes, 0)  # heads' + members' spread
+            mean, std = self._to_units(mix_all, np.sqrt(var_all))
             means.append(mean)
             stds.append(std)
         if not means:
@@ -498,7 +527,8 @@ class GennapePredictor:
         return self._embed_batched(self.featurize(graphs)).numpy()
 
     def save(self, path: str | Path) -> Path:
-        """Write ``config.json`` + ``weights.pt`` (a plain state_dict) into directory ``path``."""
+        """Write ``config.json`` + ``weights.pt`` (a plain state_dict) into directory ``path``
+        (an ensemble's other members into ``path/member1``, ...)."""
         config = {
             "kind": "gennape",
             "format": 1,
@@ -512,6 +542,8 @@ class GennapePredictor:
             "quantiles": self.quantiles,
             "fitted": self.fitted,
         }
+        for k, member in enumerate(self.members, start=1):
+            member.save(Path(path) / f"member{k}")
         return save_dir(path, config, self.net.state_dict())
 
     @classmethod
@@ -536,4 +568,5 @@ class GennapePredictor:
         q = config.get("quantiles")
         model.quantiles = None if q is None else (list(q[0]), list(q[1]))
         model.fitted = bool(config.get("fitted", True))
+        model.members = [cls.load(Path(path) / f"member{k}") for k in range(1, pcfg.ensemble)]
         return model

@@ -12,6 +12,7 @@ import torch
 from nas.predictors import (
     FeatureSpec,
     GennapePredictor,
+    PredictorConfig,
     PredictorError,
     PretrainedEncoder,
     featurize,
@@ -212,3 +213,20 @@ def test_a_model_saved_before_graph_inputs_loads_with_its_own_options(tmp_path, 
     loaded = GennapePredictor.load(tmp_path / "m")
     assert not loaded.config.graph_inputs and loaded.config.target_norm == "zscore"
     np.testing.assert_array_equal(loaded.predict(graphs[20:]).mean, model.predict(graphs[20:]).mean)
+
+
+def test_ensemble_averages_members_and_survives_save_load(tmp_path, macro_graphs):
+    graphs, y = macro_graphs
+    one = GennapePredictor(TINY).fit(graphs[:24], y[:24])
+    ens = GennapePredictor(replace(TINY, ensemble=3)).fit(graphs[:24], y[:24])
+    assert [m.config.seed for m in ens.members] == [1000, 2000]
+    # member 0 is the single model: same seed, same training
+    np.testing.assert_array_equal(ens.embed(graphs[24:]), one.embed(graphs[24:]))
+    p = ens.predict(graphs[24:])
+    assert not np.allclose(p.mean, one.predict(graphs[24:]).mean)
+    assert (p.std > 0).all()
+    ens.save(tmp_path / "m")
+    back = GennapePredictor.load(tmp_path / "m")
+    np.testing.assert_array_equal(back.predict(graphs[24:]).mean, p.mean)
+    with pytest.raises(PredictorError, match="ensemble >= 1"):
+        PredictorConfig(ensemble=0)
