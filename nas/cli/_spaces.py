@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 from nas.cli._common import CliInputError, add_json_flag, emit, read_json_arg
@@ -87,6 +90,93 @@ def _arch(space: Any, value: str) -> Any:
 
 
 def _spaces(args: argparse.Namespace) -> int:
+    rows = _listing()
+    if args.json:
+        for row in rows:
+            emit(row, as_json=True)
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    lines = [f"{'name':<{width}}  {'size':>16}  description"]
+    for r in rows:
+        size = f"{r['size']:,}" if r["size"] is not None else f"inf ({r['architectures']:,} nets)"
+        lines.append(f"{r['name']:<{width}}  {size:>16}  {r['description']}")
+    print("\n".join(lines))
+    return 0
+
+
+# The entry-point group of nas.space._registry, spelt here too: importing that module imports
+# nas.space and numpy, which a cached listing never needs (tests/cli/test_spaces_cli.py checks
+# that the two agree).
+SPACES_GROUP = "nas.search_spaces"
+
+
+def _listing() -> list[dict[str, Any]]:
+    """The rows of ``nas spaces``: built and counted once, then read from a cache file while
+    no source a space comes from changed (so a listing imports neither nas.space nor numpy).
+    """
+    path = _cache_path()
+    if path is not None:
+        with contextlib.suppress(OSError, ValueError):
+            rows = json.loads(path.read_text())
+            if isinstance(rows, list):
+                return rows
+    rows = _count_spaces()
+    if path is not None:
+        with contextlib.suppress(OSError):  # a read-only cache only costs the next listing
+            path.parent.mkdir(parents=True, exist_ok=True)
+            for old in path.parent.glob("spaces-*.json"):  # listings of older sources
+                old.unlink(missing_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(rows))
+            os.replace(tmp, path)
+    return rows
+
+
+def _cache_path() -> Path | None:
+    """``$NAS_CACHE_DIR`` (else ``$XDG_CACHE_HOME/nas``, else ``~/.cache/nas``) /
+    ``spaces-KEY.json``; the key hashes nas's version, the registered entry points, and the
+    modification time and size of every module in nas.space's folder and in the folders of
+    the entry points' modules. None when a module cannot be located without importing it."""
+    import hashlib
+    from importlib.metadata import entry_points
+
+    import nas
+
+    root = os.environ.get("NAS_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nas"
+    )
+    eps = sorted((ep.name, ep.value) for ep in entry_points(group=SPACES_GROUP))
+    folders = {Path(nas.__file__).resolve().parent / "space"}
+    for _, value in eps:
+        file = _module_file(value.partition(":")[0])
+        if file is None:
+            return None
+        folders.add(file.parent)
+    parts: list[Any] = [nas.__version__, eps]
+    for folder in sorted(folders):
+        for file in sorted(folder.glob("*.py")):
+            stat = file.stat()
+            parts.append([str(file), stat.st_mtime_ns, stat.st_size])
+    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+    return Path(root) / f"spaces-{key}.json"
+
+
+def _module_file(module: str) -> Path | None:
+    """Where ``module`` is, found without importing it or its packages."""
+    from importlib.machinery import PathFinder
+
+    search: list[str] | None = None
+    origin = None
+    for depth, _ in enumerate(module.split(".")):
+        spec = PathFinder.find_spec(".".join(module.split(".")[: depth + 1]), search)
+        if spec is None:
+            return None
+        search = list(spec.submodule_search_locations or [])
+        origin = spec.origin
+    return Path(origin).resolve() if origin else None
+
+
+def _count_spaces() -> list[dict[str, Any]]:
     from nas.space import list_spaces
 
     rows = []
@@ -105,17 +195,7 @@ def _spaces(args: argparse.Namespace) -> int:
                 "description": space.description,
             }
         )
-    if args.json:
-        for row in rows:
-            emit(row, as_json=True)
-        return 0
-    width = max(len(r["name"]) for r in rows)
-    lines = [f"{'name':<{width}}  {'size':>16}  description"]
-    for r in rows:
-        size = f"{r['size']:,}" if r["size"] is not None else f"inf ({r['architectures']:,} nets)"
-        lines.append(f"{r['name']:<{width}}  {size:>16}  {r['description']}")
-    print("\n".join(lines))
-    return 0
+    return rows
 
 
 def _sample(args: argparse.Namespace) -> int:

@@ -17,12 +17,53 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_spaces_lists_builtins(capsys: pytest.CaptureFixture[str]) -> None:
+def test_spaces_lists_builtins(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path))  # the listing's cache goes here
     code, out, _ = run(capsys, "spaces", "--json")
     rows = [json.loads(line) for line in out.splitlines()]
     sizes = {r["name"]: r["size"] for r in rows}
     assert code == 0 and sizes["nb201"] == 15625 and sizes["nb_macro"] == 6561
     assert sizes["cnn1d"] is None  # continuous recipe decisions
+
+
+def _listed(cache: Path) -> tuple[list[dict], list[str]]:
+    """`nas spaces --json` in a fresh process: its rows, and the heavy modules it imported."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import contextlib, io, json, sys\nfrom nas.cli import main\nout = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n    main(['spaces', '--json'])\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] == 'numpy' or m == 'nas.space']\n"
+        "print(json.dumps([out.getvalue(), heavy]))"
+    )
+    env = {**os.environ, "NAS_CACHE_DIR": str(cache)}
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    text, heavy = json.loads(run.stdout.splitlines()[-1])
+    return [json.loads(line) for line in text.splitlines()], heavy
+
+
+def test_spaces_listing_is_cached_and_then_imports_nothing_heavy(tmp_path: Path) -> None:
+    first, heavy_first = _listed(tmp_path)
+    assert "nas.space" in heavy_first  # built and counted once
+    (cached,) = tmp_path.glob("spaces-*.json")
+    again, heavy_again = _listed(tmp_path)
+    assert again == first and heavy_again == []
+    cached.write_text("{not json")  # a damaged cache is rebuilt, not trusted
+    rebuilt, heavy_rebuilt = _listed(tmp_path)
+    assert rebuilt == first and "nas.space" in heavy_rebuilt
+    assert json.loads(cached.read_text()) == first
+
+
+def test_spaces_listing_reads_the_registry_entry_point_group() -> None:
+    from nas.cli._spaces import SPACES_GROUP
+    from nas.space._registry import ENTRY_POINT_GROUP
+
+    assert SPACES_GROUP == ENTRY_POINT_GROUP
 
 
 def test_sample_is_reproducible_and_compiles(
