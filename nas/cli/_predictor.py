@@ -219,6 +219,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 target=args.target,
                 split=args.split,
                 on_predictions=keep,
+                proxy_cache=args.proxy_cache,
             )
         summary = summarize(rows)
     plotted = _plot(args, kept, protocol) if args.plot else None
@@ -468,6 +469,11 @@ def register(subparsers: Any) -> None:
         "--proxy-inputs",
         default=None,
         help="zero-cost proxies fed to the graph predictors beside FLOPs/params, e.g. synflow",
+    )
+    q.add_argument(
+        "--proxy-cache",
+        default=None,
+        help="directory keeping zero-cost proxy scores across runs (same figures, less time)",
     )
     model_flags(q)
     add_json_flag(q)

@@ -122,3 +122,19 @@ def test_features_read_the_cache_and_match_features_without_it(tmp_path, macro_g
     with_cache = featurize(g, spec, proxy_cache=ProxyCache(tmp_path))
     np.testing.assert_array_equal(with_cache.scores, featurize(g, spec).scores)
     np.testing.assert_array_equal(with_cache.x, featurize(g, spec).x)
+
+
+def test_cli_eval_keeps_proxy_scores_in_the_cache_dir(tmp_path, capsys):
+    import json
+
+    from nas.cli import main
+
+    argv = ["predictor", "eval", "--predictors", "zc", "--zc-archs", "3", "--seeds", "1",
+            "--train-sizes", "10", "--proxy-cache", str(tmp_path), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)["summary"]
+    files = sorted(f.name.split("-")[2] for f in tmp_path.iterdir())
+    assert files == sorted(["synflow", "nwot", "jacov", "snip", "grad_norm"])
+    assert all(len(f.read_text().splitlines()) == 3 for f in tmp_path.iterdir())
+    assert main(argv) == 0  # the second run reads the files: same figures
+    assert json.loads(capsys.readouterr().out)["summary"] == first
