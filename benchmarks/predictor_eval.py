@@ -82,6 +82,7 @@ def _fit_seconds(starts: list[tuple[str, float]], end: float) -> dict[str, float
 
 def transfer(args: argparse.Namespace) -> dict:
     from nas.predictors import PredictorConfig, evaluate_transfer, summarize
+    from nas.predictors._protocol import target_label
 
     encoder = None
     pretrain_s = 0.0
@@ -103,9 +104,11 @@ def transfer(args: argparse.Namespace) -> dict:
         test_size=args.test_size,
         config=PredictorConfig(epochs=args.epochs, group_norm=args.group_norm),
         encoder=encoder,
+        target_signal=args.target,
     )
     return {
         "figure": "transfer to nb201-cifar10",
+        "target": f"{args.target} ({target_label('nb201-cifar10', args.target)})",
         "pretrain": {
             "graphs": args.pretrain_graphs,
             "spaces": args.pretrain_spaces if args.pretrain_graphs else None,
