@@ -41,7 +41,8 @@ def test_encoder_space_compiles_to_attention_pieces() -> None:
 def test_shared_choices_are_one_decision_for_all_layers() -> None:
     per_layer, shared = transformer(), transformer(shared=True)
     assert "heads" in shared.decisions and "ffn_ratio" in shared.decisions
-    assert shared.size(include_recipe=False) < per_layer.size(include_recipe=False)
+    sizes = shared.size(include_recipe=False), per_layer.size(include_recipe=False)
+    assert sizes[0] is not None and sizes[1] is not None and sizes[0] < sizes[1]
     arch = shared.sample(np.random.default_rng(1))
     g = shared.compile(arch)
     heads = {g.node(n).shape[0] for n in g.nodes() if n.endswith("attn.scores")}
@@ -95,3 +96,33 @@ def test_every_shipped_hat_row_maps_to_an_arch() -> None:
     space = hat_subtransformer(length=4, vocab=64)
     archs = [hat_arch(space, r) for r in _rows()]
     assert len({a.arch_id for a in archs}) == len(archs)
+
+
+def test_benchmark_picks_distinct_graphs_within_the_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """benchmarks/transformer_search.py retrains the best distinct graphs of a real store."""
+    from nas.store import Result, ResultStore
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "benchmarks"))
+    from transformer_search import top_archs
+
+    rows = [  # (arch id, graph hash, val accuracy, params, status)
+        ("a", "g1", 80.0, 50_000, "ok"),
+        ("b", "g1", 79.0, 50_000, "ok"),  # the same graph with another recipe
+        ("c", "g2", 90.0, 90_000, "ok"),  # over the bound
+        ("d", "g3", 70.0, 60_000, "ok"),
+        ("e", "g4", 99.0, 10_000, "cut"),
+        ("f", "g5", 60.0, 20_000, "ok"),
+    ]
+    results = [
+        Result(space="transformer", arch={"values": {"id": a}}, arch_id=a, dataset="mnist1d",
+               graph_hash=g, val_accuracy=v, params=p, status=s, fidelity=6)
+        for a, g, v, p, s in rows
+    ]  # fmt: skip
+    ResultStore(tmp_path / "store", durable=False).append(results)
+    picked = top_archs(tmp_path / "store", 2, max_params=68682)
+    assert [c["graph_hash"] for c in picked] == ["g1", "g3"]
+    assert picked[0]["arch"] == {"id": "a"} and picked[0]["search"]["val_accuracy"] == 80.0
+    unbounded = top_archs(tmp_path / "store", 3, max_params=None)
+    assert [c["graph_hash"] for c in unbounded] == ["g2", "g1", "g3"]
