@@ -199,14 +199,13 @@ class Strategy:
         self._candidates: dict[str, Candidate] = {}
         self._by_arch: dict[str, str] = {}  # arch_id -> candidate_id
         self._told: dict[str, Told] = {}  # in tell order
-        self._next_index = 0
 
     # ------------------------------------------------------------------ public API
     def ask(self, n: int = 1) -> list[Candidate]:
         """Propose up to ``n`` new candidates (fewer only when the space is exhausted)."""
         out: list[Candidate] = []
         for _ in range(check_int(self.name, "ask(n)", n, low=0)):
-            candidate_id = f"{self._next_index:06d}"
+            candidate_id = f"{len(self._candidates):06d}"  # ids are never reused
             arch = self._propose(candidate_id)
             if arch is None:
                 break
@@ -215,7 +214,6 @@ class Strategy:
                     f"Strategy {self.name!r} proposed arch {arch.arch_id} twice; "
                     f"this is a bug in the strategy."
                 )
-            self._next_index += 1
             candidate = Candidate(candidate_id, arch)
             self._candidates[candidate_id] = candidate
             self._by_arch[arch.arch_id] = candidate_id
@@ -329,7 +327,7 @@ class Strategy:
             **self._identity(),
             "seed": self.seed,
             "rng": _jsonable(self.rng.bit_generator.state),
-            "next_index": self._next_index,
+            "next_index": len(self._candidates),  # read by older versions
             "candidates": [[cid, c.arch.json_values()] for cid, c in self._candidates.items()],
             "told": [[t.candidate_id, t.status, _finite(t.metrics)] for t in self._told.values()],
             "extra": self._extra_state(),
@@ -353,7 +351,6 @@ class Strategy:
         self.seed = int(state["seed"])
         self.rng = np.random.default_rng()
         self.rng.bit_generator.state = state["rng"]
-        self._next_index = int(state["next_index"])
         archs = [(cid, self.space.validate(values)) for cid, values in state["candidates"]]
         self._candidates = {cid: Candidate(cid, arch) for cid, arch in archs}
         self._by_arch = {arch.arch_id: cid for cid, arch in archs}

@@ -15,6 +15,7 @@ import inspect
 import json
 import math
 import socket
+import statistics
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -183,15 +184,13 @@ class Driver:
         self._last_checkpoint = time.monotonic()
         self._keys: dict[str, tuple[str, str]] = {}  # arch_id -> (graph key, graph_hash)
         self._done: dict[str, str] = {}  # graph key -> candidate id of its evaluated row
-        self._running: dict[str, str] = {}  # graph key -> candidate id being evaluated
-        self._parked: dict[str, list[str]] = {}  # graph key -> candidates waiting for it
+        self._parked: dict[str, list[str]] = {}  # graph key being evaluated -> its waiting twins
         self._queue: list[str] = []  # asked (or re-run) candidates not yet handed out
         self._archs: dict[str, Arch] = {}
         self._metrics: dict[str, dict[str, float]] = {}  # candidate id -> metrics of its row
         self._records: dict[str, str] = {}  # device -> the record JSON of this run's rows
         self._replay: dict[str, Result] = {}  # stored rows of proposals the state lost
-        self._session_start = time.monotonic()
-        self._elapsed_before = state.elapsed_s
+        self._started = time.monotonic() - state.elapsed_s  # earlier sessions count too
         self._sec_per_cost: list[float] = []
         self._out_of_time = False  # the time budget is spent, or the next trial would not fit
 
@@ -227,7 +226,7 @@ class Driver:
 
     def elapsed(self) -> float:
         """Wall seconds of the whole run, earlier sessions included."""
-        return self._elapsed_before + time.monotonic() - self._session_start
+        return time.monotonic() - self._started
 
     def time_left(self) -> float | None:
         budget = self.state.time_budget_s
@@ -273,14 +272,14 @@ class Driver:
                     self._done[key] = cid
             elif key in self._done:
                 self._reuse(cid, self._done[key])
-            elif key in self._running:
-                self._parked.setdefault(key, []).append(cid)
+            elif key in self._parked:
+                self._parked[key].append(cid)
             elif not self._fits(arch, left):  # nor, most likely, would the next: stop here
                 self._cut(cid, "Not started: its estimated training time exceeds the time left.")
                 self._out_of_time = True
                 return None
             else:
-                self._running[key] = cid
+                self._parked[key] = []
                 return Candidate(cid, arch)
 
     def _ask(self) -> str | None:
@@ -311,8 +310,7 @@ class Driver:
         if left is None or not self._sec_per_cost:
             return True
         cost = self._cost(arch)
-        rate = sorted(self._sec_per_cost)[len(self._sec_per_cost) // 2]  # the median
-        return cost is None or cost * rate <= left
+        return cost is None or cost * statistics.median_high(self._sec_per_cost) <= left
 
     def _key(self, arch: Arch, graph_hash: str | None) -> str:
         """The dedupe key of ``arch``: its graph and recipe (its arch_id if it does not compile)."""
@@ -336,20 +334,20 @@ class Driver:
         """Store, tell and (when due) checkpoint the result of a handed-out trial."""
         arch = self._archs[candidate_id]
         key = self._key(arch, None)
-        self._running.pop(key, None)
+        twins = self._parked.pop(key, [])
         ids = {**self._ids(candidate_id), "trial_id": trial_id or result.trial_id or candidate_id}
         graph_hash = result.graph_hash or self._keys[arch.arch_id][1] or None
         row = _stamp(result, **ids, host=result.host or self.host, graph_hash=graph_hash)
         self._record(candidate_id, row)
         self._keep_weights(row)
         if row.status not in _REUSABLE:  # its twins still need a trial of their own
-            self._queue[:0] = self._parked.pop(key, [])
+            self._queue[:0] = twins
             return
         self._done[key] = candidate_id
         cost = self._cost(arch) if row.train_seconds else None
         if cost:
             self._sec_per_cost.append(float(row.train_seconds or 0.0) / cost)
-        for twin in self._parked.pop(key, []):
+        for twin in twins:
             self._reuse(twin, candidate_id)
 
     def _keep_weights(self, row: Result) -> None:
@@ -432,7 +430,7 @@ class Driver:
         if not interrupted and (self._out_of_time or (left is not None and left <= 0)):
             for cid in self.state.pending():
                 self._cut(cid, "Not run to the end: the search's time budget ran out.")
-            self._queue, self._parked, self._running = [], {}, {}
+            self._queue, self._parked = [], {}
         self.checkpoint()
 
     def outcome(self, wall_seconds: float, *, interrupted: bool) -> SearchResult:

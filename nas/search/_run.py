@@ -294,12 +294,7 @@ def _open_store(store: ResultStore | str | os.PathLike[str] | None) -> ResultSto
 
 def _state(new: RunState, run_path: Path | None, resume: bool) -> tuple[RunState, bool]:
     """The saved state of ``run_path`` (resume) or ``new``; True when it was loaded."""
-    saved = None if run_path is None else RunState.load(run_path)
-    if saved is None and resume:
-        raise StateError(
-            f"Run directory {str(run_path)!r} holds no search state to resume; start the "
-            f"search without resume (`--resume`), or pass the run directory it printed."
-        )
+    saved = None if run_path is None else RunState.load(run_path, required=resume)
     if saved is not None and not resume:
         raise StateError(
             f"Run directory {str(run_path)!r} already holds a search; pass resume=True "
@@ -334,12 +329,8 @@ def saved_settings(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     Raises:
         StateError: ``run_dir`` holds no search state.
     """
-    state = RunState.load(run_dir)  # None for a file, too
-    if state is None:
-        raise StateError(
-            f"{str(run_dir)!r} holds no search state to resume; pass the run directory the "
-            f"search printed (STORE.runs/RUN_ID)."
-        )
+    state = RunState.load(run_dir, required=True)  # a file holds none, too
+    assert state is not None  # required=True raises instead
     return dict(state.settings)
 
 

@@ -77,9 +77,14 @@ class RunState:
             raise
 
     @classmethod
-    def load(cls, run_dir: str | os.PathLike[str]) -> RunState | None:
-        """The saved state, or None when the run directory has none."""
+    def load(cls, run_dir: str | os.PathLike[str], *, required: bool = False) -> RunState | None:
+        """The saved state, or None when the run directory has none (``required``: raise)."""
         path = Path(run_dir) / STATE_FILE
+        if not path.is_file() and required:
+            raise StateError(
+                f"Run directory {str(run_dir)!r} holds no search state to resume; pass the run "
+                f"directory the search printed (STORE.runs/RUN_ID), or start it without resume."
+            )
         if not path.is_file():
             return None
         try:
