@@ -190,7 +190,8 @@ class Driver:
         self._metrics: dict[str, dict[str, float]] = {}  # candidate id -> metrics of its row
         self._records: dict[str, str] = {}  # device -> the record JSON of this run's rows
         self._replay: dict[str, Result] = {}  # stored rows of proposals the state lost
-        self._started = time.monotonic() - state.elapsed_s  # earlier sessions count too
+        self._session_start = time.monotonic()
+        self._elapsed_before = state.elapsed_s
         self._sec_per_cost: list[float] = []
         self._out_of_time = False  # the time budget is spent, or the next trial would not fit
 
@@ -226,7 +227,7 @@ class Driver:
 
     def elapsed(self) -> float:
         """Wall seconds of the whole run, earlier sessions included."""
-        return time.monotonic() - self._started
+        return self._elapsed_before + time.monotonic() - self._session_start
 
     def time_left(self) -> float | None:
         budget = self.state.time_budget_s
