@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nas.errors import GraphError
 from nas.graph._ops import Shape, as_shape, get_op
@@ -26,9 +25,11 @@ _RULES_CACHE: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 FORMAT = "nas.graph/1"
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(NamedTuple):
     """One node of an IR graph; immutable (build a new graph to change it).
+
+    A named tuple: a compiled candidate holds hundreds of nodes and copies them per cell
+    (:meth:`Graph.splice`), and a tuple is the cheapest immutable record to make.
 
     Attributes:
         name: Unique name inside its graph.
@@ -49,21 +50,8 @@ class Node:
     flops: int = 0
 
 
-def _new_node(
-    name: str,
-    op: str,
-    attrs: Mapping[str, Any],
-    inputs: tuple[str, ...],
-    shape: Shape,
-    params: int,
-    flops: int,
-) -> Node:
-    """``Node(...)`` without the frozen dataclass's per-field ``object.__setattr__`` (hot path)."""
-    node = object.__new__(Node)
-    node.__dict__.update(
-        name=name, op=op, attrs=attrs, inputs=inputs, shape=shape, params=params, flops=flops
-    )
-    return node
+# ``Node(...)`` without the named tuple's Python-level ``__new__`` (hot path): all 7 fields
+_new = tuple.__new__
 
 
 def _attr_text(value: Any) -> str:
@@ -170,7 +158,7 @@ class Graph:
             key, hit = None, None
         if hit is not None and hit[0] is spec:
             _, resolved, shape, params, flops = hit
-            return _new_node(name, op, resolved, ins, shape, params, flops)
+            return _new(Node, (name, op, resolved, ins, shape, params, flops))
         shapes_text = " and ".join(str(s) for s in in_shapes) or "()"
         try:
             bad = spec.check_arity(len(ins))
@@ -192,15 +180,17 @@ class Graph:
             _RULES_CACHE[key] = (spec, frozen, shape, params, flops)
         return Node(name, op, frozen, ins, shape, params, flops)
 
-    def splice(self, template: Graph, inputs: Sequence[str], *, prefix: str = "") -> list[str]:
+    def splice(
+        self, template: Graph, inputs: Sequence[str], *, prefix: str = "", root: str = ""
+    ) -> list[str]:
         """Copy ``template``'s nodes into this graph and return its outputs' names here.
 
         A cell compiled once is spliced wherever it repeats: the template's inputs are bound
-        to ``inputs`` (nodes of this graph with the same shapes) and every other node is
-        added as ``prefix + name`` (a taken name gets a numeric suffix, as in :meth:`add`),
-        with its attrs, shape, params and FLOPs reused, not re-inferred: the template
-        inferred them from the same input shapes. Adding the nodes one by one under those
-        names gives the same graph (same ``to_text``, same ``graph_hash``).
+        to ``inputs`` (nodes of this graph with the same shapes) and every other node, named
+        ``root + rest``, is added as ``prefix + rest`` (a taken name gets a numeric suffix, as
+        in :meth:`add`), with its attrs, shape, params and FLOPs reused, not re-inferred: the
+        template inferred them from the same input shapes. Adding the nodes one by one under
+        those names gives the same graph (same ``to_text``, same ``graph_hash``).
 
         Example:
             >>> cell = Graph("cell"); x = cell.add_input((4,), name="x")
@@ -211,7 +201,8 @@ class Graph:
             (['input', 'c0.linear', 'c0.relu', 'c1.linear', 'c1.relu'], 40)
 
         Raises:
-            GraphError: The number or the shapes of ``inputs`` differ from the template's.
+            GraphError: The number or the shapes of ``inputs`` differ from the template's, or
+                a node's name does not begin with ``root``.
         """
         nodes = self._nodes
         if len(inputs) != len(template.inputs):
@@ -230,19 +221,24 @@ class Graph:
                     f"template for this input shape"
                 )
             rename[inner] = outer
-        for name, node in template._nodes.items():
-            if node.op == INPUT_OP:
+        cut, renamed = len(root), rename.__getitem__
+        for name, op, attrs, ins, shape, params, flops in template._nodes.values():
+            if op == INPUT_OP:
                 continue
-            new = prefix + name
+            if cut and not name.startswith(root):
+                raise GraphError(
+                    f"Splicing {template.name!r} into {self.name!r}: node {name!r} is not "
+                    f"under root {root!r}; pass the root every node name begins with"
+                )
+            new = prefix + name[cut:]
             if new in nodes:
                 new = self._unique(new)
             rename[name] = new
-            ins = tuple(rename[i] for i in node.inputs)
-            nodes[new] = _new_node(
-                new, node.op, node.attrs, ins, node.shape, node.params, node.flops
+            nodes[new] = _new(
+                Node, (new, op, attrs, tuple(map(renamed, ins)), shape, params, flops)
             )
-            if name in template.weights:
-                self.weights[new] = dict(template.weights[name])
+        for name, weights in template.weights.items():
+            self.weights[rename[name]] = dict(weights)
         return [rename[o] for o in template.outputs]
 
     def set_outputs(self, *nodes: str) -> None:

@@ -79,3 +79,16 @@ def test_every_edge_combination_of_one_cell_matches() -> None:
         a = _network(edges, spliced=False, prefixes=["a.", "b."])
         b = _network(edges, spliced=True, prefixes=["a.", "b."])
         assert (a.to_text(), a.graph_hash()) == (b.to_text(), b.graph_hash())
+
+
+def test_root_is_replaced_by_the_prefix() -> None:
+    t = Graph("cell")
+    x = t.add_input((4,), name="x")
+    t.set_outputs(t.add("relu", t.add("linear", x, name="~", out_features=4), name="~.act"))
+    g = Graph()
+    y = g.add_input((4,))
+    out = g.splice(t, [y], prefix="block", root="~")
+    assert g.nodes() == ["input", "block", "block.act"] and out == ["block.act"]
+    assert g.node("block.act").inputs == ("block",)
+    with pytest.raises(GraphError, match=r"not under root 'cell\.'"):
+        g.splice(t, [y], prefix="b", root="cell.")
