@@ -72,6 +72,7 @@ class _Plan:
     kappa: float = 0.0
     seed: int = 0  # block b of a drawn stream comes from default_rng([seed, b])
     block: int = BLOCK
+    graphs: bool = True  # dedupe by graph hash (else by arch id alone)
 
 
 @dataclass
@@ -252,6 +253,7 @@ def rank_candidates(
     survivors: int | None = None,
     calibration: int = DEFAULT_CALIBRATION,
     seen_limit: int = SEEN_LIMIT,
+    dedupe_graphs: bool = True,
     cache: FeatureCache | None = None,
     ray: bool = False,
     shards: int | None = None,
@@ -276,6 +278,8 @@ def rank_candidates(
             (with a model) and not below; 0: never (the model scores every candidate).
         calibration: distinct candidates scored by the model to fit the first pass.
         seen_limit: ids remembered per dedupe set (memory stays flat past it).
+        dedupe_graphs: keep one candidate per graph hash; False keeps one per arch id and
+            skips the hash (~5 ms an NB-201 network; ``graph_hashes`` then holds arch ids).
         cache: featurized graphs kept between calls (with a model).
         ray: rank on Ray workers, ``shards`` of them (default: the cluster's CPUs), each
             taking whole blocks of ``BLOCK`` candidates, so a small ranking gets one; Ray
@@ -321,7 +325,7 @@ def rank_candidates(
     seed = int(rng.integers(0, 2**63 - 1)) if rng is not None else 0
     plan = _Plan(
         n, top, enumerate_all, batch, threads, survivors, calibration, seen_limit, auto,
-        float(kappa), seed, BLOCK,
+        float(kappa), seed, BLOCK, bool(dedupe_graphs),
     )  # fmt: skip
     if ray:
         from nas.predictors._rank_ray import rank_on_ray
@@ -359,10 +363,12 @@ def score_archs(
     seconds: dict[str, float],
     seen: _Seen | None = None,
     cache: FeatureCache | None = None,
+    graphs: bool = True,
 ) -> list[Rated]:
     """Compile -> graph-hash dedupe (a graph in ``seen`` is dropped; None: a fresh set) ->
     featurize -> forward in batches of ``batch``, adding each stage's time to ``seconds``.
-    Returns the kept candidates in order (the first of each graph)."""
+    Returns the kept candidates in order (the first of each graph). ``graphs=False``: the
+    arch id stands for the graph hash (nothing hashed)."""
     seen = seen if seen is not None else _Seen(len(items) + 1)
     out: list[Rated] = []
     for part in _chunks(items, batch):
@@ -378,10 +384,15 @@ def score_archs(
                 t1 = time.perf_counter()
                 graph = space.compile(arch, check=False)
                 t2 = time.perf_counter()
-                h = graph.graph_hash()
+                h = graph.graph_hash() if graphs else arch.arch_id
                 hit_s += time.perf_counter() - t2
                 seconds["compile"] += t2 - t1
                 x = graph
+                if cache is not None and model is not None:  # a repeated graph too: no recompile
+                    t1 = time.perf_counter()
+                    x = featurize(graph, model.spec)
+                    cache.put(arch.arch_id, h, x)
+                    seconds["featurize"] += time.perf_counter() - t1
             if seen.add(_id64(h)):
                 kept.append((index, arch, h))
                 feats.append(x)
@@ -392,11 +403,9 @@ def score_archs(
             means, stds = [float(g.params) for g in feats], [0.0] * len(feats)
         else:
             t = time.perf_counter()
-            for j, (_, arch, h) in enumerate(kept):
-                if not isinstance(feats[j], GraphFeatures):
-                    feats[j] = featurize(feats[j], model.spec)
-                    if cache is not None:
-                        cache.put(arch.arch_id, h, feats[j])
+            for j, x in enumerate(feats):
+                if not isinstance(x, GraphFeatures):
+                    feats[j] = featurize(x, model.spec)
             seconds["featurize"] += time.perf_counter() - t
             t = time.perf_counter()
             pred = model.predict(feats, chunk=len(feats))
@@ -487,7 +496,7 @@ class _Shard:
         if self.rater is None:
             rated = score_archs(
                 self.space, self.model, items, batch=self.plan.batch, kappa=self.plan.kappa,
-                seconds=self.seconds, seen=self.graphs, cache=self.cache,
+                seconds=self.seconds, seen=self.graphs, cache=self.cache, graphs=self.plan.graphs,
             )  # fmt: skip
         else:  # the rater dedupes within its parts; the graph dedupe across them is here
             rated = [r for r in self.rater(items, self.seconds) if self.graphs.add(_id64(r[2]))]

@@ -219,7 +219,13 @@ def _score_part(
     seconds = {"compile": 0.0, "hash": 0.0, "featurize": 0.0, "forward": 0.0}
     with torch_threads(plan.threads if model is not None else None):
         rated = score_archs(
-            space, model, items, batch=plan.batch, kappa=plan.kappa, seconds=seconds
+            space,
+            model,
+            items,
+            batch=plan.batch,
+            kappa=plan.kappa,
+            seconds=seconds,
+            graphs=plan.graphs,
         )
     return rated, seconds
 

@@ -3,10 +3,11 @@
 After ``n_initial`` random evaluations, each proposal round builds a pool of candidates (every
 unseen one-step neighbour of the ``top_parents`` best results, then random mutations of them,
 then uniform random archs, which also fill the pool once the best arch's neighbourhood is spent),
-ranks them by the GENNAPE predictor's mean + ``kappa`` x its uncertainty (an upper-confidence
-bound), and hands out the top ``refit_every`` of them. A new best result re-ranks at once around
-it (a predictor-ordered first-improvement local search); after ``refit_every`` new results the
-predictor is refitted first.
+ranks them with the streaming ranker of ``nas predictor rank``
+(:func:`~nas.predictors.rank_candidates`) by the GENNAPE predictor's mean + ``kappa`` x its
+uncertainty (an upper-confidence bound), and hands out the top ``refit_every`` of them. A new best
+result re-ranks at once around it (a predictor-ordered first-improvement local search); after
+``refit_every`` new results the predictor is refitted first.
 
 Defaults were chosen on NB-201 CIFAR-10 seeds 0-5 (``benchmarks/predictor_search.py``): one
 parent beat three (the neighbours of the incumbent matter most on a smooth landscape), and the
@@ -15,12 +16,12 @@ greedy ``kappa=0`` was no worse than 0.5.
 What keeps it cheap on a CPU: the first fit trains ``model.epochs`` epochs, every later refit
 continues from the last weights for ``refit_epochs`` epochs (:meth:`GennapePredictor.refit`);
 featurized graphs are cached by ``arch_id`` (the results it trains on for the whole search, pool
-candidates in a bounded cache, since the neighbours of the best archs recur round after round).
+candidates in a bounded :class:`~nas.predictors._rank.FeatureCache` the ranker reads, since the
+neighbours of the best archs recur round after round).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import asdict, replace
 from typing import Any
@@ -28,6 +29,7 @@ from typing import Any
 from nas.errors import SpaceError
 from nas.predictors._features import FeatureSpec, GraphFeatures, featurize
 from nas.predictors._model import GennapePredictor, PredictorConfig
+from nas.predictors._rank import FeatureCache, rank_candidates
 from nas.search import SearchError, Strategy, register_strategy
 from nas.space import Arch, Space
 
@@ -121,7 +123,7 @@ class PredictorGuidedSearch(Strategy):
         self._fits: list[int] = []  # ok-result counts of every fit so far, replayed on restore
         self._queue: list[Arch] = []
         self._told_features: dict[str, GraphFeatures] = {}  # never evicted: the training set
-        self._pool_features: OrderedDict[str, GraphFeatures] = OrderedDict()  # LRU
+        self._pool_features = FeatureCache(cache_size)  # the pool candidates, filled by ranking
         self._neighbors: dict[str, list[Arch]] = {}  # parent arch_id -> its neighbours
 
     # ------------------------------------------------------------------ internals
@@ -133,19 +135,17 @@ class PredictorGuidedSearch(Strategy):
             if t.ok
         ]
 
-    def _features(self, arch: Arch, *, told: bool) -> GraphFeatures:
+    def _told_features_of(self, arch: Arch) -> GraphFeatures:
+        """The features of a told arch (the training set keeps them for the whole search)."""
         key = arch.arch_id
         hit = self._told_features.get(key)
         if hit is None:
-            hit = self._pool_features.pop(key, None)
-            if hit is None:
-                hit = featurize(self.space.compile(arch, check=False), self._spec())
-            if told:
-                self._told_features[key] = hit
+            pooled = self._pool_features.get(key)
+            if pooled is not None:
+                hit = pooled[1]
             else:
-                self._pool_features[key] = hit  # (re)inserted last: most recently used
-                while len(self._pool_features) > self.cache_size:
-                    self._pool_features.popitem(last=False)
+                hit = featurize(self.space.compile(arch, check=False), self._spec())
+            self._told_features[key] = hit
         return hit
 
     def _spec(self) -> FeatureSpec:  # the model's vocabulary, fixed with the first model
@@ -155,7 +155,7 @@ class PredictorGuidedSearch(Strategy):
 
     def _fit(self, n: int) -> None:
         data = self._ok()[:n]
-        feats = [self._features(a, told=True) for a, _ in data]
+        feats = [self._told_features_of(a) for a, _ in data]
         targets = [y for _, y in data]
         if self._model is None:
             self._model = GennapePredictor(self.model_config)
@@ -208,12 +208,14 @@ class PredictorGuidedSearch(Strategy):
         if not archs:
             self._queue = []
             return
-        assert self._model is not None  # fitted just above
-        pred = self._model.predict([self._features(a, told=False) for a in archs])
-        score = pred.mean + self.kappa * pred.std
-        order = sorted(range(len(archs)), key=lambda i: -score[i])
-        # hand out only the top of the ranking: later tells should steer the next round
-        self._queue = [archs[i] for i in order[: self.refit_every]]
+        # hand out only the top of the ranking: later tells should steer the next round. The
+        # pool's archs are distinct; hashing each new one's graph (~5 ms on NB-201) doubled a
+        # 150-query search, and the table scores isomorphic archs apart anyway.
+        ranked = rank_candidates(
+            self.space, 0, self.refit_every, model=self._model, archs=archs, kappa=self.kappa,
+            survivors=0, threads=None, dedupe_graphs=False, cache=self._pool_features,
+        )  # fmt: skip
+        self._queue = [arch for arch, _, _ in ranked.top]
 
     def _propose(self, candidate_id: str) -> Arch | None:
         if len(self._ok()) < self.n_initial:

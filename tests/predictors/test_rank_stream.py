@@ -144,6 +144,24 @@ def test_given_archs_rank_like_the_reference_with_the_ucb_score(model) -> None:
     np.testing.assert_allclose([s for _, s, _ in ucb.top], pred.mean + 2.0 * pred.std, rtol=1e-5)
 
 
+def test_without_the_graph_dedupe_every_arch_is_scored_and_nothing_hashed(monkeypatch) -> None:
+    from nas.graph import Graph
+
+    space = get_space("nb201")
+    archs = [a for _, a in zip(range(300), space.enumerate())]
+    by_graph = rank_candidates(space, 0, 5, archs=archs)
+    assert by_graph.unique < 300  # NB-201's isomorphic cells share a graph
+
+    def no_hash(graph):  # the arch id stands in: no graph is hashed
+        raise AssertionError("hashed a graph")
+
+    monkeypatch.setattr(Graph, "graph_hash", no_hash)
+    by_arch = rank_candidates(space, 0, 5, archs=archs, dedupe_graphs=False)
+    assert by_arch.unique == 300 and by_arch.graph_hashes == [a.arch_id for a, _, _ in by_arch.top]
+    # the graph dedupe kept the first arch of each live graph, dropping some with more params
+    assert by_arch.top[0][1] >= by_graph.top[0][1]
+
+
 @pytest.fixture()
 def small_blocks(monkeypatch):
     """Blocks of 128 candidates, so that a small ranking spreads over several workers."""
