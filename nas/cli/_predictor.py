@@ -497,10 +497,18 @@ def register(subparsers: Any) -> None:
         help="cheap first pass on the decisions; the model scores only this many (default: "
         "2048 past 50,000 candidates with --model, else off; 0: off)",
     )
-    q.add_argument("--ray", action="store_true", help="rank shards on Ray workers (embedded)")
+    q.add_argument(
+        "--ray",
+        action="store_true",
+        help="rank on Ray workers (embedded), with the same result as one process",
+    )
     q.add_argument("--address", default=None, help="join this Ray cluster (implies --ray)")
     q.add_argument(
-        "--shards", type=int_at_least(1), default=None, help="Ray shards (default: cluster CPUs)"
+        "--shards",
+        type=int_at_least(1),
+        default=None,
+        help="Ray workers (default: the cluster's CPUs; each ranks whole blocks of 65,536 "
+        "candidates)",
     )
     q.add_argument(
         "--store",
