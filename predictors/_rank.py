@@ -98,7 +98,7 @@ class RankResult:
             "calibration", "calibration_spearman"}`` (``auto``: on by default, not asked for;
             ``calibration_spearman``: the cheap pass's rank correlation with the graph
             encoder on held-out calibration candidates); else None.
-        shards: how many Ray workers ranked blocks (0: this process).
+        shards: how many Ray workers ranked (0: this process).
         indices: each top candidate's position in the candidate stream (sampled,
             enumerated or given order); ``graph_hashes``: its graph hash.
     """

@@ -203,7 +203,7 @@ def _with_first_pass(
             kept.add(key)
             first.best.append(item)
     run.finish()
-    return run.result(t0, shards=max(workers, 1))
+    return run.result(t0, shards=workers or shards)  # no blocks left: the scoring was spread
 
 
 def _key(run: _Shard, payload: Any) -> Any:
