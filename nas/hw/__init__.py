@@ -4,7 +4,8 @@ Shipped latency tables (``datasets/help-nb201``, ``help-fbnet``, ``hat-latency``
 each) record what an architecture costs on real devices. :class:`LatencyEvaluator` wraps any
 evaluator and adds ``latency_<device>`` (ms) to each result, so a search minimises latency with
 accuracy (``Objective("latency_pixel3", "min")``); :class:`LatencyPredictor` estimates latency on
-a device from a few measured archs (HELP's setting: 10) where no table exists; :func:`hypervolume`
+a device from a few measured archs (HELP's setting: 10) where no table exists, starting from a
+:class:`DevicePrior` learnt on other devices; :func:`hypervolume`
 scores a Pareto front.
 
 Example:
@@ -21,7 +22,13 @@ from nas.hw._compare import ParetoComparison, compare_pareto
 from nas.hw._convert import build_latency_table, import_latency_table
 from nas.hw._evaluator import LatencyEvaluator, latency_metric, with_latency
 from nas.hw._hypervolume import hypervolume
-from nas.hw._predictor import LatencyPredictor, device_prior, few_shot_correlation, graph_features
+from nas.hw._predictor import (
+    DevicePrior,
+    LatencyPredictor,
+    device_prior,
+    few_shot_correlation,
+    graph_features,
+)
 from nas.hw._tables import (
     LatencyTable,
     LatencyTableInfo,
@@ -33,6 +40,7 @@ from nas.hw._tables import (
 )
 
 __all__ = [
+    "DevicePrior",
     "LatencyEvaluator",
     "LatencyPredictor",
     "LatencyTable",

@@ -2,11 +2,14 @@
 
 Features come from the IR graph, so any space (or an imported ONNX model) has them: per op
 kind (convs split by kernel size) the node count, log MACs and log output elements, plus log
-total MACs and params. The model is ridge regression on log latency. With 10 samples a plain
-ridge has little to go on, so it can start from a *prior*: the mean coefficients of the same
-regression fitted on other devices' full tables (:func:`device_prior`), and the 10 samples
-only move it (ridge towards the prior, not towards zero). HELP meta-learns a predictor over
-source devices in the same spirit; this is its plain linear cousin.
+total MACs and params. The model is linear in the features on standardized log latency. With
+10 samples a plain ridge has little to go on, so it starts from a *prior* learnt on other
+devices (:func:`device_prior`): the same regression fitted on each source device gives one
+coefficient vector per device, and their mean and covariance say where a new device's
+coefficients are likely to lie. The 10 samples then move the coefficients only along the
+directions in which devices were seen to differ (a Gaussian prior, its MAP estimate). HELP
+meta-learns a hardware-conditioned predictor over source devices in the same spirit; this is
+its linear, closed-form cousin.
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ from nas.errors import EvaluationError
 if TYPE_CHECKING:
     from nas.graph import Graph
 
-__all__ = ["LatencyPredictor", "device_prior", "few_shot_correlation", "graph_features"]
+__all__ = [
+    "DevicePrior",
+    "LatencyPredictor",
+    "device_prior",
+    "few_shot_correlation",
+    "graph_features",
+]
 
 
 def _kinds() -> list[str]:
@@ -65,20 +74,59 @@ def graph_features(graph: Graph) -> np.ndarray:
     return np.concatenate([stats.ravel(), [math.log1p(graph.flops), math.log1p(graph.params)]])
 
 
-def _standardize(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    return (x - mean) / scale
+def _scale(X: np.ndarray) -> np.ndarray:
+    std = X.std(axis=0)
+    return np.where(std > 0, std, 1.0)
+
+
+def _target(latency_ms: np.ndarray) -> np.ndarray:
+    t = np.log(latency_ms)
+    return (t - t.mean()) / (t.std() or 1.0)
+
+
+def _check(X: np.ndarray, y: np.ndarray, where: str) -> None:
+    if X.ndim != 2 or len(X) != len(y) or len(y) < 2 or np.any(y <= 0):
+        raise EvaluationError(
+            f"{where} needs (n, f) features and n >= 2 positive latencies "
+            f"(got features {X.shape}, {len(y)} latencies, min {y.min() if len(y) else None})."
+        )
+
+
+@dataclass(frozen=True)
+class DevicePrior:
+    """Where a new device's coefficients are likely to lie, learnt from source devices.
+
+    Attributes:
+        mean: (f,) mean of the source devices' coefficients (standardized units).
+        cov: (f, f) their covariance.
+        feature_mean, feature_scale: (f,) the standardization the coefficients are in.
+        devices: how many source devices it was fitted on.
+    """
+
+    mean: np.ndarray
+    cov: np.ndarray
+    feature_mean: np.ndarray
+    feature_scale: np.ndarray
+    devices: int
 
 
 @dataclass
 class LatencyPredictor:
-    """Ridge regression of standardized log latency on standardized features.
+    """Linear model of standardized log latency on standardized features, MAP under a prior.
+
+    The coefficients get a Gaussian prior ``N(m, S)``: with a :class:`DevicePrior`,
+    ``m`` is its mean and ``S`` its covariance plus ``spread`` times its mean variance on the
+    diagonal (room to move off the source devices' span); without one, ``m = 0`` and
+    ``S = I`` (plain ridge). ``alpha`` is the noise variance of the standardized target, so
+    larger means trust the samples less. Solved in sample space (n x n), so 10 samples cost
+    nothing whatever the feature count.
 
     Args:
-        alpha: ridge strength (towards ``prior`` when given, else towards zero).
-        prior: coefficients to start from (:func:`device_prior`), in standardized units.
-        mean, scale: the feature standardization (default: from the fit's own samples;
-            pass a population's, e.g. the whole table's features, when the prior was fitted
-            with them).
+        alpha: noise variance of the standardized log latency (> 0).
+        prior: the prior from source devices (:func:`device_prior`); its standardization is
+            used. Without one the features are standardized with the fit's own samples.
+        spread: isotropic prior variance added to ``prior.cov``, relative to its mean
+            diagonal (>= 0).
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -89,11 +137,19 @@ class LatencyPredictor:
     """
 
     alpha: float = 1.0
-    prior: np.ndarray | None = None
-    mean: np.ndarray | None = None
-    scale: np.ndarray | None = None
+    prior: DevicePrior | None = None
+    spread: float = 0.0
     coef: np.ndarray = field(init=False, repr=False)
+    mean: np.ndarray = field(init=False, repr=False)
+    scale: np.ndarray = field(init=False, repr=False)
     intercept: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        if not self.alpha > 0 or not self.spread >= 0:
+            raise EvaluationError(
+                f"LatencyPredictor needs alpha > 0 and spread >= 0 "
+                f"(got alpha={self.alpha}, spread={self.spread})."
+            )
 
     def fit(
         self, features: np.ndarray, latency_ms: Sequence[float] | np.ndarray
@@ -101,46 +157,68 @@ class LatencyPredictor:
         """Fit on measured archs: ``features`` (n, f) and their latencies (ms, positive)."""
         X = np.asarray(features, dtype=float)
         y = np.asarray(latency_ms, dtype=float)
-        if X.ndim != 2 or len(X) != len(y) or len(y) < 2 or np.any(y <= 0):
-            raise EvaluationError(
-                f"LatencyPredictor.fit needs (n, f) features and n >= 2 positive latencies "
-                f"(got features {X.shape}, {len(y)} latencies, min {y.min() if len(y) else None})."
-            )
-        if self.mean is None:
-            self.mean = X.mean(axis=0)
-        if self.scale is None:
-            self.scale = np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
-        Z = _standardize(X, self.mean, self.scale)
-        t = np.log(y)
-        t = (t - t.mean()) / (t.std() or 1.0)
-        prior = np.zeros(Z.shape[1]) if self.prior is None else np.asarray(self.prior)
-        zc = Z - Z.mean(axis=0)
-        resid = t - zc @ prior
-        delta = np.linalg.solve(zc.T @ zc + self.alpha * np.eye(Z.shape[1]), zc.T @ resid)
-        self.coef = prior + delta
+        _check(X, y, "LatencyPredictor.fit")
+        if self.prior is None:
+            self.mean, self.scale = X.mean(axis=0), _scale(X)
+            m, S = np.zeros(X.shape[1]), np.eye(X.shape[1])
+        else:
+            if self.prior.mean.shape != X.shape[1:]:
+                raise EvaluationError(
+                    f"LatencyPredictor.fit got {X.shape[1]} features but its prior has "
+                    f"{len(self.prior.mean)}; compute both with the same feature function."
+                )
+            self.mean, self.scale = self.prior.feature_mean, self.prior.feature_scale
+            m, S = self.prior.mean, self.prior.cov
+            S = S + self.spread * max(float(np.trace(S)) / len(m), 1e-12) * np.eye(len(m))
+        Z = (X - self.mean) / self.scale
+        zc = Z - Z.mean(axis=0)  # (n, f): the intercept is free, so fit on centred data
+        t = _target(y)
+        gain = np.linalg.solve(zc @ S @ zc.T + self.alpha * np.eye(len(t)), t - zc @ m)
+        self.coef = m + S @ zc.T @ gain
         self.intercept = float(-(Z.mean(axis=0) @ self.coef))
         return self
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """A score monotone in predicted latency (standardized log latency) for each row."""
-        if self.mean is None or self.scale is None:
+        if not hasattr(self, "coef"):
             raise EvaluationError("LatencyPredictor.predict before fit; call fit(...) first.")
-        Z = _standardize(np.asarray(features, dtype=float), self.mean, self.scale)
+        Z = (np.asarray(features, dtype=float) - self.mean) / self.scale
         return Z @ self.coef + self.intercept
 
 
 def device_prior(
-    features: np.ndarray, latencies: Sequence[np.ndarray], alpha: float = 1.0
-) -> np.ndarray:
-    """Mean ridge coefficients over source devices (each a full latency column), standardized
-    with the features' own mean and scale: the start :class:`LatencyPredictor` moves from."""
-    X = np.asarray(features, dtype=float)
-    scale = np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
+    sources: Sequence[tuple[np.ndarray, np.ndarray]], alpha: float = 1.0
+) -> DevicePrior:
+    """The prior a new device starts from: ridge coefficients fitted on each source device.
+
+    Args:
+        sources: per source device, ``(features (n_i, f), latency_ms (n_i,))`` of the archs
+            measured on it (the rows may differ between devices).
+        alpha: ridge strength of each source fit (standardized units).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.random((40, 3))
+        >>> prior = device_prior([(X, np.exp(X @ [1.0, w, 0.0])) for w in (1.0, 2.0, 3.0)])
+        >>> prior.devices, prior.cov.shape
+        (3, (3, 3))
+    """
+    if len(sources) < 2:
+        raise EvaluationError(
+            f"device_prior needs at least 2 source devices (got {len(sources)}): their spread "
+            f"is what the prior learns."
+        )
+    stacked = np.concatenate([np.asarray(x, dtype=float) for x, _ in sources])
+    mean, scale = stacked.mean(axis=0), _scale(stacked)
     coefs = []
-    for column in latencies:
-        p = LatencyPredictor(alpha=alpha, mean=X.mean(axis=0), scale=scale).fit(X, column)
-        coefs.append(p.coef)
-    return np.mean(coefs, axis=0)
+    for x, y in sources:
+        X, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        _check(X, y, "device_prior")
+        zc = (X - mean) / scale
+        zc -= zc.mean(axis=0)
+        coefs.append(np.linalg.solve(zc.T @ zc + alpha * np.eye(len(mean)), zc.T @ _target(y)))
+    C = np.stack(coefs)  # (devices, f)
+    return DevicePrior(C.mean(axis=0), np.cov(C.T, bias=True), mean, scale, len(C))
 
 
 def few_shot_correlation(
@@ -149,24 +227,34 @@ def few_shot_correlation(
     *,
     samples: int = 10,
     seeds: Sequence[int] = range(10),
-    prior: np.ndarray | None = None,
+    prior: DevicePrior | None = None,
     alpha: float = 1.0,
+    spread: float = 0.0,
+    pool: np.ndarray | None = None,
+    query: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Fit on ``samples`` random rows, rank the rest: mean Spearman and Kendall over ``seeds``.
+    """Fit on ``samples`` rows drawn from ``pool``, rank ``query``: mean Spearman and Kendall
+    over ``seeds`` (one draw each).
 
-    ``features`` standardize with the whole population (the archs of the space are known,
-    only their latencies are not), as the prior does.
+    ``pool`` and ``query`` are row indices (default: every row, and the rows not drawn);
+    HELP's protocol draws from a fixed pool and scores a disjoint fixed query set.
     """
     from scipy.stats import kendalltau, spearmanr
 
     X = np.asarray(features, dtype=float)
-    mean, scale = X.mean(axis=0), np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
+    y = np.asarray(latency_ms, dtype=float)
+    pool = np.arange(len(X)) if pool is None else np.asarray(pool)
+    if samples < 2 or samples > len(pool):
+        raise EvaluationError(
+            f"few_shot_correlation draws {samples} samples from a pool of {len(pool)} rows; "
+            f"pass samples in [2, {len(pool)}]."
+        )
     rho, tau = [], []
     for seed in seeds:
-        idx = np.random.default_rng(seed).permutation(len(X))
-        fit, rest = idx[:samples], idx[samples:]
-        p = LatencyPredictor(alpha=alpha, prior=prior, mean=mean, scale=scale)
-        pred = p.fit(X[fit], latency_ms[fit]).predict(X[rest])
-        rho.append(float(spearmanr(pred, latency_ms[rest])[0]))
-        tau.append(float(kendalltau(pred, latency_ms[rest])[0]))
+        fit = np.random.default_rng(seed).choice(pool, samples, replace=False)
+        rest = np.setdiff1d(np.arange(len(X)), fit) if query is None else np.asarray(query)
+        p = LatencyPredictor(alpha=alpha, prior=prior, spread=spread).fit(X[fit], y[fit])
+        pred = p.predict(X[rest])
+        rho.append(float(spearmanr(pred, y[rest])[0]))
+        tau.append(float(kendalltau(pred, y[rest])[0]))
     return {"spearman": float(np.mean(rho)), "kendall": float(np.mean(tau))}
