@@ -29,7 +29,7 @@ __all__ = [
     "zero_cost_scores",
 ]
 
-ZC_PROXIES = ("synflow", "nwot", "jacov", "snip", "grad_norm")
+ZC_PROXIES = ("synflow", "synflow_bn", "nwot", "jacov", "snip", "grad_norm")
 
 
 def random_batch(
@@ -110,6 +110,20 @@ def _synflow(module: nn.Module, x: torch.Tensor) -> float:
     return score
 
 
+def _calibrate_bn(module: nn.Module, x: torch.Tensor) -> None:
+    """Set every BatchNorm's running mean and variance to those of batch ``x``."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average: after one batch, exactly its statistics
+    module.train()
+    with torch.no_grad():
+        module(x)
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
+
+
 def _grad_scores(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     module.zero_grad()
     nn.functional.cross_entropy(module(x), y).backward()
@@ -143,6 +157,12 @@ def zero_cost_scores(
         # reads), so each proxy's score is the same whichever others are asked for
         module.eval()
         out["synflow"] = _synflow(module, x)
+    if "synflow_bn" in proxies:
+        # synflow once BN's running statistics are the batch's: the eval-mode pass then
+        # divides each layer by its activations' real scale instead of by 1
+        _calibrate_bn(module, x)
+        module.eval()
+        out["synflow_bn"] = _synflow(module, x)
     module.train()  # BN in batch-statistics mode, as the proxies' papers do
     if "nwot" in proxies:
         with torch.no_grad():
@@ -165,7 +185,8 @@ def graph_proxy_scores(
 
     The graph is lowered to torch with weights drawn from a fixed seed (the caller's torch
     random state is left as it was) and fed one random-normal batch of 16 of its input shape
-    (labels over its output size). Synflow and snip (products over many layers) are taken as
+    (labels over its output size). ``synflow_bn`` is synflow after one train-mode pass of that
+    batch has set BN's running statistics. Synflow and snip (products over many layers) are taken as
     ``log1p``. A proxy that cannot be computed for the graph (several or non-float inputs, a
     lowering error, a non-finite score such as NWOT on a net without ReLUs) is NaN, which a
     predictor reads as the training graphs' mean. Each proxy's score is the same whichever
@@ -211,13 +232,13 @@ def _score_graph(graph: Graph, proxies: Sequence[str]) -> np.ndarray:
         return out  # e.g. an integer token input: the proxy is undefined for this graph
     for i, name in enumerate(proxies):
         s = scores.get(name, math.nan)
-        if name in ("synflow", "snip") and s >= 0:
+        if name in ("synflow", "synflow_bn", "snip") and s >= 0:
             s = math.log1p(s)
         out[i] = s if math.isfinite(s) else math.nan
     return out
 
 
-_PASSES = (("synflow",), ("nwot",), ("jacov",), ("snip", "grad_norm"))  # one pass each
+_PASSES = (("synflow",), ("synflow_bn",), ("nwot",), ("jacov",), ("snip", "grad_norm"))
 
 
 def _shape_and_classes(graph: Graph) -> tuple[tuple[int, ...], int]:

@@ -35,6 +35,22 @@ def test_proxy_scores_are_fixed_per_graph_and_leave_the_callers_rng_alone(macro_
     assert len(spread) > 1  # the score tells graphs apart
 
 
+def test_synflow_bn_reads_the_batchs_bn_statistics(macro_graphs):
+    # NAS-Bench-Macro nets have BN: calibrated statistics change the score, and the
+    # module's own BN momentum is left as it was
+    from nas.graph import to_torch
+    from nas.predictors import random_batch, zero_cost_scores
+
+    g = macro_graphs[0][0]
+    plain, calibrated = graph_proxy_scores(g, ["synflow", "synflow_bn"])
+    assert np.isfinite([plain, calibrated]).all() and plain != calibrated
+    module = to_torch(g)
+    norms = [m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms
+    zero_cost_scores(module, random_batch((3, 32, 32), 10, batch_size=4), ["synflow_bn"])
+    assert all(m.momentum == 0.1 for m in norms)
+
+
 def test_unknown_proxy_is_one_clear_error(macro_graphs):
     with pytest.raises(PredictorError, match="Unknown zero-cost proxy 'synflo'"):
         graph_proxy_scores(macro_graphs[0][0], ["synflo"])
@@ -128,13 +144,14 @@ def test_cli_eval_keeps_proxy_scores_in_the_cache_dir(tmp_path, capsys):
     import json
 
     from nas.cli import main
+    from nas.predictors import ZC_PROXIES
 
     argv = ["predictor", "eval", "--predictors", "zc", "--zc-archs", "3", "--seeds", "1",
             "--train-sizes", "10", "--proxy-cache", str(tmp_path), "--json"]  # fmt: skip
     assert main(argv) == 0
     first = json.loads(capsys.readouterr().out)["summary"]
     files = sorted(f.name.split("-")[2] for f in tmp_path.iterdir())
-    assert files == sorted(["synflow", "nwot", "jacov", "snip", "grad_norm"])
+    assert files == sorted(ZC_PROXIES)
     assert all(len(f.read_text().splitlines()) == 3 for f in tmp_path.iterdir())
     assert main(argv) == 0  # the second run reads the files: same figures
     assert json.loads(capsys.readouterr().out)["summary"] == first
