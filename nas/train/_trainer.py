@@ -15,6 +15,7 @@ from torch import nn
 
 from nas.data import Dataset, Split
 from nas.errors import TrainingError
+from nas.search._driver import describe_error
 from nas.train._augment import augment_batch
 from nas.train._checkpoint import cpu_state, save_checkpoint
 from nas.train._device import Precision, resolve_device
@@ -148,7 +149,9 @@ class _Run:
         try:
             model = self._build_model()
         except Exception as err:
-            return self._result("failed", f"Building the model failed: {_describe(err)}")
+            return self._result(
+                "failed", f"Building the model failed: {describe_error(err, limit=2000)}"
+            )
         recipe = self.recipe
         train_data = _SplitTensors(self.dataset.train, self.device)
         val_data = _SplitTensors(self.dataset.val, self.device)
@@ -188,7 +191,9 @@ class _Run:
             except _Stop as stop:
                 return self._result(stop.status, stop.reason)
             except Exception as err:
-                return self._result("failed", f"Training failed in epoch {epoch}: {_describe(err)}")
+                return self._result(
+                    "failed", f"Training failed in epoch {epoch}: {describe_error(err, limit=2000)}"
+                )
             metrics = EpochMetrics(
                 epoch=epoch,
                 train_loss=loss_sum / steps_per_epoch,
@@ -332,11 +337,6 @@ class _Run:
             error=error,
             threads=torch.get_num_threads(),
         )
-
-
-def _describe(err: BaseException) -> str:
-    text = " ".join(str(err).split())  # one line: stored messages are one line
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def train(
