@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -52,6 +52,8 @@ class Node(NamedTuple):
 
 # ``Node(...)`` without the named tuple's Python-level ``__new__`` (hot path): all 7 fields
 _new = tuple.__new__
+_ROOT = "\x00"  # the path Graph.splice_once draws templates at: no node path begins with it
+Draw = Callable[["Graph", str, str], str]  # (graph, path, input) -> output: adds nodes at path
 
 
 def _attr_text(value: Any) -> str:
@@ -240,6 +242,39 @@ class Graph:
         for name, weights in template.weights.items():
             self.weights[rename[name]] = dict(weights)
         return [rename[o] for o in template.outputs]
+
+    def splice_once(
+        self, templates: dict[Any, Graph | None], key: Hashable, x: str, path: str, draw: Draw
+    ) -> str:
+        """``draw(self, path, x)``, which adds nodes named ``path`` or ``path + rest``: drawn
+        once per ``key`` and shape of ``x`` into a template kept in ``templates``, and spliced
+        under ``path`` wherever it repeats (the same nodes, names included). Drawn as it is
+        when ``path`` is empty, when ``draw`` names a node outside ``path`` and when it
+        raises (so that the error names this graph's nodes).
+
+        Example:
+            >>> def block(g, path, x): return g.add("relu", g.add("linear", x, name=path, out_features=4), name=path + ".act")
+            >>> g = Graph(); x = g.add_input((4,)); templates = {}
+            >>> for i in range(3): x = g.splice_once(templates, "block", x, f"b{i}", block)
+            >>> len(templates), g.nodes()[-2:]
+            (1, ['b2', 'b2.act'])
+        """
+        shape = self.node(x).shape
+        template = templates.get((key, shape)) if path else None
+        if path and template is None and (key, shape) not in templates:
+            if len(templates) >= 4096:  # a long search meets many keys: bound the memory
+                templates.clear()
+            template = Graph(self.name)
+            try:
+                template.set_outputs(draw(template, _ROOT, template.add_input(shape, "<input>")))
+            except Exception:  # drawn again below, where the error names this graph's nodes
+                template = None
+            if template is not None and not all(n.startswith(_ROOT) for n in template.nodes()[1:]):
+                template = None
+            templates[key, shape] = template
+        if template is None:
+            return draw(self, path, x)
+        return self.splice(template, [x], prefix=path, root=_ROOT)[0]
 
     def set_outputs(self, *nodes: str) -> None:
         """Mark the graph outputs, in order (a model returning a tuple has several)."""

@@ -3,6 +3,7 @@ their op and inputs (NAS-Bench-101)."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ class EdgeCell(Node):
     output: str = "last"
     input_ops: Mapping[str, Node] | None = field(default=None, metadata=OMIT_NONE)
     _edges: tuple[tuple[int, int, Choice], ...] = field(init=False, repr=False)
+    _static: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         require_int("EdgeCell", "nodes", self.nodes, 2)
@@ -81,9 +83,18 @@ class EdgeCell(Node):
                 name = f"{self.name}.n{i}_from{j}" if self.name else None
                 edges.append((i, j, Choice(first if j == 0 else ops, name=name)))
         object.__setattr__(self, "_edges", tuple(edges))
+        every_op = [*ops.values(), *first.values()]
+        object.__setattr__(self, "_static", all(op.is_static() for op in every_op))
 
     def parts(self) -> Sequence[Part]:
         return [Part(f"n{i}_from{j}", choice) for i, j, choice in self._edges]
+
+    def draw(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
+        if not self._static or not self.name:  # spliced when its labels decide it (and shape)
+            return self.build(ctx, graph, path, x)
+        labels = tuple(ctx.decide(subpath(path, f"n{i}_from{j}"), c) for i, j, c in self._edges)
+        templates = self.__dict__.setdefault("_templates", {})
+        return graph.splice_once(templates, labels, x, path, functools.partial(self.build, ctx))
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
         states = [x]
@@ -92,7 +103,7 @@ class EdgeCell(Node):
             edge = subpath(path, f"n{i}_from{j}")
             label = ctx.decide(edge, choice)
             op = choice.subtrees[label]  # type: ignore[index]
-            incoming.append(op.build(ctx, graph, subpath(edge, label), states[j]))
+            incoming.append(op.draw(ctx, graph, subpath(edge, label), states[j]))
             if j == i - 1:  # last edge into node i: merge
                 add = incoming[0] if len(incoming) == 1 else None
                 states.append(add or graph.add("add", incoming, name=subpath(path, f"n{i}")))
@@ -181,7 +192,7 @@ class InputCell(Node):
             labels.append(str(ctx.decide(subpath(node, "op"), op)))
 
         def vertex_op(i: int, h: str) -> str:
-            return self.ops[labels[i]].build(ctx, graph, subpath(path, f"node{i}.{labels[i]}"), h)
+            return self.ops[labels[i]].draw(ctx, graph, subpath(path, f"node{i}.{labels[i]}"), h)
 
         if self.channels is not None:
             out = subpath(path, f"node{self.nodes - 1}.inputs")
@@ -191,9 +202,8 @@ class InputCell(Node):
         for i, sources in enumerate(inputs[1:], 1):
             terms = [states[s] for s in sources]
             name = subpath(path, f"node{i}.in")
-            states.append(
-                vertex_op(i, terms[0] if len(terms) == 1 else graph.add("add", terms, name=name))
-            )
+            summed = terms[0] if len(terms) == 1 else graph.add("add", terms, name=name)
+            states.append(vertex_op(i, summed))
         used = {s for sources in inputs for s in sources}
         loose = [states[i] for i in range(1, self.nodes - 1) if i not in used]
         return loose[0] if len(loose) == 1 else graph.add("add", loose, name=subpath(path, "out"))

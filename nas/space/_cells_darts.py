@@ -115,7 +115,7 @@ class DartsCell(Node):
                 edge = subpath(node, f"op{k}")
                 label = ctx.decide(edge, choice)
                 op = choice.subtrees[label]
-                terms.append(op.build(ctx, graph, subpath(edge, label), states[source]))
+                terms.append(op.draw(ctx, graph, subpath(edge, label), states[source]))
             states.append(graph.add("add", terms, name=node))
         return graph.add("concat", states[_INPUTS:], name=subpath(path, "out"))
 
@@ -155,5 +155,5 @@ class CellStack(_Sequential):
             if isinstance(child, DartsCell):
                 before, last = last, child.build_pair(ctx, graph, where, before, last)
             else:
-                before = last = child.build(ctx, graph, where, last)
+                before = last = child.draw(ctx, graph, where, last)
         return last

@@ -50,7 +50,7 @@ class Select(Node):
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
         label = ctx.decide(path, self.choice)
-        return self.choice.subtrees[label].build(ctx, graph, subpath(path, str(label)), x)  # type: ignore[index]
+        return self.choice.subtrees[label].draw(ctx, graph, subpath(path, str(label)), x)  # type: ignore[index]
 
 
 def _children(kind: str, items: Sequence[Any], named: Mapping[str, Any]) -> dict[str, Node]:
@@ -111,7 +111,7 @@ class Seq(_Sequential):
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
         for key, child in self.children.items():
-            x = child.build(ctx, graph, subpath(path, key), x)
+            x = child.draw(ctx, graph, subpath(path, key), x)
         return x
 
 
@@ -146,7 +146,7 @@ class Branches(_Sequential):
         return {"items": dict(self.children), "merge": self.merge}
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
-        outs = [c.build(ctx, graph, subpath(path, k), x) for k, c in self.children.items()]
+        outs = [c.draw(ctx, graph, subpath(path, k), x) for k, c in self.children.items()]
         return graph.add(self.merge, outs, name=subpath(path, self.merge))
 
 
@@ -177,10 +177,10 @@ class Residual(Node):
             object.__setattr__(self, "shortcut", as_node(self.shortcut, "Residual shortcut"))
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
-        y = self.body.build(ctx, graph, subpath(path, "body"), x)
+        y = self.body.draw(ctx, graph, subpath(path, "body"), x)
         s = x
         if isinstance(self.shortcut, Node):
-            s = self.shortcut.build(ctx, graph, subpath(path, "shortcut"), x)
+            s = self.shortcut.draw(ctx, graph, subpath(path, "shortcut"), x)
         same = graph.shape(y) == graph.shape(s)
         if self.shortcut == "if_same" and not same:
             return y
@@ -249,5 +249,5 @@ class Repeat(Node):
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
         for part in self._blocks(ctx.value(subpath(path, "depth"), self.depth)):
-            x = part.value.build(ctx, graph, subpath(path, part.key), x)
+            x = part.value.draw(ctx, graph, subpath(path, part.key), x)
         return x

@@ -8,7 +8,7 @@ decisions that are active for the values it has chosen so far (define-by-run).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -16,22 +16,18 @@ from nas.errors import ArchError
 from nas.space._decisions import _PRIMITIVE, Choice, Decision, FloatRange, IntRange
 from nas.space._ops import Expr
 
-if TYPE_CHECKING:
-    from nas.graph import Graph
-
 __all__ = ["BuildContext", "Resolver"]
 
 Resolver = Callable[[str, Decision], Any]
 
 
 class BuildContext:
-    """Carries the resolver, the decisions bound so far and (when compiling) the graph."""
+    """Carries the resolver and the decisions bound so far."""
 
-    __slots__ = ("bound", "graph", "resolver")
+    __slots__ = ("bound", "resolver")
 
-    def __init__(self, resolver: Resolver, graph: Graph | None = None) -> None:
+    def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
-        self.graph = graph
         self.bound: dict[str, Any] = {}
 
     def decide(self, path: str, decision: Decision) -> Any:

@@ -10,6 +10,7 @@ names, never from a global counter.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -111,8 +112,8 @@ class Element:
         return not live_parts(self)
 
     def __getstate__(self) -> dict[str, Any]:
-        # Pickled without the cached parts: their ``then`` may be a lambda (rebuilt on use).
-        return {k: v for k, v in self.__dict__.items() if k != "_live"}
+        # Pickled without the cached parts (their ``then`` may be a lambda) and templates.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_live", "_templates")}
 
 
 class Node(Element):
@@ -143,6 +144,16 @@ class Node(Element):
         """Add this node's ops to ``graph`` on input ``x`` and return the output node's name;
         resolve decisions with ``ctx.decide`` / ``ctx.value`` at the paths of :meth:`parts`."""
         raise NotImplementedError(f"{type(self).__name__} does not implement build().")
+
+    def draw(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
+        """:meth:`build`; a subtree without decisions is drawn once (:meth:`Graph.splice_once`)."""
+        splice = self.__dict__.get("_splice")
+        if splice is None:  # decided once: nodes are immutable
+            splice = self.__dict__["_splice"] = self.is_static() and bool(self.parts())
+        if not splice:
+            return self.build(ctx, graph, path, x)
+        templates = self.__dict__.setdefault("_templates", {})
+        return graph.splice_once(templates, None, x, path, functools.partial(self.build, ctx))
 
 
 def _live(value: Any) -> bool:

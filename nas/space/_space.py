@@ -167,7 +167,6 @@ class Space:
     def __repr__(self) -> str:
         return f"Space({self.name!r}, version={self.version!r}, decisions={len(self.decisions)})"
 
-    # --------------------------------------------------------------------- walking
     def _decide(self, resolver: Resolver) -> Arch:
         """The arch of a walk that resolves every active decision with ``resolver``; a flat
         space needs no walk (every declared decision is active, in declaration order)."""
@@ -228,7 +227,6 @@ class Space:
             )
         return max(values)
 
-    # --------------------------------------------------------------------- core API
     def sample(self, rng: np.random.Generator) -> Arch:
         """Sample one arch; every active decision is drawn from ``rng``."""
         if not isinstance(rng, np.random.Generator):
@@ -278,7 +276,7 @@ class Space:
         if not isinstance(values, Mapping):
             return self.validate(values)  # type: ignore[arg-type]  # raises: not an arch
         graph = Graph(name=self.name)
-        ctx = BuildContext(FromValues(values, self.name), graph)
+        ctx = BuildContext(FromValues(values, self.name))
         graph.set_outputs(self.body.build(ctx, graph, "", graph.add_input(self.input_shape)))
         if self.recipe_node is not None:
             self.recipe_node.resolve(ctx)
@@ -302,7 +300,6 @@ class Space:
     def graph_hash(self, arch: Arch | Mapping[str, Any]) -> str:
         return self.compile(arch).graph_hash()
 
-    # --------------------------------------------------------------------- counting
     def size(self, *, include_recipe: bool = True) -> int | None:
         """Exact number of distinct archs (a Python int), or ``None`` if infinite."""
         parts = self._parts if include_recipe else self._parts[:1]
@@ -326,7 +323,6 @@ class Space:
             except NeedDecision as need:  # the walk met a decision past the forced ones
                 stack.extend([*forced, k] for k in reversed(range(need.size)))
 
-    # --------------------------------------------------------------------- local moves
     def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
         """Change exactly one active decision (decisions it activates are sampled anew)."""
         arch = self._valid(arch)
@@ -358,7 +354,6 @@ class Space:
             return self._walked(values)
         return self._decide(functools.partial(keep_or_fill, values, rng))
 
-    # --------------------------------------------------------------------- encodings
     def encode(self, arch: Arch, *, onehot: bool = False) -> np.ndarray:
         """A fixed-length vector over every declared decision.
 
@@ -403,7 +398,6 @@ class Space:
 
         return self._decide(resolver)
 
-    # --------------------------------------------------------------------- optuna
     def suggest(self, trial: Any) -> Arch:
         """Define-by-run: one ``trial.suggest_*`` per active decision, named by its path.
 
@@ -414,7 +408,6 @@ class Space:
         """
         return self._decide(functools.partial(optuna_suggest, trial))
 
-    # --------------------------------------------------------------------- JSON
     def to_json(self) -> str:
         head = {"format": FORMAT, "name": self.name, "version": self.version}
         # key order is meaningful (option order)
