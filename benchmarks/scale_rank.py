@@ -13,16 +13,28 @@ this replaced (``rank_candidates`` at commit 6793211, loaded from git) on the sm
 CPU seconds are reported beside wall seconds: on a shared machine the wall time is what the
 load leaves of the CPU.
 
+``--ray`` (only this, saved as ``scale_rank_ray.json``) ranks NB-201 at each of
+``--ray-sizes`` in a fresh process three ways, interleaved ``--repeats`` times: one process,
+embedded Ray (started by the ranking, its start-up in the wall time), and a 2-node
+localhost cluster (``ray start --head`` plus a second ``ray start --address`` node, each
+with ``--num-cpus 1``, started once; stopped by signalling the two ``ray start --block``
+processes, not ``ray stop``, which would stop every Ray on the machine), each with
+``--shards 2``; it reports each one's throughput as a ratio to one process's and whether its
+top-10 (ids and stream positions) equals one process's.
+
 Run: python benchmarks/scale_rank.py [--candidates 1000000] [--small 10000]
-         [--mobilenet 1000000] [--exact] [--ray] [--save]
+         [--mobilenet 1000000] [--exact] [--save]
+     python benchmarks/scale_rank.py --ray [--ray-sizes 200000,1000000] [--repeats 2] --save
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -74,6 +86,8 @@ def child(args: argparse.Namespace) -> None:
         extra = {"survivors": args.survivors, "enumerate_all": args.enumerate}
         if args.calibration:
             extra["calibration"] = args.calibration
+        if args.shards:
+            extra.update(ray=True, shards=args.shards, address=args.address)
     rss_before = rss_mb("VmRSS")
     start, cpu = time.perf_counter(), time.process_time()
     r = rank(space, args.n, 10, model=model, rng=np.random.default_rng(0), **extra)
@@ -87,6 +101,8 @@ def child(args: argparse.Namespace) -> None:
         "seconds": r.seconds,
         "share": {k: v / max(r.seconds["total"], 1e-9) for k, v in stages.items()},
         "top": [a.arch_id for a, _, _ in r.top],
+        "indices": getattr(r, "indices", None),
+        "shards": getattr(r, "shards", 0),
         "first_pass": getattr(r, "first_pass", None),
     }  # fmt: skip
     print(json.dumps(out))
@@ -105,9 +121,12 @@ def rss_mb(field: str) -> float | None:
 
 def run_child(
     model: str, space: str, n: int, *, old: bool = False, survivors: int | None = None,
-    calibration: int = 0, enumerate_all: bool = False,
+    calibration: int = 0, enumerate_all: bool = False, shards: int = 0,
+    address: str | None = None,
 ) -> Any:  # fmt: skip
     cmd = [sys.executable, __file__, "--child", "--model", model, "--space", space, "-n", str(n)]
+    if shards:
+        cmd += ["--shards", str(shards)] + (["--address", address] if address else [])
     if old:
         cmd.append("--old")
     if survivors is not None:
@@ -167,8 +186,13 @@ def main() -> None:
     parser.add_argument("--check", type=int, default=5_000, help="mobilenet first-pass check")
     parser.add_argument("--exact", action="store_true", help="score all of NB-201 too")
     parser.add_argument("--baseline", action="store_true", help="also time the old ranking")
-    parser.add_argument("--ray", action="store_true", help="also rank over 2 Ray shards")
+    parser.add_argument("--ray", action="store_true", help="only Ray vs one process")
+    parser.add_argument("--ray-sizes", default="200000,1000000", help="NB-201 counts for --ray")
+    parser.add_argument("--ray-port", type=int, default=6391, help="the local cluster's head")
+    parser.add_argument("--repeats", type=int, default=2, help="--ray: interleaved repeats")
     parser.add_argument("--save", action="store_true")
+    parser.add_argument("--shards", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--address", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--old", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--enumerate", action="store_true", help=argparse.SUPPRESS)
@@ -180,6 +204,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args)
+    if args.ray:
+        return ray_main(args)
     figures: dict[str, Any] = {"load_avg_start": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         for name, n in (("nb201", args.candidates), ("mobilenet", args.mobilenet)):
@@ -231,30 +257,110 @@ def main() -> None:
                 bt = batch_and_threads(model)
                 figures["forward_us_per_graph"] = bt
                 print("  forward us/graph: " + ", ".join(f"{k}={v:.0f}" for k, v in bt.items()))
-                if args.ray:
-                    figures["ray"] = ray_vs_one(model, args.small)
     figures["load_avg_end"] = os.getloadavg()[0]
     if args.save:
         print(save("scale_rank", figures, "each ranking in a fresh process; seconds are wall"))
 
 
-def ray_vs_one(model_dir: str, n: int) -> dict[str, Any]:
-    model = GennapePredictor.load(model_dir)
-    space = get_space("nb_macro")
-    kwargs: dict[str, Any] = {"model": model, "rng": np.random.default_rng(0)}
-    start = time.perf_counter()
-    one = rank_candidates(space, n, 10, **kwargs)
-    one_s = time.perf_counter() - start
-    start = time.perf_counter()
-    spread = rank_candidates(space, n, 10, ray=True, shards=2, **kwargs)
-    ray_s = time.perf_counter() - start
-    print(
-        f"nb_macro {n:,} on 2 Ray shards vs one process: ratio {ray_s / one_s:.3f} "
-        f"({ray_s:.1f} s incl. Ray start vs {one_s:.1f} s)"
-    )
-    same = [a.arch_id for a, _, _ in one.top] == [a.arch_id for a, _, _ in spread.top]
-    print(f"  (sampling shards draw their own candidates; same top-10 as one process: {same})")
-    return {"one_s": one_s, "ray_s": ray_s, "n": n, "shards": 2, "same_top": same}
+def ray_main(args: argparse.Namespace) -> None:
+    sizes = [int(v) for v in args.ray_sizes.split(",")]
+    figures: dict[str, Any] = {"load_avg_start": os.getloadavg()[0], "sizes": sizes}
+    address = f"127.0.0.1:{args.ray_port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        model = fit_model("nb201", tmp)
+        nodes = local_cluster(args.ray_port, Path(tmp))
+        try:
+            for n in sizes:
+                runs: dict[str, list[Any]] = {"one": [], "embedded": [], "cluster": []}
+                for _ in range(args.repeats):  # interleaved: the load hits each alike
+                    runs["one"].append(run_child(model, "nb201", n))
+                    runs["embedded"].append(run_child(model, "nb201", n, shards=2))
+                    runs["cluster"].append(run_child(model, "nb201", n, shards=2, address=address))
+                figures[f"nb201_{n}"] = ray_summary(n, runs)
+        finally:
+            stop_cluster(nodes)
+    figures["load_avg_end"] = os.getloadavg()[0]
+    if args.save:
+        note = (
+            "each ranking in a fresh process, wall seconds including Ray's start-up (embedded) "
+            "or joining (cluster); throughput ratio = one process's wall / this wall (> 1: "
+            "faster); median of the repeats; first pass on by default at these sizes"
+        )
+        print(save("scale_rank_ray", figures, note))
+
+
+def ray_summary(n: int, runs: dict[str, list[Any]]) -> dict[str, Any]:
+    one_wall = float(np.median([r["wall_s"] for r in runs["one"]]))
+    reference = runs["one"][0]
+    out: dict[str, Any] = {"one_process_wall_s": one_wall, "runs": runs}
+    for how in ("embedded", "cluster"):
+        wall = float(np.median([r["wall_s"] for r in runs[how]]))
+        same = all(
+            r["top"] == reference["top"] and r["indices"] == reference["indices"]
+            for r in runs[how] + runs["one"]
+        )
+        ray_start = float(np.median([r["seconds"].get("ray_start", 0.0) for r in runs[how]]))
+        out[how] = {
+            "wall_s": wall,
+            "throughput_ratio_vs_one": one_wall / wall,
+            "ray_start_s": ray_start,
+            "same_top10_as_one_process": same,
+            "shards": runs[how][0]["shards"],
+        }
+        print(
+            f"nb201 {n:,} {how} Ray, 2 shards: throughput ratio vs one process "
+            f"{one_wall / wall:.3f} ({wall:.1f} s, of which Ray start {ray_start:.1f} s, vs "
+            f"{one_wall:.1f} s); same top-10 as one process: {same}"
+        )
+    return out
+
+
+def local_cluster(port: int, tmp: Path) -> list[subprocess.Popen[bytes]]:
+    """A head and a second node on this machine, one CPU each, each a ``ray start --block``
+    in its own session (every process it starts stays in that session)."""
+    # `ray start` turns token authentication on when Ray's default token exists, and a driver
+    # joining by address only sends it in token mode: the nodes and every ranking driver
+    # (these children inherit it) run in the same mode
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    import ray
+
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    common = ["--num-cpus", "1", "--object-store-memory", str(200 * 2**20)]
+    common += ["--disable-usage-stats", "--block"]
+    head = [ray_cli, "start", "--head", "--port", str(port), "--include-dashboard", "false"]
+    second = [ray_cli, "start", "--address", f"127.0.0.1:{port}"]
+    nodes = []
+    for i, cmd in enumerate((head, second)):
+        log = open(tmp / f"ray-node-{i}.log", "wb")  # noqa: SIM115  (closed with the node)
+        nodes.append(subprocess.Popen(cmd + common, stdout=log, stderr=log, start_new_session=True))
+        if i == 0:
+            time.sleep(5)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(2)
+        with contextlib.suppress(Exception):
+            ray.init(address=f"127.0.0.1:{port}", log_to_driver=False)
+            alive = sum(node["Alive"] for node in ray.nodes())
+            ray.shutdown()
+            if alive == 2:
+                return nodes
+    stop_cluster(nodes)
+    raise RuntimeError(f"the 2-node Ray cluster on port {port} did not start (logs in {tmp})")
+
+
+def stop_cluster(nodes: list[subprocess.Popen[bytes]]) -> None:
+    """Signal each node's ``ray start --block`` (it stops what it started), newest first."""
+    for node in reversed(nodes):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(node.pid, signal.SIGTERM)
+        try:
+            node.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(node.pid, signal.SIGKILL)
+            node.wait()
+        with contextlib.suppress(ProcessLookupError):  # agents a failed drain left (they
+            os.killpg(node.pid, signal.SIGKILL)  # ignore SIGTERM once their raylet is gone)
 
 
 if __name__ == "__main__":
