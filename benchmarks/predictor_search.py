@@ -1,17 +1,21 @@
-"""Predictor-guided search vs regularized evolution on the NB-201 tables (the required figure).
+"""Predictor-guided search vs regularized evolution and TPE on the NB-201 tables.
 
-For each table, ``predictor`` and ``rea`` (both with their default options, exactly what
-``nas benchmark search`` runs) search 150 queries over 20 seeds with the tabular evaluator; at
-50/100/150 queries we report mean +/- std of the test accuracy of the best-by-validation arch
-and its regret to the table's best test accuracy, plus how many queries each seed needed to
-hold the table optimum. The same numbers, one table at a time, come from:
+For each table, ``predictor``, ``rea`` and ``tpe`` (each with its default options, exactly
+what ``nas benchmark search`` runs) search 150 queries over 20 seeds with the tabular
+evaluator; at 50/100/150 queries we report mean +/- std of the test accuracy of the
+best-by-validation arch and its regret to the table's best test accuracy, plus how many
+queries each seed needed to hold the table optimum, and, for each other strategy against
+``predictor``, the difference of mean regret with Welch's t-test and the Mann-Whitney U test
+over the seeds (``within_noise``: both p >= 0.05). The same numbers, one table at a time,
+come from:
 
-    nas benchmark search --table nb201-cifar10 --strategies rea,predictor \\
+    nas benchmark search --table nb201-cifar10 --strategies rea,tpe,predictor \\
         --queries 150 --seeds 20 --checkpoints 50,100,150 --json
 
 Run from the repository root:
 
-    python benchmarks/predictor_search.py --out benchmarks/results/predictor_vs_rea.json
+    python benchmarks/predictor_search.py --tables nb201-cifar10,nb201-cifar100 \\
+        --strategies rea,tpe,predictor --queries 150 --seeds 20 --processes 1
 
 Writes the JSON and ``<out>.png`` (mean regret curves, +/- one std, both tables).
 Published anchor: evolution with a transferable predictor (GENNAPE) reached the NB-201
@@ -70,9 +74,37 @@ def run(
             summary["strategies"][name]["median_queries_to_optimum"] = (
                 float(np.median(reached)) if len(reached) * 2 > len(hits) else None
             )
+        if "predictor" in c.curves:
+            summary["vs_predictor"] = {
+                name: differences(c, name, "predictor") for name in c.curves if name != "predictor"
+            }
         out[table] = summary
         print(f"{table}: {c.wall_seconds:.0f}s", flush=True)
     return out, comparisons
+
+
+def differences(c: Any, other: str, ours: str) -> dict[str, Any]:
+    """Mean regret of ``other`` minus ``ours`` at each checkpoint, with Welch's t-test and the
+    Mann-Whitney U test over the seeds (the runs are independent: no pairing by seed)."""
+    from scipy import stats
+
+    out: dict[str, Any] = {}
+    for q in c.checkpoints:
+        a = c.optimum_test_accuracy - c.curves[other].trajectories[:, q - 1]
+        b = c.optimum_test_accuracy - c.curves[ours].trajectories[:, q - 1]
+        welch = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+        try:
+            mwu = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+        except ValueError:  # every value equal
+            mwu = 1.0
+        welch = 1.0 if np.isnan(welch) else welch  # both samples constant and equal
+        out[str(q)] = {
+            "regret_difference": float(a.mean() - b.mean()),
+            "welch_p": welch,
+            "mann_whitney_p": mwu,
+            "within_noise": welch >= 0.05 and mwu >= 0.05,
+        }
+    return out
 
 
 def plot(comparisons: dict[str, Any], path: Path) -> None:
@@ -103,7 +135,7 @@ def plot(comparisons: dict[str, Any], path: Path) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--tables", default="nb201-cifar10,nb201-cifar100")
-    p.add_argument("--strategies", default="rea,predictor")
+    p.add_argument("--strategies", default="rea,tpe,predictor")
     p.add_argument("--queries", type=int, default=150)
     p.add_argument("--seeds", type=int, default=20)
     p.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
@@ -121,7 +153,7 @@ def main() -> None:
 
     default = PredictorGuidedSearch(get_space("nb201"))
     payload = {
-        "figure": "predictor-guided search vs regularized evolution",
+        "figure": "predictor-guided search vs regularized evolution and TPE",
         "command": "python benchmarks/predictor_search.py "
         f"--tables {args.tables} --strategies {args.strategies} --queries {args.queries} "
         f"--seeds {args.seeds} --processes {args.processes}",
@@ -154,6 +186,7 @@ def main() -> None:
             },
         },
         "rea_options": "defaults (population 50, tournament 10)",
+        "tpe_options": "defaults (Optuna's TPE sampler, 10 startup trials, 24 EI candidates)",
         "published_anchor": "GENNAPE-guided evolution reached the NB-201 CIFAR-10 optimum "
         "(94.37) in 90 queries",
         "machine": f"{platform.processor() or platform.machine()}, {args.processes} process(es), "
