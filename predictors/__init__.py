@@ -20,7 +20,13 @@ Example:
 
 from __future__ import annotations
 
-from nas.predictors._baselines import ZC_PROXIES, EncodingRegressor, random_batch, zero_cost_scores
+from nas.predictors._baselines import (
+    ZC_PROXIES,
+    EncodingRegressor,
+    ProxyCache,
+    random_batch,
+    zero_cost_scores,
+)
 from nas.predictors._encoder import EncoderConfig, GraphEncoder
 from nas.predictors._errors import PredictorError
 from nas.predictors._evaluate import evaluate_table, evaluate_transfer, summarize
@@ -53,6 +59,7 @@ __all__ = [
     "PredictorGuidedSearch",
     "PretrainConfig",
     "PretrainedEncoder",
+    "ProxyCache",
     "RankResult",
     "batch_graphs",
     "evaluate_table",
