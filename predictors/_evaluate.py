@@ -102,8 +102,9 @@ def evaluate_table(
             zc = graphs.zero_cost(pick)
             for proxy, s in zc.items():
                 emit(f"zc:{proxy}", 0, seed, pick, s, False)
-            # the training-free ranking: proxies, FLOPs and params by rank aggregation
-            free = {**zc, **graphs.size(pick)}
+            # the training-free ranking: proxies, FLOPs and params by rank aggregation;
+            # synflow_bn is a second reading of synflow, so only one of the two is counted
+            free = {k: v for k, v in zc.items() if k != "synflow_bn"} | graphs.size(pick)
             emit("zc:aggregate", 0, seed, pick, rank_aggregate(free), False)
         for n in train_sizes:
             train, test = protocol_split(
