@@ -66,9 +66,10 @@ class _Recorder(BuildContext):
     """A build context that remembers every (path, key) where a decision is decided."""
 
     __slots__ = ("met",)
+    splice = False  # every decision is met at its own path, never inside a template
 
-    def __init__(self, values: Mapping[str, Any], space: Space, graph: Graph) -> None:
-        super().__init__(FromValues(values, space.name), graph)
+    def __init__(self, values: Mapping[str, Any], space: Space) -> None:
+        super().__init__(FromValues(values, space.name))
         self.met: list[tuple[str, str, Decision]] = []
 
     def decide(self, path: str, decision: Decision) -> Any:
@@ -80,7 +81,7 @@ def _build(
     space: Space, values: Mapping[str, Any]
 ) -> tuple[Graph, list[tuple[str, str, Decision]]]:
     graph = Graph(name=space.name)
-    ctx = _Recorder(values, space, graph)
+    ctx = _Recorder(values, space)
     graph.set_outputs(space.body.build(ctx, graph, "", graph.add_input(space.input_shape)))
     return graph, ctx.met
 

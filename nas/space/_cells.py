@@ -90,7 +90,7 @@ class EdgeCell(Node):
         return [Part(f"n{i}_from{j}", choice) for i, j, choice in self._edges]
 
     def draw(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
-        if not self._static or not self.name:  # spliced when its labels decide it (and shape)
+        if not self._static or not self.name or not ctx.splice:  # spliced by labels and shape
             return self.build(ctx, graph, path, x)
         labels = tuple(ctx.decide(subpath(path, f"n{i}_from{j}"), c) for i, j, c in self._edges)
         templates = self.__dict__.setdefault("_templates", {})

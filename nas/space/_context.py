@@ -25,6 +25,7 @@ class BuildContext:
     """Carries the resolver and the decisions bound so far."""
 
     __slots__ = ("bound", "resolver")
+    splice = True  # repeated subtrees may be spliced from a template; off where paths are recorded
 
     def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver

@@ -150,7 +150,7 @@ class Node(Element):
         splice = self.__dict__.get("_splice")
         if splice is None:  # decided once: nodes are immutable
             splice = self.__dict__["_splice"] = self.is_static() and bool(self.parts())
-        if not splice:
+        if not splice or not ctx.splice:
             return self.build(ctx, graph, path, x)
         templates = self.__dict__.setdefault("_templates", {})
         return graph.splice_once(templates, None, x, path, functools.partial(self.build, ctx))
