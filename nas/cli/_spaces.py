@@ -314,7 +314,7 @@ def _print_export(info: dict[str, Any], as_json: bool) -> None:
 
 def _export_trial(args: argparse.Namespace) -> int:
     """``nas export --from-store``: a stored trial's trained weights, with metadata."""
-    from nas.run._summary import export_result_onnx, onnx_accuracy, stored_trial
+    from nas.train._export import export_result_onnx, onnx_accuracy, stored_trial
     from nas.space import Arch
     from nas.store import ResultStore
 

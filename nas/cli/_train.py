@@ -150,7 +150,7 @@ def compare_curves(stored: Any, new: Any) -> dict[str, Any]:
 
 def _reproduction(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """The stored row to reproduce and the training settings it was made with."""
-    from nas.run._summary import stored_trial
+    from nas.train._export import stored_trial
     from nas.space import Arch
     from nas.store import ResultStore
 
@@ -275,7 +275,7 @@ def _train(args: argparse.Namespace) -> int:
         )
         onnx = None
         if args.onnx and result.status == "ok" and checkpoint_dir is not None:
-            from nas.run._summary import export_result_onnx
+            from nas.train._export import export_result_onnx
 
             onnx = export_result_onnx(space, result, args.onnx)
     if checkpoint_dir is not None and not (args.checkpoint or args.store):

@@ -12,7 +12,7 @@ import onnx
 import pytest
 
 from nas.cli import main
-from nas.run._summary import onnx_accuracy
+from nas.train._export import onnx_accuracy
 from nas.space import get_space
 from nas.store import ResultStore
 from nas.train import load_checkpoint
