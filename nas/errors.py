@@ -18,6 +18,7 @@ __all__ = [
     "SpaceError",
     "StoreError",
     "TrainingError",
+    "describe_error",
 ]
 
 
@@ -58,3 +59,15 @@ class EvaluationError(NasError, RuntimeError):
 
 class TrainingError(EvaluationError):
     """Training diverged or failed; the message carries the reason that is stored."""
+
+
+def describe_error(err: BaseException, limit: int = 500) -> str:
+    """One line ``Type: message`` (stored errors are one line), cut to ``limit`` characters.
+
+    Example:
+        >>> describe_error(ValueError("bad   value"))
+        'ValueError: bad value'
+    """
+    text = " ".join(str(err).split())
+    line = f"{type(err).__name__}: {text}" if text else type(err).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -10,8 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from nas.data import SPLIT_SEED, VAL_FRACTION, get_dataset
-from nas.errors import NasError
-from nas.search._driver import describe_error
+from nas.errors import NasError, describe_error
 from nas.space import Arch, Space, get_space
 from nas.store import Result
 

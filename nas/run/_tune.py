@@ -22,7 +22,8 @@ from ray import tune
 from ray.tune import Callback
 from ray.tune.search import Searcher
 
-from nas.search._driver import arch_row, describe_error, takes_argument
+from nas.errors import describe_error
+from nas.search._driver import arch_row, takes_argument
 from nas.space import Arch
 from nas.store import Result
 

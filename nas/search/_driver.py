@@ -480,18 +480,6 @@ def arch_row(arch: Arch, dataset: str, status: str, **fields: Any) -> Result:
     )  # fmt: skip
 
 
-def describe_error(err: BaseException, limit: int = 500) -> str:
-    """One line ``Type: message`` (stored errors are one line), cut to ``limit`` characters."""
-    text = " ".join(str(err).split())
-    line = f"{type(err).__name__}: {text}" if text else type(err).__name__
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-def failed_result(arch: Arch, dataset: str, exc: BaseException) -> Result:
-    """The ``failed`` row of an evaluation that raised (one line of error text)."""
-    return arch_row(arch, dataset, "failed", error=describe_error(exc, limit=2000))
-
-
 def _method(obj: Any, name: str) -> Callable[..., Any] | None:
     found = getattr(obj, name, None)
     return found if callable(found) else None

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from nas.errors import NasError, StoreError
+from nas.errors import NasError, StoreError, describe_error
 from nas.search._driver import (
     METRIC_COLUMNS,
     AskTell,
@@ -23,7 +23,6 @@ from nas.search._driver import (
     Evaluator,
     SearchResult,
     arch_row,
-    failed_result,
     takes_argument,
 )
 from nas.search._state import RunState, StateError
@@ -356,7 +355,7 @@ def _evaluate(evaluator: Evaluator, arch: Arch, dataset: str, kwargs: dict[str, 
     try:
         return evaluator.evaluate(arch, **kwargs)
     except Exception as exc:  # recorded, and the search goes on
-        return failed_result(arch, dataset, exc)
+        return arch_row(arch, dataset, "failed", error=describe_error(exc, limit=2000))
 
 
 def _watched(

@@ -14,8 +14,7 @@ import torch
 from torch import nn
 
 from nas.data import Dataset, Split
-from nas.errors import TrainingError
-from nas.search._driver import describe_error
+from nas.errors import TrainingError, describe_error
 from nas.train._augment import augment_batch
 from nas.train._checkpoint import cpu_state, save_checkpoint
 from nas.train._device import Precision, resolve_device
