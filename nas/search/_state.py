@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,20 +60,14 @@ class RunState:
         return [cid for cid in self.proposals if cid not in done]
 
     def save(self, run_dir: str | os.PathLike[str]) -> None:
-        """Write atomically (temp file, fsync, rename): a reader sees the old or the new file."""
-        directory = Path(run_dir)
-        directory.mkdir(parents=True, exist_ok=True)
+        """Write atomically (the store's temp file, fsync, rename): a reader sees the old or
+        the new file."""
+        from nas.store._io import resolve
+
+        location = resolve(run_dir, None)
+        location.ensure()
         payload = json.dumps({"format": _STATE_FORMAT, **self.__dict__}, separators=(",", ":"))
-        fd, tmp = tempfile.mkstemp(prefix=f".{STATE_FILE}.", dir=directory)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, directory / STATE_FILE)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        location.write_text_atomic(STATE_FILE, payload)
 
     @classmethod
     def load(cls, run_dir: str | os.PathLike[str], *, required: bool = False) -> RunState | None:
