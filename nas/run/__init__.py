@@ -7,12 +7,14 @@
   executor): one trial per evaluation, resources per trial, concurrency, ASHA/Hyperband,
   retries, live progress; the search's one driver stores, tells and checkpoints.
 
-Ray is imported only when a Ray search starts. See :class:`TrainingEvaluator` for an example.
+Ray is imported only when a Ray search starts. :func:`init_ray` and :func:`tune_run` are the
+project's one Ray set-up (``nas._ray``), offered here to every user of Ray. See
+:class:`TrainingEvaluator` for an example.
 """
 
 from __future__ import annotations
 
+from nas._ray import init_ray, tune_run
 from nas.run._evaluator import EpochCallback, TrainingEvaluator
-from nas.run._ray_search import init_ray, tune_run
 
 __all__ = ["EpochCallback", "TrainingEvaluator", "init_ray", "tune_run"]
