@@ -22,7 +22,16 @@ from nas.predictors._encoder import EncoderConfig, GraphEncoder
 from nas.predictors._features import FeatureSpec, GraphFeatures, batch_graphs, featurize
 from nas.predictors._io import load_dir, save_dir
 
-__all__ = ["PretrainConfig", "PretrainedEncoder", "augment", "nt_xent", "pretrain", "sample_graphs"]
+__all__ = [
+    "PretrainConfig",
+    "PretrainedEncoder",
+    "augment",
+    "free_target_scores",
+    "nt_xent",
+    "pretrain",
+    "pretrain_free_targets",
+    "sample_graphs",
+]
 
 
 @dataclass(frozen=True)
@@ -182,3 +191,93 @@ def pretrain(
 
 def config_dict(config: PretrainConfig) -> dict:
     return asdict(config)
+
+
+def free_target_scores(values: np.ndarray) -> np.ndarray:
+    """Each column of ``values`` (graphs, targets) as the normal quantiles of its ranks.
+
+    Free targets (log FLOPs, params, a proxy score) have long tails and scales of their own;
+    on normal scores each weighs the same in the loss. NaN (a proxy undefined for a graph)
+    stays NaN and is masked out of the loss.
+
+    Example:
+        >>> free_target_scores(np.array([[1.0], [np.nan], [3.0], [2.0]])).round(2).ravel()
+        array([-0.67,   nan,  0.67,  0.  ])
+    """
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    out = np.full(values.shape, np.nan)
+    for j in range(values.shape[1]):
+        ok = np.isfinite(values[:, j])
+        if ok.sum() >= 2:
+            out[ok, j] = ndtri(rankdata(values[ok, j]) / (ok.sum() + 1))
+    return out
+
+
+def pretrain_free_targets(
+    encoder: GraphEncoder,
+    feats: Sequence[GraphFeatures],
+    targets: np.ndarray,
+    *,
+    epochs: int,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> tuple[float, ...]:
+    """Train ``encoder`` in place to regress free graph-level targets from its embedding.
+
+    The free targets need no training run (log FLOPs and params, zero-cost proxy scores), so
+    every unlabelled graph of a space can teach the encoder before the few labels do, as
+    FBNetV3 (FLOPs, params) and FGP (flow surrogates) pretrain their predictors. A two-layer
+    head reads the embedding and is discarded afterwards.
+
+    Args:
+        encoder: The encoder to train (its weights change).
+        feats: Featurized graphs, labelled or not.
+        targets: ``(graphs, k)`` free targets, e.g. :func:`free_target_scores` of the raw
+            values; NaN entries are left out of the loss.
+        epochs: Passes over ``feats``.
+        lr: AdamW learning rate.
+        batch_size: Graphs per step.
+        seed: Seeds the head's init and the batch order.
+
+    Returns:
+        The mean masked MSE of each epoch.
+
+    Example:
+        >>> from nas.space import get_space
+        >>> gs = sample_graphs(["nb_macro"], 8, np.random.default_rng(0))
+        >>> spec = FeatureSpec.default(); fs = [featurize(g, spec) for g in gs]
+        >>> enc = GraphEncoder(EncoderConfig(spec.dim, 8, 1, 4))
+        >>> t = free_target_scores(np.log1p([[g.flops, g.params] for g in gs]))
+        >>> len(pretrain_free_targets(enc, fs, t, epochs=2))
+        2
+    """
+    if len(feats) != len(targets):
+        raise ValueError(f"Expected one target row per graph, got {len(targets)} for {len(feats)}.")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    dim = encoder.config.emb_dim
+    target = torch.as_tensor(targets, dtype=torch.float32)  # (graphs, k)
+    known = torch.isfinite(target)
+    target = torch.nan_to_num(target)
+    head = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, target.shape[1]))
+    opt = torch.optim.AdamW([*encoder.parameters(), *head.parameters()], lr=lr, weight_decay=1e-4)
+    encoder.train()
+    history = []
+    for _ in range(epochs):
+        order = rng.permutation(len(feats))
+        losses = []
+        for start in range(0, len(order), batch_size):
+            idx = torch.as_tensor(order[start : start + batch_size])
+            z = encoder(*batch_graphs([feats[int(i)] for i in idx]).to_torch())  # (batch, dim)
+            err = (head(z) - target[idx]) ** 2 * known[idx]
+            loss = err.sum() / known[idx].sum().clamp_min(1)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        history.append(float(np.mean(losses)) if losses else float("nan"))
+    encoder.eval()
+    return tuple(history)
