@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from operator import itemgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -56,6 +57,26 @@ _ROOT = "\x00"  # the path Graph.splice_once draws templates at: no node path be
 Draw = Callable[["Graph", str, str], str]  # (graph, path, input) -> output: adds nodes at path
 
 
+class _SplicePlan(NamedTuple):
+    """A template's nodes as :meth:`Graph.splice` copies them: the name after the root, the
+    fields kept as they are, and where each input comes from (an index into the bound
+    inputs followed by the copies' names)."""
+
+    size: int  # the template's node count when the plan was made
+    rests: tuple[str, ...]
+    nodes: tuple[tuple[str, Mapping[str, Any], Shape, int, int], ...]
+    inputs: tuple[Callable[[tuple[str, ...]], tuple[str, ...]], ...]
+    positions: dict[str, int]  # template node name -> its index in the table
+
+
+def _picker(refs: list[int]) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
+    """``lambda table: tuple(table[i] for i in refs)`` in one C call (splicing runs it per
+    node): an itemgetter of one index returns the item, so one input is taken as a slice."""
+    if len(refs) == 1:
+        return itemgetter(slice(refs[0], refs[0] + 1))
+    return itemgetter(*refs) if refs else itemgetter(slice(0, 0))
+
+
 def _attr_text(value: Any) -> str:
     return repr(value) if not isinstance(value, float) else f"{value:g}"
 
@@ -85,6 +106,7 @@ class Graph:
         # node name -> the lowered module's state_dict as numpy arrays; filled by the importers
         # (import_onnx, from_torch) and loaded by to_torch; empty for a compiled candidate
         self.weights: dict[str, dict[str, Any]] = {}
+        self._plans: dict[str, _SplicePlan] = {}  # root -> how splice copies this graph
 
     # ------------------------------------------------------------------ building
     def _unique(self, base: str) -> str:
@@ -212,7 +234,6 @@ class Graph:
                 f"Splicing {template.name!r} into {self.name!r}: expected "
                 f"{len(template.inputs)} inputs, got {len(inputs)}; pass one node per template input"
             )
-        rename: dict[str, str] = {}
         for inner, outer in zip(template.inputs, inputs):
             want = template._nodes[inner].shape
             if outer not in nodes or nodes[outer].shape != want:
@@ -222,26 +243,55 @@ class Graph:
                     f"shape {want} like the template's {inner!r} (got {got}); compile the "
                     f"template for this input shape"
                 )
-            rename[inner] = outer
-        cut, renamed = len(root), rename.__getitem__
-        for name, op, attrs, ins, shape, params, flops in template._nodes.values():
+        plan = template._splice_plan(root)
+        names = [prefix + rest for rest in plan.rests]
+        if not nodes.keys().isdisjoint(names):
+            names = self._free(names)
+        table = (*inputs, *names)  # what plan.inputs index: the bound inputs, then the copies
+        for name, (op, attrs, shape, params, flops), ins in zip(names, plan.nodes, plan.inputs):
+            nodes[name] = _new(Node, (name, op, attrs, ins(table), shape, params, flops))
+        for name, weights in template.weights.items():
+            self.weights[table[plan.positions[name]]] = dict(weights)
+        return [table[plan.positions[o]] for o in template.outputs]
+
+    def _free(self, names: list[str]) -> list[str]:
+        """``names`` as :meth:`add` would give them one after the other (a taken name gets
+        a numeric suffix)."""
+        taken: set[str] = set()
+        out = []
+        for name in names:
+            if name in self._nodes or name in taken:
+                i = 1
+                while f"{name}_{i}" in self._nodes or f"{name}_{i}" in taken:
+                    i += 1
+                name = f"{name}_{i}"
+            taken.add(name)
+            out.append(name)
+        return out
+
+    def _splice_plan(self, root: str) -> _SplicePlan:
+        """What :meth:`splice` copies of this graph as a template, made once per ``root``
+        (nodes are only ever appended, so the node count tells a stale plan)."""
+        plan = self._plans.get(root)
+        if plan is not None and plan.size == len(self._nodes):
+            return plan
+        index = {name: i for i, name in enumerate(self.inputs)}
+        rests, bodies, inputs = [], [], []
+        for name, op, attrs, ins, shape, params, flops in self._nodes.values():
             if op == INPUT_OP:
                 continue
-            if cut and not name.startswith(root):
+            if not name.startswith(root):
                 raise GraphError(
-                    f"Splicing {template.name!r} into {self.name!r}: node {name!r} is not "
-                    f"under root {root!r}; pass the root every node name begins with"
+                    f"Splicing {self.name!r}: node {name!r} is not under root {root!r}; "
+                    f"pass the root every node name begins with"
                 )
-            new = prefix + name[cut:]
-            if new in nodes:
-                new = self._unique(new)
-            rename[name] = new
-            nodes[new] = _new(
-                Node, (new, op, attrs, tuple(map(renamed, ins)), shape, params, flops)
-            )
-        for name, weights in template.weights.items():
-            self.weights[rename[name]] = dict(weights)
-        return [rename[o] for o in template.outputs]
+            inputs.append(_picker([index[i] for i in ins]))
+            index[name] = len(index)
+            rests.append(name[len(root) :])
+            bodies.append((op, attrs, shape, params, flops))
+        plan = _SplicePlan(len(self._nodes), tuple(rests), tuple(bodies), tuple(inputs), index)
+        self._plans[root] = plan
+        return plan
 
     def splice_once(
         self, templates: dict[Any, Graph | None], key: Hashable, x: str, path: str, draw: Draw
