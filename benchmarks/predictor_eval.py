@@ -8,7 +8,8 @@ Usage (numbers in the report came from these commands):
         --config '{"proxy_inputs": ["synflow"]}' --out 'benchmarks/results/predictor_{split}.json'
 (several splits in one process share the compiled graphs and their proxy scores; ``{split}``
 in ``--out`` names one file per split; the tnasp split runs the largest size only).
-    python benchmarks/predictor_eval.py transfer --finetune-size 50 [--pretrain-graphs 4000]
+    python benchmarks/predictor_eval.py transfer --finetune-size 50 [--pretrain-graphs 4000] \
+        [--config '{"proxy_inputs": ["synflow_bn"]}'] [--predictors zc --zc-archs 50]
     python benchmarks/predictor_eval.py rank --candidates 100000 --model DIR \
         --out benchmarks/results/predictor_rank.json
 Prints one JSON object per figure; ``--plot`` writes a predicted-vs-true PNG.
@@ -28,14 +29,14 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from nas.predictors._model import GROUP_NORMS
+from nas.predictors._model import GROUP_NORMS, PredictorConfig
 
 
 def inspace(args: argparse.Namespace) -> dict:
-    from nas.predictors import PredictorConfig, evaluate_table, summarize
+    from nas.predictors import evaluate_table, summarize
     from nas.predictors._protocol import Protocol
 
-    cfg = PredictorConfig(epochs=args.epochs, **json.loads(args.config))
+    cfg = _config(args, epochs=args.epochs)
     sizes = [int(v) for v in args.train_sizes.split(",")]
     preds = args.predictors.split(",")
     seeds = tuple(range(args.seed, args.seed + args.seeds))
@@ -80,10 +81,27 @@ def _fit_seconds(starts: list[tuple[str, float]], end: float) -> dict[str, float
     return {k: round(float(np.mean(v)), 1) for k, v in spans.items()}
 
 
+def _config(args: argparse.Namespace, **flags: object) -> PredictorConfig:
+    """The flags' PredictorConfig fields, then ``--config`` JSON on top (one line if bad)."""
+    from nas.predictors import PredictorError
+    from nas.predictors._evaluate import config_from_dict
+
+    try:
+        given = json.loads(args.config)
+        return config_from_dict({**flags, **given} if isinstance(given, dict) else given)
+    except json.JSONDecodeError as exc:
+        line = f"--config: not valid JSON ({exc.msg} at column {exc.colno})"
+    except PredictorError as exc:
+        line = str(exc)
+    print(f"predictor_eval.py: error: {line}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def transfer(args: argparse.Namespace) -> dict:
-    from nas.predictors import PredictorConfig, evaluate_transfer, summarize
+    from nas.predictors import evaluate_transfer, summarize
     from nas.predictors._protocol import target_label
 
+    cfg = _config(args, epochs=args.epochs, group_norm=args.group_norm)
     encoder = None
     pretrain_s = 0.0
     if args.pretrain_graphs:
@@ -95,20 +113,38 @@ def transfer(args: argparse.Namespace) -> dict:
         encoder = pretrain(graphs, PretrainConfig(epochs=args.pretrain_epochs))
         pretrain_s = time.perf_counter() - t
     t = time.perf_counter()
+    timings: dict[str, float] = {}
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    sources = args.pretrain_on.split(",")
     rows = evaluate_transfer(
-        args.pretrain_on.split(","),
+        sources,
         "nb201-cifar10",
         finetune_size=args.finetune_size,
         per_table=args.per_table,
-        seeds=args.seeds,
+        seeds=seeds,
         test_size=args.test_size,
-        config=PredictorConfig(epochs=args.epochs, group_norm=args.group_norm),
+        config=cfg,
         encoder=encoder,
         target_signal=args.target,
+        proxy_cache=None if args.proxy_cache == "none" else args.proxy_cache,
+        zc_archs=args.zc_archs if "zc" in args.predictors.split(",") else 0,
+        timings=timings,
     )
+    proxies = ", ".join(cfg.proxy_inputs)
     return {
         "figure": "transfer to nb201-cifar10",
         "target": f"{args.target} ({target_label('nb201-cifar10', args.target)})",
+        "sources": sources,
+        "seeds": seeds,
+        "inputs": (
+            f"each graph's IR, log FLOPs and params; proxy scores ({proxies}) of every source "
+            "and NB-201 graph, computed on its own lowered network with a random-normal batch "
+            "of its input shape and labels over its class count, each proxy as normal scores "
+            "of its ranks within its table (NB-201: the fine-tuning and test archs together). "
+            "Zero-shot sees no NB-201 label, but does run the NB-201 networks (label-free)."
+            if cfg.proxy_inputs
+            else "each graph's IR, log FLOPs and params (no proxies; nothing run on NB-201)"
+        ),
         "pretrain": {
             "graphs": args.pretrain_graphs,
             "spaces": args.pretrain_spaces if args.pretrain_graphs else None,
@@ -116,10 +152,11 @@ def transfer(args: argparse.Namespace) -> dict:
             "seconds": round(pretrain_s, 1),
         },
         "per_table": args.per_table,
-        "group_norm": args.group_norm,
-        "epochs": args.epochs,
+        "config": asdict(cfg),
         "seconds": round(time.perf_counter() - t, 1),
-        "summary": summarize(rows, keys=("mode",)),
+        "seconds_by_stage": {k: round(v, 1) for k, v in timings.items()},
+        "zc_archs": args.zc_archs if "zc" in args.predictors.split(",") else 0,
+        "summary": summarize(rows, keys=("mode", "archs")),
     }
 
 
@@ -164,12 +201,15 @@ def main() -> None:
     p.add_argument(
         "--config",
         default="{}",
-        help='inspace: PredictorConfig fields as JSON, e.g. {"hidden": 32}',
+        help='PredictorConfig fields as JSON, e.g. {"proxy_inputs": ["synflow_bn"]} '
+        "(over --epochs and --group-norm)",
     )
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--test-size", type=int, default=1000)
     p.add_argument("--epochs", type=int, default=120)
-    p.add_argument("--zc-archs", type=int, default=50)
+    p.add_argument(
+        "--zc-archs", type=int, default=50, help="test archs scored by every zero-cost proxy"
+    )
     p.add_argument("--predictors", default="gennape,single_head,gbr,rf,params,flops,zc")
     p.add_argument("--pretrain-on", default="nb-macro,nb101")
     p.add_argument("--per-table", type=int, default=500)
@@ -191,7 +231,7 @@ def main() -> None:
     p.add_argument(
         "--proxy-cache",
         default="~/.cache/nas/proxy-scores",
-        help="inspace: directory keeping zero-cost proxy scores across runs ('none': off)",
+        help="directory keeping zero-cost proxy scores across runs ('none': off)",
     )
     p.add_argument("--out", default=None, help="also write the JSON here")
     args = p.parse_args()

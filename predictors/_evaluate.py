@@ -3,10 +3,10 @@ field's protocols (:mod:`nas.predictors._protocol`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,9 +28,54 @@ if TYPE_CHECKING:
     from nas.predictors._pretrain import PretrainedEncoder
     from nas.space import Space
 
-__all__ = ["PREDICTORS", "evaluate_table", "evaluate_transfer", "summarize"]
+__all__ = ["PREDICTORS", "config_from_dict", "evaluate_table", "evaluate_transfer", "summarize"]
 
 PREDICTORS = ("gennape", "single_head", "gbr", "rf", "mlp", "params", "flops", "zc")
+
+
+def config_from_dict(
+    given: Mapping[str, Any], base: PredictorConfig | None = None, *, what: str = "--config"
+) -> PredictorConfig:
+    """``base`` (default: the defaults) with the fields of ``given`` (e.g. parsed JSON), each
+    checked against its field's type; a bad name or value is one :class:`PredictorError`.
+
+    Example:
+        >>> config_from_dict({"proxy_inputs": ["synflow_bn"], "epochs": 40}).proxy_inputs
+        ('synflow_bn',)
+    """
+    import difflib
+
+    base = base or PredictorConfig()
+    if not isinstance(given, Mapping):
+        raise PredictorError(
+            f"{what}: expected a JSON object of PredictorConfig fields, got {type(given).__name__}"
+            ' (e.g. {"proxy_inputs": ["synflow_bn"]}).'
+        )
+    names = [f.name for f in fields(PredictorConfig)]
+    for key, value in given.items():
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"fields: {', '.join(names)}."
+            raise PredictorError(f"{what}: unknown PredictorConfig field {key!r}; {hint}")
+        default = getattr(base, key)
+        if isinstance(default, tuple):
+            ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+            want = "a list of names"
+        elif isinstance(default, bool):
+            ok, want = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        elif isinstance(default, float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            want = "a number"
+        else:
+            ok, want = isinstance(value, type(default)), type(default).__name__
+        if not ok:
+            raise PredictorError(f"{what}: field {key!r} expects {want} (got {value!r}).")
+    try:
+        return replace(base, **dict(given))
+    except PredictorError as exc:
+        raise PredictorError(f"{what}: {exc}") from None
 
 
 def evaluate_table(
@@ -244,72 +289,143 @@ def evaluate_transfer(
     *,
     finetune_size: int = 50,
     per_table: int = 500,
-    seeds: int = 1,
+    seeds: int | Sequence[int] = 1,
     test_size: int = 1000,
     config: PredictorConfig | None = None,
     progress: Callable[[str], None] | None = None,
     encoder: PretrainedEncoder | None = None,
     target_signal: str = "test_accuracy",
     on_predictions: Callable[[dict], None] | None = None,
+    proxy_cache: str | Path | None = None,
+    zc_archs: int = 0,
+    timings: dict[str, float] | None = None,
 ) -> list[dict]:
-    """Train on other tables (targets z-scored per table), test on ``finetune_on`` zero-shot
-    and after fine-tuning on ``finetune_size`` of its labels; a from-scratch model on the same
-    labels is the control.
+    """Train on other tables (targets put on one scale per table by ``config.group_norm``),
+    test on ``finetune_on`` zero-shot and after fine-tuning on ``finetune_size`` of its
+    labels; a from-scratch model on the same labels is the control.
 
     ``encoder`` (e.g. contrastively pretrained on unlabelled graphs, see
     :func:`~nas.predictors.pretrain`) initializes the transferred model's encoder; the
     from-scratch control always starts from random weights. ``target_signal`` is the
     ``finetune_on`` column scored (NB-201: ``test_accuracy`` = 200 epochs); source tables
     train on their search signal. ``on_predictions`` gets each fine-tuned model's scored test
-    predictions, as in :func:`evaluate_table`."""
+    predictions, as in :func:`evaluate_table`.
+
+    With ``config.proxy_inputs``, each graph's proxies are scored on its own input shape and
+    class count (a ``proxy_cache`` directory keeps them across runs) and each proxy is
+    replaced by the normal scores of its ranks within its table: the source table's drawn
+    archs, or the target's fine-tuning and test archs together (label-free: the zero-shot
+    model sees the target's proxies, never its labels), since a proxy's scale differs
+    across spaces. Rows carry ``mode`` and ``archs``: ``"test"`` (all test archs) or
+    ``"zc"`` (the first ``zc_archs`` of a fixed shuffle of them, where the training-free
+    scores are computed). ``flops`` and ``params`` are scored on the test archs, the
+    zero-cost proxies and their rank aggregate (as in :func:`evaluate_table`) on the
+    ``zc`` archs, beside the models' predictions of the same archs. ``timings`` (if given)
+    accumulates seconds per stage: ``featurize`` (compile, features, proxies), ``fit``,
+    ``finetune``, ``scratch``, ``predict``.
+    """
+    import time
+
     config = config or PredictorConfig()
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     target = load_labeled(finetune_on, signal=target_signal)
     meta = table_meta(target)
-    rows = []
-    for seed in range(seeds):
+    tables = {name: load_labeled(name) for name in pretrain_on}
+    graphs_of = {name: _graphs_of(t, table_meta(t).graph_hash) for name, t in tables.items()}
+    graphs_of[finetune_on] = target_graphs = _graphs_of(target, meta.graph_hash)
+    if proxy_cache is not None:
+        for g in graphs_of.values():
+            g.use_disk_cache(Path(proxy_cache))
+    clock = timings if timings is not None else {}
+
+    def timed(stage: str, t0: float) -> None:
+        clock[stage] = clock.get(stage, 0.0) + time.perf_counter() - t0
+
+    def feats_of(name: str, rows_: np.ndarray, spec: FeatureSpec) -> list[GraphFeatures]:
+        t0 = time.perf_counter()
+        out = _per_table_scores(graphs_of[name].features(rows_, spec))
+        timed("featurize", t0)
+        return out
+
+    rows: list[dict] = []
+
+    def emit(mode: str, seed: int, archs: str, y: np.ndarray, pred: np.ndarray, mae: bool) -> None:
+        rows.append(
+            {"mode": mode, "seed": seed, "archs": archs, **score_predictions(y, pred, with_mae=mae)}
+        )
+
+    for seed in seed_list:
         rng = np.random.default_rng(seed)
-        graphs, ys, groups = [], [], []
-        for name in pretrain_on:
-            src = load_labeled(name)
+        init = None if encoder is None else encoder.as_init()
+        model = GennapePredictor(replace(config, seed=seed), encoder=init)
+        feats, ys, groups = [], [], []
+        for name, src in tables.items():
             pick = rng.permutation(len(src))[:per_table]
-            graphs += src.graphs(pick)
+            feats += feats_of(name, pick, model.spec)
             ys += list(src.targets[pick])
             groups += [name] * len(pick)
         ft, test = protocol_split("random", meta, finetune_size, seed, test_size=test_size)
-        y_test = target.targets[test]
-        test_graphs = target.graphs(test)
+        target_feats = feats_of(finetune_on, np.concatenate([ft, test]), model.spec)
+        ft_feats, test_feats = target_feats[: len(ft)], target_feats[len(ft) :]
+        y_ft, y_test = target.targets[ft], target.targets[test]
+        zc = np.random.default_rng(0).permutation(len(test))[:zc_archs]  # positions in test
         if progress is not None:
             progress(f"transfer fit seed={seed}")
-        init = None if encoder is None else encoder.as_init()
-        model = GennapePredictor(replace(config, seed=seed), encoder=init).fit(
-            graphs, ys, groups=groups
-        )
-        test_feats = model.featurize(test_graphs)
-        zero = model.predict(test_feats).mean
-        rows.append(
-            {"mode": "zero-shot", "seed": seed, **score_predictions(y_test, zero, with_mae=False)}
-        )
-        model.finetune(target.graphs(ft), target.targets[ft])
-        tuned = model.predict(test_feats).mean
+        t0 = time.perf_counter()
+        model.fit(feats, ys, groups=groups)
+        timed("fit", t0)
         mode = f"finetune-{finetune_size}"
-        rows.append({"mode": mode, "seed": seed, **score_predictions(y_test, tuned)})
+        preds: dict[str, np.ndarray] = {}
+        t0 = time.perf_counter()
+        preds["zero-shot"] = model.predict(test_feats).mean
+        timed("predict", t0)
+        t0 = time.perf_counter()
+        model.finetune(ft_feats, y_ft)
+        timed("finetune", t0)
+        preds[mode] = model.predict(test_feats).mean
         if on_predictions is not None:
             on_predictions(
                 {"predictor": mode, "train_size": finetune_size, "seed": seed,
                  "arch_ids": [target.keys[int(i)] for i in test],
-                 "y_true": y_test.tolist(), "y_pred": tuned.tolist()}
+                 "y_true": y_test.tolist(), "y_pred": preds[mode].tolist()}
             )  # fmt: skip
-        scratch = GennapePredictor(replace(config, seed=seed)).fit(
-            target.graphs(ft), target.targets[ft]
-        )
-        rows.append(
-            {
-                "mode": f"scratch-{finetune_size}",
-                "seed": seed,
-                **score_predictions(y_test, scratch.predict(test_feats).mean),
-            }
-        )
+        t0 = time.perf_counter()
+        scratch = GennapePredictor(replace(config, seed=seed)).fit(ft_feats, y_ft)
+        timed("scratch", t0)
+        preds[f"scratch-{finetune_size}"] = scratch.predict(test_feats).mean
+        for name, pred in preds.items():
+            emit(name, seed, "test", y_test, pred, name != "zero-shot")
+        for name, score in target_graphs.size(test).items():
+            emit(name, seed, "test", y_test, score, False)
+        if len(zc):
+            for name, pred in preds.items():
+                emit(name, seed, "zc", y_test[zc], pred[zc], False)
+            t0 = time.perf_counter()
+            free = target_graphs.zero_cost(test[zc])
+            timed("featurize", t0)
+            for proxy, score in free.items():
+                emit(f"zc:{proxy}", seed, "zc", y_test[zc], score, False)
+            # as evaluate_table: synflow_bn is a second reading of synflow, counted once
+            agg = {k: v for k, v in free.items() if k != "synflow_bn"}
+            agg |= target_graphs.size(test[zc])
+            emit("zc:aggregate", seed, "zc", y_test[zc], rank_aggregate(agg), False)
     return rows
+
+
+def _per_table_scores(feats: list[GraphFeatures]) -> list[GraphFeatures]:
+    """Each proxy score as the normal score of its rank among ``feats`` (one table's graphs);
+    an undefined score stays NaN (the model reads it as the mean). Without proxies: as is."""
+    if not feats or not feats[0].scores.size:
+        return feats
+    from nas.predictors._model import _normal_scores
+
+    s = np.stack([f.scores for f in feats])  # (graphs, proxies)
+    out = np.full_like(s, np.nan)
+    for j in range(s.shape[1]):
+        ok = np.isfinite(s[:, j])
+        if ok.sum() >= 2:
+            out[ok, j] = _normal_scores(s[ok, j])
+    return [replace(f, scores=row) for f, row in zip(feats, out)]
 
 
 def summarize(

@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from nas.cli._common import CliInputError, add_json_flag, emit, int_at_least
@@ -49,9 +49,18 @@ def _names(text: str) -> list[str]:
 
 
 def _config(args: argparse.Namespace):
-    from nas.predictors import PredictorConfig
+    """PredictorConfig from ``--config`` JSON (or @file.json), then the explicit flags on top."""
+    from nas.cli._common import read_json_arg
+    from nas.predictors import PredictorConfig, PredictorError
+    from nas.predictors._evaluate import config_from_dict
 
     cfg = PredictorConfig()
+    text = getattr(args, "config", None)
+    if text:
+        try:
+            cfg = config_from_dict(read_json_arg(text, "--config"))
+        except PredictorError as exc:
+            raise CliInputError(str(exc)) from None
     for key in ("epochs", "hidden", "layers", "n_clusters"):
         value = getattr(args, key, None)
         if value is not None:
@@ -184,16 +193,19 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                 args.finetune_on,
                 finetune_size=args.finetune_size,
                 per_table=args.per_table,
-                seeds=args.seeds,
+                seeds=list(range(args.seed, args.seed + args.seeds)),
                 test_size=args.test_size,
                 config=cfg,
                 progress=lambda _msg: None,
                 encoder=encoder,
                 target_signal=args.target,
                 on_predictions=keep,
+                proxy_cache=args.proxy_cache,
+                # the training-free columns cost every proxy per test arch: only when asked
+                zc_archs=args.zc_archs if "zc" in _names(args.predictors or "") else 0,
             )
             bar(args.seeds)
-        summary = summarize(rows, keys=("mode",))
+        summary = summarize(rows, keys=("mode", "archs"))
     else:
         preds = _names(args.predictors) if args.predictors else list(PREDICTORS)
         unknown = [p for p in preds if p not in PREDICTORS]
@@ -231,7 +243,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         )
         for s in summary
     )
-    out: dict[str, Any] = {"summary": summary, "rows": rows}
+    out: dict[str, Any] = {"config": asdict(cfg), "summary": summary, "rows": rows}
     if plotted is not None:
         out["plot"] = plotted
     if protocol is not None:
@@ -383,6 +395,13 @@ def register(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="predictor_command", metavar="SUBCOMMAND")
 
     def model_flags(q: Any) -> None:
+        q.add_argument(
+            "--config",
+            default=None,
+            metavar="JSON",
+            help="PredictorConfig fields as a JSON object or @file.json, e.g. "
+            '\'{"proxy_inputs": ["synflow_bn"]}\' (the flags below override it)',
+        )
         q.add_argument("--epochs", type=int_at_least(1), default=None, help="training epochs")
         q.add_argument("--hidden", type=int_at_least(1), default=None, help="encoder width")
         q.add_argument(
@@ -446,7 +465,12 @@ def register(subparsers: Any) -> None:
     q.add_argument(
         "--test-size", type=int_at_least(2), default=1000, help="test archs of --split random"
     )
-    q.add_argument("--predictors", default=None, help="comma-separated subset")
+    q.add_argument(
+        "--predictors",
+        default=None,
+        help="comma-separated subset (with --pretrain-on, 'zc' adds the zero-cost proxies and "
+        "their rank aggregate on --zc-archs of the test archs)",
+    )
     q.add_argument(
         "--zc-archs",
         type=int_at_least(0),
