@@ -314,9 +314,9 @@ def _print_export(info: dict[str, Any], as_json: bool) -> None:
 
 def _export_trial(args: argparse.Namespace) -> int:
     """``nas export --from-store``: a stored trial's trained weights, with metadata."""
-    from nas.train._export import export_result_onnx, onnx_accuracy, stored_trial
     from nas.space import Arch
     from nas.store import ResultStore
+    from nas.train._export import export_result_onnx, onnx_accuracy, stored_trial
 
     if args.space is not None or args.arch is not None:
         raise CliInputError("--from-store exports the trial's own arch; drop SPACE and --arch.")

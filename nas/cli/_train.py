@@ -150,9 +150,9 @@ def compare_curves(stored: Any, new: Any) -> dict[str, Any]:
 
 def _reproduction(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """The stored row to reproduce and the training settings it was made with."""
-    from nas.train._export import stored_trial
     from nas.space import Arch
     from nas.store import ResultStore
+    from nas.train._export import stored_trial
 
     if args.trial is None:
         raise CliInputError("--from-store needs --trial TRIAL_ID (the trial to reproduce).")

@@ -12,9 +12,9 @@ import pytest
 
 from nas.cli import main
 from nas.run import TrainingEvaluator
-from nas.train._export import onnx_accuracy
 from nas.space import get_space
 from nas.store import ResultStore
+from nas.train._export import onnx_accuracy
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import onnx
 import pytest
 
 from nas.cli import main
-from nas.train._export import onnx_accuracy
 from nas.space import get_space
 from nas.store import ResultStore
 from nas.train import load_checkpoint
+from nas.train._export import onnx_accuracy
 
 
 def _arch_file(tmp_path: Path, space: str = "cnn1d", seed: int = 0) -> str:

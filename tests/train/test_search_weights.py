@@ -11,11 +11,11 @@ import pytest
 
 from nas.cli import main
 from nas.run import TrainingEvaluator
-from nas.train._export import onnx_accuracy
 from nas.search import RayOptions, run
 from nas.space import get_space
 from nas.store import ResultStore
 from nas.train import CheckpointError, load_checkpoint
+from nas.train._export import onnx_accuracy
 
 
 class UnsharedStorage(TrainingEvaluator):
