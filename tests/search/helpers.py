@@ -104,6 +104,13 @@ def runs_of(store: Path) -> Path:
     return store.with_name(f"{store.name}.runs")
 
 
+def _default_sigint() -> None:
+    """A job started in the background of a non-interactive shell inherits SIGINT ignored,
+    and Python then never raises KeyboardInterrupt: give the search the default handling a
+    terminal's Ctrl-C meets."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupted_training_search(store: Path, budget: int, cwd: Path) -> tuple[int, str, str]:
     """`nas search` of ``budget`` one-epoch cnn1d trainings (in-process, CPU) into ``store``
     as its own process, sent Ctrl-C once its second trial started: (exit code, stdout,
@@ -112,7 +119,7 @@ def interrupted_training_search(store: Path, budget: int, cwd: Path) -> tuple[in
             "--epochs", "1", "--device", "cpu", "--budget", str(budget), "--store", str(store)]  # fmt: skip
     proc = subprocess.Popen(
         [*NAS, *argv], cwd=cwd, env=nas_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
+        text=True, preexec_fn=_default_sigint,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 240
