@@ -29,6 +29,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
+from nas.predictors._evaluate import UNLABELED
 from nas.predictors._model import GROUP_NORMS, PredictorConfig
 
 
@@ -62,11 +63,18 @@ def inspace(args: argparse.Namespace) -> dict:
         split=args.split,
         progress=tick,
         proxy_cache=None if args.proxy_cache == "none" else args.proxy_cache,
+        unlabeled=args.unlabeled,
     )
     return {
         "figure": f"{args.table} in-space",
         "protocol": protocol.to_dict(),
         "config": asdict(cfg),
+        "unlabeled": (
+            "the split's unlabelled candidates (gates: the pool's other archs), one per "
+            "graph_hash class, passed as fit(unlabeled=...) with their proxy scores"
+            if args.unlabeled == "pool"
+            else "none"
+        ),
         "summary": summarize(rows),
         "seconds": round(time.perf_counter() - t, 1),
         "seconds_per_fit": _fit_seconds(starts, time.perf_counter()),
@@ -211,6 +219,13 @@ def main() -> None:
         "--zc-archs", type=int, default=50, help="test archs scored by every zero-cost proxy"
     )
     p.add_argument("--predictors", default="gennape,single_head,gbr,rf,params,flops,zc")
+    p.add_argument(
+        "--unlabeled",
+        default="none",
+        choices=UNLABELED,
+        help="inspace: 'pool' passes the split's unlabelled archs to fit(unlabeled=...) "
+        "(clustering; pretraining with pretrain_epochs)",
+    )
     p.add_argument("--pretrain-on", default="nb-macro,nb101")
     p.add_argument("--per-table", type=int, default=500)
     p.add_argument("--finetune-size", type=int, default=50)

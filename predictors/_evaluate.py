@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["PREDICTORS", "config_from_dict", "evaluate_table", "evaluate_transfer", "summarize"]
 
 PREDICTORS = ("gennape", "single_head", "gbr", "rf", "mlp", "params", "flops", "zc")
+UNLABELED = ("none", "pool")  # what evaluate_table passes as fit(unlabeled=...)
 
 
 def config_from_dict(
@@ -93,6 +94,7 @@ def evaluate_table(
     split: str = "random",
     on_predictions: Callable[[dict], None] | None = None,
     proxy_cache: str | Path | None = None,
+    unlabeled: str = "none",
 ) -> list[dict]:
     """Fit each learned predictor on ``n`` labelled archs of a split and score it on its test set.
 
@@ -113,6 +115,12 @@ def evaluate_table(
             evaluated (its ``"all"`` row's Kendall tau is that of these lists).
         proxy_cache: A directory that keeps zero-cost proxy scores across runs (the model's
             ``proxy_inputs`` and the ``zc`` baseline); the figures are the same without it.
+        unlabeled: ``"pool"`` passes the split's unlabelled candidates (the archs it could
+            have drawn labels from, minus the drawn ones and the test archs: the gates
+            pool's other archs; on ``tnasp``, whose test set is every arch, all other archs),
+            one per graph_hash class, to ``fit(unlabeled=...)``: fuzzy clustering runs on
+            them, and ``config.pretrain_epochs`` pretrains on their free targets (FLOPs,
+            params and the ``proxy_inputs`` scores). ``"none"`` (default): labelled archs only.
 
     Returns:
         Two rows per (predictor, train_size, seed), ``archs="all"`` and ``archs="unique"``
@@ -121,6 +129,10 @@ def evaluate_table(
     """
     t = load_labeled(table, signal=target) if isinstance(table, str) else table
     Protocol(t.name, t.signal, split, tuple(train_sizes), (0,))  # validates split and target
+    if unlabeled not in UNLABELED:
+        raise PredictorError(
+            f"Unknown unlabeled set {unlabeled!r}; use one of {', '.join(UNLABELED)}."
+        )
     config = config or PredictorConfig()
     meta = table_meta(t)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
@@ -168,7 +180,13 @@ def evaluate_table(
                     )
                     init = pretrained.as_init() if pretrained is not None else None
                     model = GennapePredictor(cfg, encoder=init)
-                    model.fit(graphs.features(train, model.spec), t.targets[train])
+                    pool_feats = (
+                        graphs.features(graphs.unlabeled(split, train, test), model.spec)
+                        if unlabeled == "pool"
+                        else []
+                    )
+                    feats = graphs.features(train, model.spec)
+                    model.fit(feats, t.targets[train], unlabeled=pool_feats)
                     pred = graphs.predict(model, test)
                 else:
                     if t.archs is None:
@@ -217,6 +235,18 @@ class _Graphs:
                 f = self._feats[key] = featurize(graph, spec, proxy_cache=self.proxies)
             out.append(f)
         return out
+
+    def unlabeled(self, split: str, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+        """One row per graph_hash class the split leaves unlabelled: neither drawn for
+        training nor (except on ``tnasp``, which tests on every arch) in the test set."""
+        n = len(self.rep)
+        skip = np.zeros(n, dtype=bool)
+        if split != "tnasp":
+            skip[test] = True
+        taken = np.zeros(n, dtype=bool)
+        taken[self.rep[np.asarray(train, dtype=np.int64)]] = True
+        classes = np.unique(self.rep[~skip])
+        return classes[~taken[classes]]
 
     def predict(self, model: GennapePredictor, rows_: np.ndarray) -> np.ndarray:
         reps = self.representatives(rows_)
