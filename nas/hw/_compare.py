@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from nas._pareto import non_dominated
 from nas._progress import progress_bar
 from nas.errors import EvaluationError
 from nas.hw._evaluator import LatencyEvaluator, latency_metric
 from nas.hw._hypervolume import hypervolume
-from nas.search import non_dominated
 
 __all__ = ["ParetoComparison", "compare_pareto"]
 

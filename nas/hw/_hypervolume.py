@@ -1,4 +1,4 @@
-"""Hypervolume of a Pareto front (minimization vectors, like :mod:`nas.search._pareto`).
+"""Hypervolume of a Pareto front (minimization vectors, like :mod:`nas._pareto`).
 
 Exact, by slicing along the first objective (HSO, While et al. 2006): plenty for the fronts of
 a search (tens of points) and the true front of a benchmark table (a few hundred).
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from nas._pareto import non_dominated
 from nas.errors import EvaluationError
-from nas.search import non_dominated
 
 __all__ = ["hypervolume"]
 

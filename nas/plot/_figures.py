@@ -107,8 +107,8 @@ def pareto_figure(
 ) -> Any:
     """Every ok row as a point, the non-dominated ones joined as the front, and the
     front's hypervolume (reference: the worst value of each metric among the rows)."""
+    from nas._pareto import non_dominated
     from nas.hw import hypervolume
-    from nas.search._pareto import non_dominated
 
     ok = _ok(rows, x, y)
     sx, sy = (1 if x_direction == "min" else -1), (1 if y_direction == "min" else -1)

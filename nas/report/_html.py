@@ -124,7 +124,7 @@ def _table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _front(ok: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    from nas.search._pareto import non_dominated
+    from nas._pareto import non_dominated
 
     kept = [r for r in ok if _finite(r.get("params"))]
     points = [[-float(r["val_accuracy"]), float(r["params"])] for r in kept]

@@ -17,7 +17,7 @@ from nas.store import Result
 if TYPE_CHECKING:
     from nas.train import EpochMetrics
 
-__all__ = ["EpochCallback", "TrainingEvaluator", "node_identity"]
+__all__ = ["EpochCallback", "TrainingEvaluator"]
 
 #: Called after every epoch with the partial `Result` so far (status "ok", curves up to the
 #: epoch, ``fidelity`` = epochs done). Ray trials forward it to ``tune.report`` so schedulers
@@ -29,17 +29,6 @@ EpochCallback = Callable[[Result], None]
 _STATUS = {"ok": "ok", "stopped": "ok", "diverged": "diverged", "timeout": "timeout"}
 
 _FLOAT_KEYS = frozenset({"augment", "label_smoothing", "warmup_epochs", "lr", "weight_decay"})
-
-
-def node_identity() -> tuple[str, str | None]:
-    """``(host name, Ray node id)`` of this process; the node id is None outside Ray."""
-    try:
-        import ray
-
-        node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
-    except Exception:  # Ray missing or half shut down: the host name still says where
-        node_id = None
-    return socket.gethostname(), node_id
 
 
 class DatasetTrial:
@@ -174,7 +163,6 @@ class TrainingEvaluator(DatasetTrial):
             checkpoint_dir: a local directory for the best epoch's weights, saved before
                 ``on_epoch`` sees that epoch; the result's ``checkpoint`` points at it.
         """
-        host, node_id = node_identity()
         base: dict[str, Any] = {
             "space": self.space.name,
             "space_version": self.space.version,
@@ -183,8 +171,8 @@ class TrainingEvaluator(DatasetTrial):
             "dataset": self.dataset,
             "seed": int(seed),
             "trial_id": trial_id,
-            "host": host,
-            "node_id": node_id,
+            "host": socket.gethostname(),
+            "node_id": _ray_node_id(),
         }
         start = time.perf_counter()
         try:
@@ -197,7 +185,7 @@ class TrainingEvaluator(DatasetTrial):
             base["params"] = int(graph.params)
             data = get_dataset(self.dataset, **self.dataset_kwargs)
         except Exception as err:
-            return _failed(base, f"Preparing the trial failed: {describe_error(err)}", 0, start)
+            return _failed(base, [], f"Preparing the trial failed: {describe_error(err)}", start)
         return self._train(arch, data, base, on_epoch, checkpoint_dir)
 
     def _train(
@@ -237,7 +225,7 @@ class TrainingEvaluator(DatasetTrial):
                 checkpoint_dir=checkpoint_dir,
             )
         except NasError as err:  # a bad recipe or device: this trial's fault, not the search's
-            return _failed(base, describe_error(err), len(history), start)
+            return _failed(base, history, describe_error(err), start)
         finally:
             torch.set_num_threads(previous_threads)
         status = _STATUS.get(outcome.status, "failed")
@@ -291,11 +279,16 @@ def _trained(
     )
 
 
-def _failed(base: dict[str, Any], error: str, epochs: int, start: float) -> Result:
-    return Result(
-        **base,
-        status="failed",
-        fidelity=epochs,
-        error=error,
-        train_seconds=time.perf_counter() - start,
-    )
+def _failed(base: dict[str, Any], history: list[EpochMetrics], error: str, start: float) -> Result:
+    seconds = time.perf_counter() - start  # the epochs done keep their curves
+    return _trained(base, history, {}, "failed", error=error, train_seconds=seconds)
+
+
+def _ray_node_id() -> str | None:
+    """The Ray node id of this process; None outside Ray (the host name still says where)."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    except Exception:  # Ray missing or half shut down
+        return None

@@ -23,12 +23,12 @@ Example:
 
 from __future__ import annotations
 
+from nas._pareto import dominates, non_dominated
 from nas.search._base import Candidate, Constraint, Objective, SearchError, Strategy
 from nas.search._driver import AskTell, Evaluator, SearchResult, result_metrics
 from nas.search._evolution import RegularizedEvolution
 from nas.search._local import LocalSearch
 from nas.search._optuna import NSGA2Search, OptunaStrategy, TPESearch
-from nas.search._pareto import dominates, non_dominated
 from nas.search._random import RandomSearch
 from nas.search._registry import get_strategy, list_strategies, register_strategy
 from nas.search._run import FunctionEvaluator, RayOptions, run

@@ -17,8 +17,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from nas._pareto import non_dominated
 from nas.errors import NasError
-from nas.search._pareto import non_dominated
 from nas.search._status import FAILED_STATUSES
 from nas.space import Arch, Space
 

@@ -6,8 +6,8 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from nas._pareto import crowding_distance, non_dominated
 from nas.search._base import Strategy, Told, check_int
-from nas.search._pareto import crowding_distance, non_dominated
 from nas.search._registry import register_strategy
 from nas.space import Arch, Space
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nas._pareto import crowding_distance, non_dominated
 from nas.search import Constraint, Objective
-from nas.search._pareto import crowding_distance, non_dominated
 from nas.space import Arch
 
 from .helpers import STRATEGIES, make, space_named, synthetic_score

@@ -1,6 +1,6 @@
-"""Pareto dominance, the non-dominated front and crowding distance (NSGA-II, Deb et al. 2002).
-
-Every function works on *minimization* vectors (callers flip the sign of maximized
+"""Pareto dominance, the non-dominated front and crowding distance (NSGA-II, Deb et al. 2002):
+the engine's one Pareto rule, shared by the strategies, the hardware-aware comparison, plots
+and reports. Every function works on *minimization* vectors (callers flip the sign of maximized
 objectives). The sizes involved are small, so the simple O(M n^2) methods are clearest.
 """
 
