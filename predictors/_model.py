@@ -80,6 +80,8 @@ class PredictorConfig:
             scores of their ranks) from the embedding, on the labelled graphs and ``fit``'s
             ``unlabeled`` ones, before the supervised epochs (FBNetV3/FGP-style pretraining;
             0 = off). Costs ``pretrain_epochs`` passes over all those graphs.
+        dropout: Dropout inside the encoder's layer MLPs while training (ignored when a
+            pretrained encoder is given: its own config holds).
     """
 
     # Tuned on NB-201 CIFAR-10, gates split, 78 labels, 200-epoch target, seeds 100-101 (not
@@ -118,12 +120,15 @@ class PredictorConfig:
     proxy_inputs: tuple[str, ...] = ()
     ensemble: int = 1
     pretrain_epochs: int = 0
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.pretrain_epochs, int) or self.pretrain_epochs < 0:
             raise PredictorError(
                 f"Expected pretrain_epochs >= 0 (0 = no pretraining), got {self.pretrain_epochs!r}."
             )
+        if not 0.0 <= self.dropout < 1.0:
+            raise PredictorError(f"Expected dropout in [0, 1), got {self.dropout!r}.")
         if not isinstance(self.ensemble, int) or self.ensemble < 1:
             raise PredictorError(f"Expected ensemble >= 1 members, got {self.ensemble!r}.")
         object.__setattr__(self, "proxy_inputs", tuple(self.proxy_inputs))  # JSON gives lists
@@ -258,7 +263,7 @@ class GennapePredictor:
             enc_cfg, spec, enc_state = encoder
         else:
             spec = feature_spec or FeatureSpec.default()
-            enc_cfg = EncoderConfig(spec.dim, c.hidden, c.layers, c.emb_dim)
+            enc_cfg = EncoderConfig(spec.dim, c.hidden, c.layers, c.emb_dim, c.dropout)
             enc_state = None
         # node features come from the encoder's spec; the proxies are the heads' inputs
         self.spec = replace(spec, proxies=c.proxy_inputs)

@@ -230,3 +230,21 @@ def test_ensemble_averages_members_and_survives_save_load(tmp_path, macro_graphs
     np.testing.assert_array_equal(back.predict(graphs[24:]).mean, p.mean)
     with pytest.raises(PredictorError, match="ensemble >= 1"):
         PredictorConfig(ensemble=0)
+
+
+def test_encoder_dropout_trains_noisy_predicts_deterministic_and_is_checked(tmp_path, macro_graphs):
+    graphs, y = macro_graphs
+    with pytest.raises(PredictorError, match=r"dropout in \[0, 1\)"):
+        PredictorConfig(dropout=1.0)
+    model = GennapePredictor(replace(TINY, dropout=0.5)).fit(graphs[:30], y[:30])
+    assert model.net.encoder.config.dropout == 0.5
+    feats = model.featurize(graphs[30:])
+    model.net.train()
+    noisy = [model._forward(feats)[0].detach() for _ in range(2)]
+    assert not torch.equal(*noisy)  # dropout is live in train mode
+    first = model.predict(graphs[30:]).mean
+    np.testing.assert_array_equal(first, model.predict(graphs[30:]).mean)  # and off in predict
+    model.save(tmp_path / "m")
+    np.testing.assert_array_equal(
+        first, GennapePredictor.load(tmp_path / "m").predict(graphs[30:]).mean
+    )
