@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import weakref
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from itertools import islice, repeat
 from operator import itemgetter
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from nas.errors import GraphError
 from nas.graph._ops import Shape, as_shape, get_op
@@ -53,28 +55,78 @@ class Node(NamedTuple):
 
 # ``Node(...)`` without the named tuple's Python-level ``__new__`` (hot path): all 7 fields
 _new = tuple.__new__
-_ROOT = "\x00"  # the path Graph.splice_once draws templates at: no node path begins with it
+_pick = itemgetter.__call__  # ``_pick(getter, table)``: applies a getter from C (``map``)
 Draw = Callable[["Graph", str, str], str]  # (graph, path, input) -> output: adds nodes at path
 
 
 class _SplicePlan(NamedTuple):
-    """A template's nodes as :meth:`Graph.splice` copies them: the name after the root, the
-    fields kept as they are, and where each input comes from (an index into the bound
-    inputs followed by the copies' names)."""
+    """Nodes as :meth:`Graph.splice` copies them, one column per field: the name after the
+    root, the fields kept as they are, and where each input comes from (an itemgetter into
+    the bound inputs followed by the copies' names)."""
 
-    size: int  # the template's node count when the plan was made
     rests: tuple[str, ...]
-    nodes: tuple[tuple[str, Mapping[str, Any], Shape, int, int], ...]
-    inputs: tuple[Callable[[tuple[str, ...]], tuple[str, ...]], ...]
-    positions: dict[str, int]  # template node name -> its index in the table
+    ops: tuple[str, ...]
+    attrs: tuple[Mapping[str, Any], ...]
+    inputs: tuple[itemgetter[Any], ...]
+    shapes: tuple[Shape, ...]
+    params: tuple[int, ...]
+    flops: tuple[int, ...]
+    positions: dict[str, int]  # a node's name where it was drawn -> its index in the table
 
 
-def _picker(refs: list[int]) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
-    """``lambda table: tuple(table[i] for i in refs)`` in one C call (splicing runs it per
-    node): an itemgetter of one index returns the item, so one input is taken as a slice."""
-    if len(refs) == 1:
-        return itemgetter(slice(refs[0], refs[0] + 1))
-    return itemgetter(*refs) if refs else itemgetter(slice(0, 0))
+Columns = tuple[tuple[Any, ...], ...]  # nodes as their 7 fields' columns: (names, ops, ...)
+
+
+def _plan(columns: Columns, inputs: Sequence[str], root: str, where: str) -> _SplicePlan:
+    """The plan that copies the nodes of ``columns`` (named ``root + rest``, reading
+    ``inputs`` and each other) wherever ``inputs`` are bound. Raises :class:`GraphError`
+    naming a node that is not under ``root`` or that reads a node outside them."""
+    names, ops, attrs, ins, shapes, params, flops = columns or ((),) * 7
+    positions = {name: i for i, name in enumerate(inputs)}
+    pickers: list[itemgetter[Any]] = []
+    for name, op, node_ins in zip(names, ops, ins):
+        if op == INPUT_OP or not name.startswith(root):
+            raise GraphError(
+                f"Splicing {where!r}: node {name!r} is not under root {root!r}; pass the "
+                f"root every node name begins with"
+            )
+        try:
+            refs = [positions[i] for i in node_ins]
+        except KeyError:
+            raise GraphError(
+                f"Splicing {where!r}: node {name!r} reads a node it is not given"
+            ) from None
+        # an itemgetter of one index returns the item, so one input is taken as a slice
+        if len(refs) == 1:
+            pickers.append(itemgetter(slice(refs[0], refs[0] + 1)))
+        else:
+            pickers.append(itemgetter(*refs) if refs else itemgetter(slice(0, 0)))
+        positions[name] = len(positions)
+    rests = tuple(name[len(root) :] for name in names)
+    return _SplicePlan(rests, ops, attrs, tuple(pickers), shapes, params, flops, positions)
+
+
+class _Drawn(NamedTuple):
+    """Where a subtree's first drawing lies in its graph (kept by :meth:`Graph.splice_once`
+    until the subtree repeats; the graph is not kept alive for it)."""
+
+    graph: weakref.ref[Graph]
+    start: int
+    stop: int
+    path: str
+    input: str
+    output: str
+
+
+def _planned(graph: Graph, drawn: _Drawn) -> tuple[_SplicePlan, int] | Literal[False]:
+    """The plan of a drawing and its output's position, or False when the drawing cannot
+    be copied (it names a node outside its path or reads one other than its input)."""
+    columns = tuple(zip(*islice(graph._nodes.values(), drawn.start, drawn.stop)))
+    try:
+        plan = _plan(columns, [drawn.input], drawn.path, graph.name)
+        return plan, plan.positions[drawn.output]
+    except (GraphError, KeyError):
+        return False
 
 
 def _attr_text(value: Any) -> str:
@@ -106,12 +158,14 @@ class Graph:
         # node name -> the lowered module's state_dict as numpy arrays; filled by the importers
         # (import_onnx, from_torch) and loaded by to_torch; empty for a compiled candidate
         self.weights: dict[str, dict[str, Any]] = {}
-        self._plans: dict[str, _SplicePlan] = {}  # root -> how splice copies this graph
+        self._plans: dict[str, tuple[int, _SplicePlan]] = {}  # root -> (node count, plan)
+        self._suffixed = 0  # names that got a numeric suffix (a taken name), ever
 
     # ------------------------------------------------------------------ building
     def _unique(self, base: str) -> str:
         if base not in self._nodes:
             return base
+        self._suffixed += 1
         i = 1
         while f"{base}_{i}" in self._nodes:
             i += 1
@@ -244,15 +298,24 @@ class Graph:
                     f"template for this input shape"
                 )
         plan = template._splice_plan(root)
-        names = [prefix + rest for rest in plan.rests]
-        if not nodes.keys().isdisjoint(names):
-            names = self._free(names)
-        table = (*inputs, *names)  # what plan.inputs index: the bound inputs, then the copies
-        for name, (op, attrs, shape, params, flops), ins in zip(names, plan.nodes, plan.inputs):
-            nodes[name] = _new(Node, (name, op, attrs, ins(table), shape, params, flops))
+        table = self._copy(plan, inputs, prefix)
         for name, weights in template.weights.items():
             self.weights[table[plan.positions[name]]] = dict(weights)
         return [table[plan.positions[o]] for o in template.outputs]
+
+    def _copy(self, plan: _SplicePlan, inputs: Sequence[str], prefix: str) -> tuple[str, ...]:
+        """Add the plan's nodes under ``prefix`` on ``inputs``; returns the table its
+        positions index (the inputs, then the copies' names). Loops run in C (``map``,
+        ``zip``): a compiled candidate copies hundreds of nodes."""
+        nodes = self._nodes
+        names = list(map(prefix.__add__, plan.rests))
+        if not nodes.keys().isdisjoint(names):
+            names = self._free(names)
+        table = (*inputs, *names)
+        ins = map(_pick, plan.inputs, repeat(table))
+        fields = zip(names, plan.ops, plan.attrs, ins, plan.shapes, plan.params, plan.flops)
+        nodes.update(zip(names, map(_new, repeat(Node), fields)))
+        return table
 
     def _free(self, names: list[str]) -> list[str]:
         """``names`` as :meth:`add` would give them one after the other (a taken name gets
@@ -261,6 +324,7 @@ class Graph:
         out = []
         for name in names:
             if name in self._nodes or name in taken:
+                self._suffixed += 1
                 i = 1
                 while f"{name}_{i}" in self._nodes or f"{name}_{i}" in taken:
                     i += 1
@@ -272,35 +336,22 @@ class Graph:
     def _splice_plan(self, root: str) -> _SplicePlan:
         """What :meth:`splice` copies of this graph as a template, made once per ``root``
         (nodes are only ever appended, so the node count tells a stale plan)."""
-        plan = self._plans.get(root)
-        if plan is not None and plan.size == len(self._nodes):
-            return plan
-        index = {name: i for i, name in enumerate(self.inputs)}
-        rests, bodies, inputs = [], [], []
-        for name, op, attrs, ins, shape, params, flops in self._nodes.values():
-            if op == INPUT_OP:
-                continue
-            if not name.startswith(root):
-                raise GraphError(
-                    f"Splicing {self.name!r}: node {name!r} is not under root {root!r}; "
-                    f"pass the root every node name begins with"
-                )
-            inputs.append(_picker([index[i] for i in ins]))
-            index[name] = len(index)
-            rests.append(name[len(root) :])
-            bodies.append((op, attrs, shape, params, flops))
-        plan = _SplicePlan(len(self._nodes), tuple(rests), tuple(bodies), tuple(inputs), index)
-        self._plans[root] = plan
+        size, plan = self._plans.get(root, (-1, None))
+        if plan is None or size != len(self._nodes):
+            body = [n for n in self._nodes.values() if n.op != INPUT_OP]
+            plan = _plan(tuple(zip(*body)), self.inputs, root, self.name)
+            self._plans[root] = (len(self._nodes), plan)
         return plan
 
     def splice_once(
-        self, templates: dict[Any, Graph | None], key: Hashable, x: str, path: str, draw: Draw
+        self, templates: dict[Any, Any], key: Hashable, x: str, path: str, draw: Draw
     ) -> str:
-        """``draw(self, path, x)``, which adds nodes named ``path`` or ``path + rest``: drawn
-        once per ``key`` and shape of ``x`` into a template kept in ``templates``, and spliced
-        under ``path`` wherever it repeats (the same nodes, names included). Drawn as it is
-        when ``path`` is empty, when ``draw`` names a node outside ``path`` and when it
-        raises (so that the error names this graph's nodes).
+        """``draw(self, path, x)``, which adds nodes named ``path`` or ``path + rest``, drawn
+        in place the first time per ``key`` and shape of ``x``, and spliced from that first
+        drawing under ``path`` wherever it repeats (the same nodes, names included; the plan
+        is made when it first repeats and kept in ``templates``). Drawn as it is when ``path``
+        is empty, when a first drawing named a node outside its path, read a node other than
+        its input, or met a taken name.
 
         Example:
             >>> def block(g, path, x): return g.add("relu", g.add("linear", x, name=path, out_features=4), name=path + ".act")
@@ -309,22 +360,31 @@ class Graph:
             >>> len(templates), g.nodes()[-2:]
             (1, ['b2', 'b2.act'])
         """
-        shape = self.node(x).shape
-        template = templates.get((key, shape)) if path else None
-        if path and template is None and (key, shape) not in templates:
+        nodes = self._nodes
+        if not path or x not in nodes:
+            return draw(self, path, x)
+        slot = (key, nodes[x].shape)
+        entry: Any = templates.get(slot)
+        first = entry is None
+        if first or (type(entry) is _Drawn and entry.graph() is None):
             if len(templates) >= 4096:  # a long search meets many keys: bound the memory
                 templates.clear()
-            template = Graph(self.name)
-            try:
-                template.set_outputs(draw(template, _ROOT, template.add_input(shape, "<input>")))
-            except Exception:  # drawn again below, where the error names this graph's nodes
-                template = None
-            if template is not None and not all(n.startswith(_ROOT) for n in template.nodes()[1:]):
-                template = None
-            templates[key, shape] = template
-        if template is None:
+            size, suffixed = len(nodes), self._suffixed
+            out = draw(self, path, x)
+            if suffixed != self._suffixed:  # a taken name: the drawing is not the template
+                templates[slot] = False
+                return out
+            drawn = _Drawn(weakref.ref(self), size, len(nodes), path, x, out)
+            # planned when it repeats; a repeat whose first drawing is gone plans this one
+            templates[slot] = drawn if first else _planned(self, drawn)
+            return out
+        if type(entry) is _Drawn:
+            graph = entry.graph()
+            entry = templates[slot] = _planned(graph, entry) if graph is not None else False
+        if entry is False:
             return draw(self, path, x)
-        return self.splice(template, [x], prefix=path, root=_ROOT)[0]
+        plan, output = entry
+        return self._copy(plan, (x,), path)[output]
 
     def set_outputs(self, *nodes: str) -> None:
         """Mark the graph outputs, in order (a model returning a tuple has several)."""

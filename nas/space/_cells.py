@@ -3,7 +3,6 @@ their op and inputs (NAS-Bench-101)."""
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,7 +69,6 @@ class EdgeCell(Node):
     output: str = "last"
     input_ops: Mapping[str, Node] | None = field(default=None, metadata=OMIT_NONE)
     _edges: tuple[tuple[int, int, Choice], ...] = field(init=False, repr=False)
-    _static: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         require_int("EdgeCell", "nodes", self.nodes, 2)
@@ -83,18 +81,9 @@ class EdgeCell(Node):
                 name = f"{self.name}.n{i}_from{j}" if self.name else None
                 edges.append((i, j, Choice(first if j == 0 else ops, name=name)))
         object.__setattr__(self, "_edges", tuple(edges))
-        every_op = [*ops.values(), *first.values()]
-        object.__setattr__(self, "_static", all(op.is_static() for op in every_op))
 
     def parts(self) -> Sequence[Part]:
         return [Part(f"n{i}_from{j}", choice) for i, j, choice in self._edges]
-
-    def draw(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
-        if not self._static or not self.name or not ctx.splice:  # spliced by labels and shape
-            return self.build(ctx, graph, path, x)
-        labels = tuple(ctx.decide(subpath(path, f"n{i}_from{j}"), c) for i, j, c in self._edges)
-        templates = self.__dict__.setdefault("_templates", {})
-        return graph.splice_once(templates, labels, x, path, functools.partial(self.build, ctx))
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
         states = [x]

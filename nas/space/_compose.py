@@ -248,6 +248,7 @@ class Repeat(Node):
         return self._blocks(self.depth)
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
-        for part in self._blocks(ctx.value(subpath(path, "depth"), self.depth)):
-            x = part.value.draw(ctx, graph, subpath(path, part.key), x)
+        for i in range(ctx.value(subpath(path, "depth"), self.depth)):  # as _blocks, no Parts
+            block = self.block if i or self.first is None else self.first
+            x = block.draw(ctx, graph, subpath(path, str(i)), x)
         return x

@@ -146,14 +146,39 @@ class Node(Element):
         raise NotImplementedError(f"{type(self).__name__} does not implement build().")
 
     def draw(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
-        """:meth:`build`; a subtree without decisions is drawn once (:meth:`Graph.splice_once`)."""
-        splice = self.__dict__.get("_splice")
-        if splice is None:  # decided once: nodes are immutable
-            splice = self.__dict__["_splice"] = self.is_static() and bool(self.parts())
-        if not splice or not ctx.splice:
+        """:meth:`build`; a subtree whose decisions are all named and unconditional (a cell
+        sharing one genotype, a block of a stage) is drawn once per their values and input
+        shape, and spliced where it repeats (:meth:`Graph.splice_once`)."""
+        named = named_decisions(self)
+        if named is None or not path or not ctx.splice:
             return self.build(ctx, graph, path, x)
+        key = tuple([ctx.decide(d.name, d) for d in named])  # type: ignore[arg-type]
         templates = self.__dict__.setdefault("_templates", {})
-        return graph.splice_once(templates, None, x, path, functools.partial(self.build, ctx))
+        return graph.splice_once(templates, key, x, path, functools.partial(self.build, ctx))
+
+
+def named_decisions(element: Element) -> tuple[Decision, ...] | None:
+    """The decisions of ``element``'s subtree in the order a walk meets them first, when
+    all are named, finite and activate nothing (so the subtree always meets the same ones,
+    whatever its path and values); else None. Cached: elements are immutable."""
+    cache = getattr(element, "__dict__", {})  # a slotted class recomputes it
+    if "_named" not in cache:
+        found: dict[str, Decision] = {}
+        cache["_named"] = tuple(found.values()) if _collect(element, found) else None
+    return cache["_named"]  # type: ignore[no-any-return]
+
+
+def _collect(element: Element, found: dict[str, Decision]) -> bool:
+    for part in live_parts(element):
+        value = part.value
+        if isinstance(value, Element):
+            if not _collect(value, found):
+                return False
+        elif value.name is None or part.then is not None or value.size() is None:
+            return False
+        else:
+            found.setdefault(value.name, value)
+    return True
 
 
 def _live(value: Any) -> bool:
@@ -200,7 +225,11 @@ def walk(parts: Sequence[Part], ctx: BuildContext, path: str) -> None:
             if part.then is not None:
                 walk(part.then(chosen), ctx, path)
         elif not value.is_static():
-            walk(live_parts(value), ctx, subpath(path, part.key))
+            named = named_decisions(value)
+            if named is None:
+                walk(live_parts(value), ctx, subpath(path, part.key))
+            for decision in named or ():  # the decisions the walk would meet, in its order
+                ctx.decide(decision.name, decision)  # type: ignore[arg-type]
 
 
 def declare(

@@ -150,6 +150,9 @@ class Op(Node):
     def from_spec(cls, spec: Mapping[str, Any]) -> Op:
         return cls(spec["op"], **dict(spec.get("attrs") or {}))
 
+    def draw(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
+        return self.build(ctx, graph, path, x)  # one node: nothing to splice
+
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
         op = ctx.value(subpath(path, "op"), self.op)
         attrs = self.attrs

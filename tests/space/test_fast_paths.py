@@ -12,12 +12,13 @@ import copy
 import functools
 import itertools
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
 
 from nas.errors import ArchError
-from nas.space import Arch, Choice, Space, get_space, list_spaces
+from nas.space import Arch, Choice, Space, _node, get_space, list_spaces
 from nas.space._context import BuildContext, Resolver, keep_or_fill
 from nas.space._node import walk
 
@@ -28,12 +29,13 @@ def walking(space: Space) -> Space:
     """A copy of ``space`` with every shortcut replaced by the tree walk it skips: every
     decision is resolved by walking the tree (flat spaces too), an arch is validated with a
     walk before each move, and after the move a walk keeps the values still valid and fills
-    the rest."""
+    the rest. The walk visits every node (no subtree's named decisions taken as a list)."""
     ref = copy.copy(space)
 
     def decide(resolver: Resolver) -> Arch:
         ctx = BuildContext(resolver)
-        walk(ref._parts, ctx, "")
+        with mock.patch.object(_node, "named_decisions", lambda element: None):
+            walk(ref._parts, ctx, "")
         return ref._walked(ctx.bound)
 
     def changed(values: dict[str, Any], key: str, rng: np.random.Generator | None) -> Arch:
