@@ -110,8 +110,9 @@ def networkx_ratio(space_name: str, n: int, repeats: int = 3) -> dict[str, float
 
     Each repeat samples ``n`` archs this process has not compiled before (a new seed), as a
     search meets them: a cell's template is drawn for new labels, not found in the cache
-    (timing archs already compiled, as this did before, measured splicing alone). The op
-    rules cache is warm, as in a long search. The networkx side builds those same graphs."""
+    (timing archs already compiled, as this did before, measured splicing alone): a subtree
+    met for the first time is drawn, and planned for copying when it repeats. The op rules
+    cache is warm, as in a long search. The networkx side builds those same graphs."""
     import networkx as nx
 
     space = get_space(space_name)
@@ -144,6 +145,7 @@ def networkx_ratio(space_name: str, n: int, repeats: int = 3) -> dict[str, float
         "archs_per_s": n / ours_s,
         "networkx_build_ms": nx_s / n * 1e3,
         "nodes": statistics.mean(sizes),
+        "load_avg_1m": os.getloadavg()[0],
     }
 
 
@@ -289,7 +291,7 @@ def main() -> None:
             f"{name} sample+compile (new archs) vs networkx build: ratio "
             f"{ratio['ratio_vs_networkx']:.3f} ({ratio['sample_compile_ms']:.3f} ms = "
             f"{ratio['archs_per_s']:.0f} archs/s vs {ratio['networkx_build_ms']:.3f} ms, "
-            f"{ratio['nodes']:.0f} nodes, load {os.getloadavg()[0]:.2f})"
+            f"{ratio['nodes']:.0f} nodes, load {ratio['load_avg_1m']:.2f})"
         )
     for name in ("nb201", "mobilenet"):
         ratio = hash_ratio(name, max(50, args.archs // 5))

@@ -6,7 +6,7 @@ import json
 import math
 import weakref
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from itertools import islice, repeat
+from itertools import accumulate, count, islice, repeat
 from operator import itemgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -55,55 +55,49 @@ class Node(NamedTuple):
 
 # ``Node(...)`` without the named tuple's Python-level ``__new__`` (hot path): all 7 fields
 _new = tuple.__new__
-_pick = itemgetter.__call__  # ``_pick(getter, table)``: applies a getter from C (``map``)
 Draw = Callable[["Graph", str, str], str]  # (graph, path, input) -> output: adds nodes at path
 
 
 class _SplicePlan(NamedTuple):
     """Nodes as :meth:`Graph.splice` copies them, one column per field: the name after the
-    root, the fields kept as they are, and where each input comes from (an itemgetter into
-    the bound inputs followed by the copies' names)."""
+    root, the fields kept as they are, and where the inputs come from (``gather`` takes
+    every node's inputs, in order, from the bound inputs followed by the copies' names;
+    ``cuts`` slices them per node)."""
 
     rests: tuple[str, ...]
     ops: tuple[str, ...]
     attrs: tuple[Mapping[str, Any], ...]
-    inputs: tuple[itemgetter[Any], ...]
+    gather: itemgetter[Any]
+    cuts: tuple[slice, ...]
     shapes: tuple[Shape, ...]
     params: tuple[int, ...]
     flops: tuple[int, ...]
     positions: dict[str, int]  # a node's name where it was drawn -> its index in the table
 
 
-Columns = tuple[tuple[Any, ...], ...]  # nodes as their 7 fields' columns: (names, ops, ...)
-
-
-def _plan(columns: Columns, inputs: Sequence[str], root: str, where: str) -> _SplicePlan:
-    """The plan that copies the nodes of ``columns`` (named ``root + rest``, reading
-    ``inputs`` and each other) wherever ``inputs`` are bound. Raises :class:`GraphError`
-    naming a node that is not under ``root`` or that reads a node outside them."""
+def _plan(
+    columns: tuple[tuple[Any, ...], ...], inputs: Sequence[str], root: str, where: str
+) -> _SplicePlan:
+    """The plan that copies nodes (``columns``: their 7 fields' columns; named ``root +
+    rest``, reading ``inputs`` and each other) wherever ``inputs`` are bound. Raises
+    :class:`GraphError` naming a node not under ``root``, or when one reads a node outside."""
     names, ops, attrs, ins, shapes, params, flops = columns or ((),) * 7
-    positions = {name: i for i, name in enumerate(inputs)}
-    pickers: list[itemgetter[Any]] = []
-    for name, op, node_ins in zip(names, ops, ins):
-        if op == INPUT_OP or not name.startswith(root):
-            raise GraphError(
-                f"Splicing {where!r}: node {name!r} is not under root {root!r}; pass the "
-                f"root every node name begins with"
-            )
-        try:
-            refs = [positions[i] for i in node_ins]
-        except KeyError:
-            raise GraphError(
-                f"Splicing {where!r}: node {name!r} reads a node it is not given"
-            ) from None
-        # an itemgetter of one index returns the item, so one input is taken as a slice
-        if len(refs) == 1:
-            pickers.append(itemgetter(slice(refs[0], refs[0] + 1)))
-        else:
-            pickers.append(itemgetter(*refs) if refs else itemgetter(slice(0, 0)))
-        positions[name] = len(positions)
+    if INPUT_OP in ops or not all(map(str.startswith, names, repeat(root))):
+        bad = next(n for n, op in zip(names, ops) if op == INPUT_OP or not n.startswith(root))
+        raise GraphError(
+            f"Splicing {where!r}: node {bad!r} is not under root {root!r}; pass the root "
+            f"every node name begins with"
+        )
+    positions = dict(zip((*inputs, *names), count()))
+    try:
+        refs = [positions[i] for node_ins in ins for i in node_ins]
+    except KeyError:
+        raise GraphError(f"Splicing {where!r}: a node reads one it is not given") from None
+    stops = list(accumulate(map(len, ins)))
+    cuts = tuple(map(slice, [0, *stops[:-1]], stops))
+    gather = itemgetter(*refs, 0)  # a last, unused index: always a tuple, even of one
     rests = tuple(name[len(root) :] for name in names)
-    return _SplicePlan(rests, ops, attrs, tuple(pickers), shapes, params, flops, positions)
+    return _SplicePlan(rests, ops, attrs, gather, cuts, shapes, params, flops, positions)
 
 
 class _Drawn(NamedTuple):
@@ -309,29 +303,17 @@ class Graph:
         ``zip``): a compiled candidate copies hundreds of nodes."""
         nodes = self._nodes
         names = list(map(prefix.__add__, plan.rests))
-        if not nodes.keys().isdisjoint(names):
-            names = self._free(names)
+        if not nodes.keys().isdisjoint(names):  # named as add names them, one after the other
+            free = []
+            for name in names:
+                free.append(self._unique(name))
+                nodes[free[-1]] = None  # type: ignore[assignment]  # held: its node comes below
+            names = free
         table = (*inputs, *names)
-        ins = map(_pick, plan.inputs, repeat(table))
+        ins = map(plan.gather(table).__getitem__, plan.cuts)
         fields = zip(names, plan.ops, plan.attrs, ins, plan.shapes, plan.params, plan.flops)
         nodes.update(zip(names, map(_new, repeat(Node), fields)))
         return table
-
-    def _free(self, names: list[str]) -> list[str]:
-        """``names`` as :meth:`add` would give them one after the other (a taken name gets
-        a numeric suffix)."""
-        taken: set[str] = set()
-        out = []
-        for name in names:
-            if name in self._nodes or name in taken:
-                self._suffixed += 1
-                i = 1
-                while f"{name}_{i}" in self._nodes or f"{name}_{i}" in taken:
-                    i += 1
-                name = f"{name}_{i}"
-            taken.add(name)
-            out.append(name)
-        return out
 
     def _splice_plan(self, root: str) -> _SplicePlan:
         """What :meth:`splice` copies of this graph as a template, made once per ``root``
@@ -365,8 +347,8 @@ class Graph:
             return draw(self, path, x)
         slot = (key, nodes[x].shape)
         entry: Any = templates.get(slot)
-        first = entry is None
-        if first or (type(entry) is _Drawn and entry.graph() is None):
+        graph = entry.graph() if type(entry) is _Drawn else None  # its first drawing's graph
+        if entry is None or (graph is None and type(entry) is _Drawn):
             if len(templates) >= 4096:  # a long search meets many keys: bound the memory
                 templates.clear()
             size, suffixed = len(nodes), self._suffixed
@@ -376,11 +358,10 @@ class Graph:
                 return out
             drawn = _Drawn(weakref.ref(self), size, len(nodes), path, x, out)
             # planned when it repeats; a repeat whose first drawing is gone plans this one
-            templates[slot] = drawn if first else _planned(self, drawn)
+            templates[slot] = drawn if entry is None else _planned(self, drawn)
             return out
-        if type(entry) is _Drawn:
-            graph = entry.graph()
-            entry = templates[slot] = _planned(graph, entry) if graph is not None else False
+        if graph is not None:
+            entry = templates[slot] = _planned(graph, entry)
         if entry is False:
             return draw(self, path, x)
         plan, output = entry

@@ -24,18 +24,26 @@ Resolver = Callable[[str, Decision], Any]
 class BuildContext:
     """Carries the resolver and the decisions bound so far."""
 
-    __slots__ = ("bound", "resolver")
+    __slots__ = ("bound", "named", "resolver")
     splice = True  # repeated subtrees may be spliced from a template; off where paths are recorded
 
     def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
         self.bound: dict[str, Any] = {}
+        self.named: dict[tuple[Decision, ...], tuple[Any, ...]] = {}
 
     def decide(self, path: str, decision: Decision) -> Any:
         key = decision.name or path
         if key not in self.bound:  # a shared (named) decision met again keeps its value
             self.bound[key] = self.resolver(key, decision)
         return self.bound[key]
+
+    def values(self, named: tuple[Decision, ...]) -> tuple[Any, ...]:
+        """The values of named decisions, decided once per context (each keeps its value)."""
+        values = self.named.get(named)
+        if values is None:
+            values = self.named[named] = tuple([self.decide("", d) for d in named])
+        return values
 
     def value(self, path: str, value: Any, in_shape: tuple[int, ...] | None = None) -> Any:
         """Resolve a field at ``path``: a decision is decided, an expression evaluated on the

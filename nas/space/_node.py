@@ -152,9 +152,9 @@ class Node(Element):
         named = named_decisions(self)
         if named is None or not path or not ctx.splice:
             return self.build(ctx, graph, path, x)
-        key = tuple([ctx.decide(d.name, d) for d in named])  # type: ignore[arg-type]
         templates = self.__dict__.setdefault("_templates", {})
-        return graph.splice_once(templates, key, x, path, functools.partial(self.build, ctx))
+        draw = functools.partial(self.build, ctx)
+        return graph.splice_once(templates, ctx.values(named), x, path, draw)
 
 
 def named_decisions(element: Element) -> tuple[Decision, ...] | None:
@@ -229,7 +229,7 @@ def walk(parts: Sequence[Part], ctx: BuildContext, path: str) -> None:
             if named is None:
                 walk(live_parts(value), ctx, subpath(path, part.key))
             for decision in named or ():  # the decisions the walk would meet, in its order
-                ctx.decide(decision.name, decision)  # type: ignore[arg-type]
+                ctx.decide("", decision)  # named: the path is not the key
 
 
 def declare(

@@ -1,6 +1,7 @@
-"""Compiling draws a cell (per labels and input shape) or a subtree without decisions (per
-input shape) once and splices it where it repeats: the graphs are exactly those drawn node by
-node, for every built-in space, and the cases that cannot be spliced are drawn as they are."""
+"""Compiling draws a subtree whose decisions are all named and unconditional (a cell, a
+stage, an MBConv block; per their values and input shape) once and splices it where it
+repeats: the graphs are exactly those drawn node by node, for every built-in space, and the
+cases that cannot be spliced are drawn as they are."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from nas.space import (
     list_spaces,
     register_node,
 )
+from nas.space._node import named_decisions
 
 
 def _node_by_node(graph: Graph, templates: Any, key: Any, x: str, path: str, draw: Any) -> str:
@@ -55,6 +57,38 @@ def test_nb201_draws_its_cell_once_per_stage() -> None:
     assert isinstance(first, Repeat) and isinstance(last, Repeat) and first.block is last.block
     shapes = sorted(shape for _, shape in first.block.__dict__["_templates"])  # (labels, shape)
     assert shapes == [(16, 32, 32), (32, 16, 16), (64, 8, 8)]
+
+
+def test_mobilenet_splices_a_block_per_stage_values() -> None:
+    space = get_space("mobilenet")
+    block = space.body.children["stage1"].block  # type: ignore[attr-defined]
+    names = [d.name for d in named_decisions(block) or ()]
+    assert names == ["stage1.expansion", "stage1.kernel", "stage1.se", "width_mult"]
+    arch = space.sample(np.random.default_rng(0))
+    graph = space.compile(arch)
+    templates = block.__dict__["_templates"]
+    key = tuple(arch[n] for n in names)
+    assert [k for k, _ in templates if k == key]  # drawn once, copied into later blocks
+    graph.validate()
+
+
+@register_node(replace=True)
+@dataclass(frozen=True, eq=False)
+class _Taken(Node):
+    """Takes the name the first block of the stage after it would give its node."""
+
+    def build(self, ctx, graph, path, x):  # type: ignore[no-untyped-def]
+        return graph.add("relu", [x], name="b.0.act")
+
+
+def test_a_drawing_that_met_a_taken_name_is_not_copied(monkeypatch: pytest.MonkeyPatch) -> None:
+    space = Space(
+        "taken", Seq(a=_Taken(), b=Repeat(Seq(act=Op("relu")), depth=3)), input_shape=(4,)
+    )
+    graph = space.compile({})
+    assert graph.nodes()[2:] == ["b.0.act_1", "b.1.act", "b.2.act"]
+    monkeypatch.setattr(Graph, "splice_once", _node_by_node)
+    assert graph.to_text() == space.compile({}).to_text()
 
 
 @register_node(replace=True)
