@@ -291,7 +291,11 @@ class Graph:
                     f"shape {want} like the template's {inner!r} (got {got}); compile the "
                     f"template for this input shape"
                 )
-        plan = template._splice_plan(root)
+        size, plan = template._plans.get(root, (-1, None))
+        if plan is None or size != len(template._nodes):  # nodes are only ever appended
+            body = [n for n in template._nodes.values() if n.op != INPUT_OP]
+            plan = _plan(tuple(zip(*body)), template.inputs, root, template.name)
+            template._plans[root] = (len(template._nodes), plan)
         table = self._copy(plan, inputs, prefix)
         for name, weights in template.weights.items():
             self.weights[table[plan.positions[name]]] = dict(weights)
@@ -314,16 +318,6 @@ class Graph:
         fields = zip(names, plan.ops, plan.attrs, ins, plan.shapes, plan.params, plan.flops)
         nodes.update(zip(names, map(_new, repeat(Node), fields)))
         return table
-
-    def _splice_plan(self, root: str) -> _SplicePlan:
-        """What :meth:`splice` copies of this graph as a template, made once per ``root``
-        (nodes are only ever appended, so the node count tells a stale plan)."""
-        size, plan = self._plans.get(root, (-1, None))
-        if plan is None or size != len(self._nodes):
-            body = [n for n in self._nodes.values() if n.op != INPUT_OP]
-            plan = _plan(tuple(zip(*body)), self.inputs, root, self.name)
-            self._plans[root] = (len(self._nodes), plan)
-        return plan
 
     def splice_once(
         self, templates: dict[Any, Any], key: Hashable, x: str, path: str, draw: Draw
