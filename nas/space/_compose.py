@@ -238,9 +238,11 @@ class Repeat(Node):
         elif isinstance(d, bool) or not isinstance(d, int) or d < 0:
             raise SpaceError(f"Repeat depth must be an int >= 0 or a decision (got {d!r}).")
 
+    def _block(self, i: int) -> Node:
+        return self.first if i == 0 and self.first is not None else self.block
+
     def _blocks(self, depth: int) -> list[Part]:
-        first = self.first if self.first is not None else self.block
-        return [Part(str(i), first if i == 0 else self.block) for i in range(depth)]
+        return [Part(str(i), self._block(i)) for i in range(depth)]
 
     def parts(self) -> Sequence[Part]:
         if isinstance(self.depth, Decision):
@@ -248,7 +250,6 @@ class Repeat(Node):
         return self._blocks(self.depth)
 
     def build(self, ctx: BuildContext, graph: Graph, path: str, x: str) -> str:
-        for i in range(ctx.value(subpath(path, "depth"), self.depth)):  # as _blocks, no Parts
-            block = self.block if i or self.first is None else self.first
-            x = block.draw(ctx, graph, subpath(path, str(i)), x)
+        for i in range(ctx.value(subpath(path, "depth"), self.depth)):  # no Part objects
+            x = self._block(i).draw(ctx, graph, subpath(path, str(i)), x)
         return x

@@ -228,8 +228,9 @@ def walk(parts: Sequence[Part], ctx: BuildContext, path: str) -> None:
             named = named_decisions(value)
             if named is None:
                 walk(live_parts(value), ctx, subpath(path, part.key))
-            for decision in named or ():  # the decisions the walk would meet, in its order
-                ctx.decide("", decision)  # named: the path is not the key
+            else:  # the decisions the walk would meet, in its order; named: no path in the key
+                for decision in named:
+                    ctx.decide("", decision)
 
 
 def declare(
