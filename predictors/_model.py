@@ -82,6 +82,9 @@ class PredictorConfig:
             0 = off). Costs ``pretrain_epochs`` passes over all those graphs.
         dropout: Dropout inside the encoder's layer MLPs while training (ignored when a
             pretrained encoder is given: its own config holds).
+        encoder: Encoder layer kind, ``"gin"`` (bidirectional sums) or ``"flow"`` (forward
+            and backward sweeps in topological order, FlowerFormer-style); see
+            :mod:`nas.predictors._encoder`. Ignored when a pretrained encoder is given.
     """
 
     # Tuned on NB-201 CIFAR-10, gates split, 78 labels, 200-epoch target, seeds 100-101 (not
@@ -129,8 +132,15 @@ class PredictorConfig:
     ensemble: int = 1
     pretrain_epochs: int = 0
     dropout: float = 0.0
+    encoder: str = "gin"
 
     def __post_init__(self) -> None:
+        from nas.predictors._encoder import ENCODER_KINDS
+
+        if self.encoder not in ENCODER_KINDS:
+            raise PredictorError(
+                f"Unknown encoder {self.encoder!r}; use one of {', '.join(ENCODER_KINDS)}."
+            )
         if not isinstance(self.pretrain_epochs, int) or self.pretrain_epochs < 0:
             raise PredictorError(
                 f"Expected pretrain_epochs >= 0 (0 = no pretraining), got {self.pretrain_epochs!r}."
@@ -271,7 +281,7 @@ class GennapePredictor:
             enc_cfg, spec, enc_state = encoder
         else:
             spec = feature_spec or FeatureSpec.default()
-            enc_cfg = EncoderConfig(spec.dim, c.hidden, c.layers, c.emb_dim, c.dropout)
+            enc_cfg = EncoderConfig(spec.dim, c.hidden, c.layers, c.emb_dim, c.dropout, c.encoder)
             enc_state = None
         # node features come from the encoder's spec; the proxies are the heads' inputs
         self.spec = replace(spec, proxies=c.proxy_inputs)
