@@ -82,9 +82,6 @@ class PredictorConfig:
             0 = off). Costs ``pretrain_epochs`` passes over all those graphs.
         dropout: Dropout inside the encoder's layer MLPs while training (ignored when a
             pretrained encoder is given: its own config holds).
-        encoder: Encoder layer kind, ``"gin"`` (bidirectional sums) or ``"flow"`` (forward
-            and backward sweeps in topological order, FlowerFormer-style); see
-            :mod:`nas.predictors._encoder`. Ignored when a pretrained encoder is given.
     """
 
     # Tuned on NB-201 CIFAR-10, gates split, 78 labels, 200-epoch target, seeds 100-101 (not
@@ -108,8 +105,10 @@ class PredictorConfig:
     # rank_weight 2.0 0.756; weight_decay 0.05 0.758; batch_size 128 (with dropout 0.1) 0.755.
     # dropout 0.1 with the pool's unlabelled classes in the clustering (--unlabeled pool) 0.758.
     # dropout 0.1 + ensemble 3 0.772 +- 0.010 (unique 0.758) vs 0.775 (unique 0.752) without,
-    # dropout 0.1 + epochs 80 + ensemble 5 0.767 (unique 0.757): no knob reaches 0.79, so
-    # the defaults stay.
+    # dropout 0.1 + epochs 80 + ensemble 5 0.767 (unique 0.757). A FlowerFormer-style encoder
+    # (forward and backward GRU sweeps in topological order instead of GIN layers) 0.748 +-
+    # 0.005 (unique 0.736) at 6x the fit (174 s vs 29 s), so it was dropped (commit af366bc
+    # has it). No knob reaches 0.79, so the defaults stay.
     hidden: int = 32
     layers: int = 2
     emb_dim: int = 32
@@ -132,15 +131,8 @@ class PredictorConfig:
     ensemble: int = 1
     pretrain_epochs: int = 0
     dropout: float = 0.0
-    encoder: str = "gin"
 
     def __post_init__(self) -> None:
-        from nas.predictors._encoder import ENCODER_KINDS
-
-        if self.encoder not in ENCODER_KINDS:
-            raise PredictorError(
-                f"Unknown encoder {self.encoder!r}; use one of {', '.join(ENCODER_KINDS)}."
-            )
         if not isinstance(self.pretrain_epochs, int) or self.pretrain_epochs < 0:
             raise PredictorError(
                 f"Expected pretrain_epochs >= 0 (0 = no pretraining), got {self.pretrain_epochs!r}."
@@ -281,7 +273,7 @@ class GennapePredictor:
             enc_cfg, spec, enc_state = encoder
         else:
             spec = feature_spec or FeatureSpec.default()
-            enc_cfg = EncoderConfig(spec.dim, c.hidden, c.layers, c.emb_dim, c.dropout, c.encoder)
+            enc_cfg = EncoderConfig(spec.dim, c.hidden, c.layers, c.emb_dim, c.dropout)
             enc_state = None
         # node features come from the encoder's spec; the proxies are the heads' inputs
         self.spec = replace(spec, proxies=c.proxy_inputs)
