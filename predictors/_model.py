@@ -107,8 +107,9 @@ class PredictorConfig:
     # dropout 0.1 + ensemble 3 0.772 +- 0.010 (unique 0.758) vs 0.775 (unique 0.752) without,
     # dropout 0.1 + epochs 80 + ensemble 5 0.767 (unique 0.757). A FlowerFormer-style encoder
     # (forward and backward GRU sweeps in topological order instead of GIN layers) 0.748 +-
-    # 0.005 (unique 0.736) at 6x the fit (174 s vs 29 s), so it was dropped (commit af366bc
-    # has it). No knob reaches 0.79, so the defaults stay.
+    # 0.005 (unique 0.736) at about 6x the fit (174 s a model vs 90 s for ensemble=3's three,
+    # both at load 2), so it was dropped (commit af366bc has it). No knob reaches 0.79, so the
+    # defaults stay.
     hidden: int = 32
     layers: int = 2
     emb_dim: int = 32
