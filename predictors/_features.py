@@ -11,6 +11,7 @@ invariant under node relabelling.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NUMERIC_FEATURES",
+    "PATH_STATS",
     "FeatureSpec",
     "GraphBatch",
     "GraphFeatures",
@@ -102,6 +104,12 @@ class GraphFeatures:
     @property
     def num_nodes(self) -> int:
         return int(self.x.shape[0])
+
+    @functools.cached_property
+    def path_stats(self) -> np.ndarray:
+        """``(len(PATH_STATS),)``: the graph's input-to-output paths, summarized (see
+        :func:`path_stats`); computed once per features object."""
+        return path_stats(self.x, self.edge_index)
 
 
 @dataclass(frozen=True)
@@ -213,6 +221,72 @@ def featurize(
 
         scores = graph_proxy_scores(graph, spec.proxies, cache=proxy_cache)
     return GraphFeatures(x, np.stack([sources, targets]).reshape(2, -1), scores)
+
+
+PATH_STATS = ("log_paths", "max_depth", "min_depth", "mean_depth")
+
+
+def path_stats(x: np.ndarray, edge_index: np.ndarray) -> np.ndarray:
+    """Summaries of every path from a source to a sink of a featurized graph.
+
+    A path's depth counts the nodes on it that carry parameters (convolutions, linear
+    layers, norms), so a skip connection is a path of small depth. Returned: the log of the
+    number of paths, and the largest, smallest and mean depth over all paths (the mean
+    weighs each path once, so a net of many shallow skips reads shallow even when its
+    longest path is deep). Message passing of a few hops cannot see these on a deep net;
+    they are graph-level inputs of the predictor (``PredictorConfig.path_inputs``).
+
+    Paths run from the graph's inputs to its outputs (the ``is_graph_input`` and
+    ``is_graph_output`` columns); a node only a dropped ``zero`` op feeds starts none. Rows of
+    ``x`` are in topological order (as :func:`featurize` writes them), so one sweep suffices;
+    path counts are carried in log space, so a net with more paths than a float holds stays
+    finite. A graph with no input-to-output path gets zeros.
+
+    Example:
+        >>> x = np.zeros((4, FeatureSpec(("conv",)).dim), np.float32)
+        >>> x[1:3, len(FeatureSpec(("conv",)).vocab) + NUMERIC_FEATURES.index("log_params")] = 1.0
+        >>> path_stats(x, np.array([[0, 0, 1, 2], [1, 3, 2, 3]])).round(3)  # skip 0->3 beside 0->1->2->3
+        array([0.693, 2.   , 0.   , 1.   ])
+    """
+    n = x.shape[0]
+    numeric = x.shape[1] - len(NUMERIC_FEATURES)  # first numeric column
+    weight = (x[:, numeric + _COL["log_params"]] > 0).astype(np.float64).tolist()
+    preds: list[list[int]] = [[] for _ in range(n)]
+    for s, d in zip(edge_index[0].tolist(), edge_index[1].tolist()):
+        preds[d].append(s)
+    sources = np.flatnonzero(x[:, numeric + _COL["is_graph_input"]] > 0)
+    sinks = np.flatnonzero(x[:, numeric + _COL["is_graph_output"]] > 0)
+    if not len(sources):  # features without the flags: every node without inputs
+        sources = np.flatnonzero([not p for p in preds])
+    if not len(sinks):
+        sinks = np.flatnonzero(np.bincount(edge_index[0], minlength=n) == 0)
+    # per node: log of its paths from a source (-inf: none), their largest, smallest, mean depth
+    log_count, deepest, shallowest, mean = [-math.inf] * n, [0.0] * n, [0.0] * n, [0.0] * n
+    for v in sources.tolist():
+        log_count[v] = 0.0
+    for v in range(n):
+        p = [u for u in preds[v] if log_count[u] > -math.inf]
+        if p:
+            top = max(log_count[u] for u in p)
+            shares = [math.exp(log_count[u] - top) for u in p]
+            log_count[v] = top + math.log(sum(shares))
+            deepest[v] = max(deepest[u] for u in p)
+            shallowest[v] = min(shallowest[u] for u in p)
+            mean[v] = sum(w * mean[u] for w, u in zip(shares, p)) / sum(shares)
+        deepest[v] += weight[v]
+        shallowest[v] += weight[v]
+        mean[v] += weight[v]
+    ends = [v for v in sinks.tolist() if log_count[v] > -math.inf]
+    if not ends:  # no path from an input to an output (an empty or cut graph)
+        return np.zeros(len(PATH_STATS))
+    top = max(log_count[v] for v in ends)
+    shares = [math.exp(log_count[v] - top) for v in ends]
+    return np.array([
+        top + math.log(sum(shares)),
+        max(deepest[v] for v in ends),
+        min(shallowest[v] for v in ends),
+        sum(w * mean[v] for w, v in zip(shares, ends)) / sum(shares),
+    ])  # fmt: skip
 
 
 _CONTRACT = frozenset({"identity", "dropout"})

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from nas.graph import Graph
@@ -80,6 +81,39 @@ def test_features_see_shapes_and_drop_zero_ops():
     assert numeric["log_out_degree"] == np.float32(np.log1p(1))  # only the add reads it now
     full = featurize(g, FeatureSpec(spec.ops, simplify=False))
     assert full.num_nodes == len(g)
+
+
+def test_path_stats_follow_input_to_output_paths_only():
+    g = Graph()
+    x = g.add_input((3, 8, 8))
+    a = g.add("conv2d", x, out_channels=3, kernel_size=3, padding=1)
+    b = g.add("conv2d", a, out_channels=3, kernel_size=3, padding=1)
+    dead = g.add("conv2d", g.add("zero", x), out_channels=3, kernel_size=3, padding=1)
+    g.set_outputs(g.add("add", [g.add("identity", x), b, dead]))
+    f = featurize(g)
+    # paths x->out (the skip, depth 0) and x->a->b->out (depth 2); the conv fed only by the
+    # dropped zero op starts no path, so it neither adds a path nor lowers the depths
+    log_paths, deepest, shallowest, mean = f.path_stats
+    assert np.exp(log_paths) == pytest.approx(2.0)
+    assert (deepest, shallowest, mean) == (2.0, 0.0, 1.0)
+
+
+def test_path_stats_are_invariant_under_node_relabelling_and_finite_on_many_paths():
+    from nas.space import get_space
+
+    space = get_space("nb201")
+    rng = np.random.default_rng(5)
+    graph = space.compile(space.sample(rng))
+    np.testing.assert_allclose(
+        featurize(graph).path_stats, featurize(_relabelled(graph, rng)).path_stats, rtol=1e-12
+    )
+    g = Graph()  # 1,100 diamonds in a row: 2**1100 paths, more than a float holds
+    h = g.add_input((4,))
+    for _ in range(1100):
+        h = g.add("add", [g.add("relu", h), g.add("tanh", h)])
+    g.set_outputs(h)
+    log_paths = featurize(g).path_stats[0]
+    assert log_paths == pytest.approx(1100 * np.log(2.0))
 
 
 def test_unknown_op_maps_to_other_slot():

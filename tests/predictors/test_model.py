@@ -21,6 +21,7 @@ from nas.predictors import (
     ndcg_at_k,
     score_predictions,
 )
+from nas.predictors._features import PATH_STATS
 from nas.predictors._model import graph_inputs
 
 from .conftest import TINY
@@ -84,7 +85,9 @@ def test_graph_inputs_are_each_graphs_log_flops_and_params(macro_graphs):
 def test_graph_inputs_let_few_labels_learn_a_size_target(macro_graphs):
     graphs, y = macro_graphs  # y = log params: the heads see it directly with graph inputs
     cfg = replace(TINY, epochs=30, n_clusters=1)
-    with_inputs = GennapePredictor(replace(cfg, graph_inputs=True)).fit(graphs[:12], y[:12])
+    # FLOPs and params only: the path statistics are other inputs 12 labels must sort out
+    only_size = replace(cfg, graph_inputs=True, path_inputs=False)
+    with_inputs = GennapePredictor(only_size).fit(graphs[:12], y[:12])
     s = score_predictions(y[12:], with_inputs.predict(graphs[12:]).mean)
     assert s["spearman"] > 0.9
 
@@ -213,6 +216,31 @@ def test_a_model_saved_before_graph_inputs_loads_with_its_own_options(tmp_path, 
     loaded = GennapePredictor.load(tmp_path / "m")
     assert not loaded.config.graph_inputs and loaded.config.target_norm == "zscore"
     np.testing.assert_array_equal(loaded.predict(graphs[20:]).mean, model.predict(graphs[20:]).mean)
+
+
+def test_a_model_saved_before_path_inputs_loads_without_them(tmp_path, macro_graphs):
+    graphs, y = macro_graphs
+    model = GennapePredictor(replace(TINY, path_inputs=False)).fit(graphs[:20], y[:20])
+    model.save(tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    config = json.loads(path.read_text())
+    del config["predictor"]["path_inputs"]  # what an older version wrote
+    path.write_text(json.dumps(config))
+    loaded = GennapePredictor.load(tmp_path / "m")
+    assert loaded.config.graph_inputs and not loaded.config.path_inputs
+    np.testing.assert_array_equal(loaded.predict(graphs[20:]).mean, model.predict(graphs[20:]).mean)
+
+
+def test_path_inputs_are_graph_inputs_between_size_and_proxies(macro_graphs):
+    graphs, _ = macro_graphs
+    feats = [featurize(g) for g in graphs[:5]]
+    spec = FeatureSpec.default()
+    got = graph_inputs(feats, spec, paths=True)
+    assert got.shape == (5, 2 + len(PATH_STATS))
+    np.testing.assert_array_equal(got[:, :2], graph_inputs(feats, spec))
+    np.testing.assert_array_equal(got[:, 2:], np.stack([f.path_stats for f in feats]))
+    model = GennapePredictor(TINY)  # path_inputs on by default: the heads read all six
+    assert model.net.graph_mean.shape == (2 + len(PATH_STATS),)
 
 
 def test_ensemble_averages_members_and_survives_save_load(tmp_path, macro_graphs):
