@@ -264,18 +264,24 @@ def path_stats(x: np.ndarray, edge_index: np.ndarray) -> np.ndarray:
     log_count, deepest, shallowest, mean = [-math.inf] * n, [0.0] * n, [0.0] * n, [0.0] * n
     for v in sources.tolist():
         log_count[v] = 0.0
+    none = -math.inf
     for v in range(n):
-        p = [u for u in preds[v] if log_count[u] > -math.inf]
-        if p:
+        p = [u for u in preds[v] if log_count[u] > none]
+        w = weight[v]
+        if len(p) == 1:  # most nodes of a net: a chain step
+            u = p[0]
+            log_count[v] = log_count[u]
+            deepest[v], shallowest[v], mean[v] = deepest[u] + w, shallowest[u] + w, mean[u] + w
+        elif p:
             top = max(log_count[u] for u in p)
             shares = [math.exp(log_count[u] - top) for u in p]
-            log_count[v] = top + math.log(sum(shares))
-            deepest[v] = max(deepest[u] for u in p)
-            shallowest[v] = min(shallowest[u] for u in p)
-            mean[v] = sum(w * mean[u] for w, u in zip(shares, p)) / sum(shares)
-        deepest[v] += weight[v]
-        shallowest[v] += weight[v]
-        mean[v] += weight[v]
+            total = sum(shares)
+            log_count[v] = top + math.log(total)
+            deepest[v] = max(deepest[u] for u in p) + w
+            shallowest[v] = min(shallowest[u] for u in p) + w
+            mean[v] = sum(s * mean[u] for s, u in zip(shares, p)) / total + w
+        else:
+            deepest[v] = shallowest[v] = mean[v] = w
     ends = [v for v in sinks.tolist() if log_count[v] > -math.inf]
     if not ends:  # no path from an input to an output (an empty or cut graph)
         return np.zeros(len(PATH_STATS))
