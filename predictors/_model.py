@@ -114,8 +114,13 @@ class PredictorConfig:
     # dropout 0.1 + epochs 80 + ensemble 5 0.767 (unique 0.757). A FlowerFormer-style encoder
     # (forward and backward GRU sweeps in topological order instead of GIN layers) 0.748 +-
     # 0.005 (unique 0.736) at about 6x the fit (174 s a model vs 90 s for ensemble=3's three,
-    # both at load 2), so it was dropped (commit af366bc has it). No knob reaches 0.79, so the
-    # defaults stay.
+    # both at load 2), so it was dropped (commit af366bc has it).
+    # path_inputs (on): seeds 105-114 0.753 -> 0.767 (paired +0.014 +- 0.004 se), seeds 100-104
+    # 0.759 -> 0.756 (unique 0.730 -> 0.742); with ensemble=3 0.773 (unique 0.758). Level
+    # within noise, so not in: layers 3/4/6/8 (0.756/0.751 on 105-114; 0.770/0.759/0.748 on
+    # 100-104), node positional features (depth shares +0.002, random-walk returns +0.004),
+    # two more path statistics (+0.003 on 105-114, -0.002 on 100-104); tuning JSON
+    # predictor_protocol_tuning_gates78_paths.json. No knob reaches 0.79.
     hidden: int = 32
     layers: int = 2
     emb_dim: int = 32
