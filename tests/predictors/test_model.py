@@ -243,6 +243,23 @@ def test_path_inputs_are_graph_inputs_between_size_and_proxies(macro_graphs):
     assert model.net.graph_mean.shape == (2 + len(PATH_STATS),)
 
 
+def test_average_tail_is_the_mean_of_the_last_epochs_weights(macro_graphs):
+    graphs, y = macro_graphs
+    one_phase = replace(TINY, n_clusters=1, epochs=4, average_tail=0.0)  # no clustering step
+
+    def params(cfg: PredictorConfig) -> list[torch.Tensor]:
+        model = GennapePredictor(cfg).fit(graphs[:16], y[:16])
+        return [p.detach().clone() for p in model.net.parameters()]
+
+    after_3, after_4 = params(replace(one_phase, epochs=3)), params(one_phase)
+    averaged = params(replace(one_phase, average_tail=0.5))  # epochs 3 and 4 averaged
+    assert not torch.equal(after_3[0], after_4[0])
+    for got, a, b in zip(averaged, after_3, after_4):
+        torch.testing.assert_close(got, (a + b) / 2, rtol=1e-5, atol=1e-6)
+    with pytest.raises(PredictorError, match="average_tail"):
+        replace(TINY, average_tail=1.0)
+
+
 def test_ensemble_averages_members_and_survives_save_load(tmp_path, macro_graphs):
     graphs, y = macro_graphs
     one = GennapePredictor(TINY).fit(graphs[:24], y[:24])
