@@ -261,10 +261,10 @@ def path_stats(x: np.ndarray, edge_index: np.ndarray) -> np.ndarray:
     if not len(sinks):
         sinks = np.flatnonzero(np.bincount(edge_index[0], minlength=n) == 0)
     # per node: log of its paths from a source (-inf: none), their largest, smallest, mean depth
-    log_count, deepest, shallowest, mean = [-math.inf] * n, [0.0] * n, [0.0] * n, [0.0] * n
+    none = -math.inf
+    log_count, deepest, shallowest, mean = [none] * n, [0.0] * n, [0.0] * n, [0.0] * n
     for v in sources.tolist():
         log_count[v] = 0.0
-    none = -math.inf
     for v in range(n):
         p = [u for u in preds[v] if log_count[u] > none]
         w = weight[v]
@@ -282,7 +282,7 @@ def path_stats(x: np.ndarray, edge_index: np.ndarray) -> np.ndarray:
             mean[v] = sum(s * mean[u] for s, u in zip(shares, p)) / total + w
         else:
             deepest[v] = shallowest[v] = mean[v] = w
-    ends = [v for v in sinks.tolist() if log_count[v] > -math.inf]
+    ends = [v for v in sinks.tolist() if log_count[v] > none]
     if not ends:  # no path from an input to an output (an empty or cut graph)
         return np.zeros(len(PATH_STATS))
     top = max(log_count[v] for v in ends)

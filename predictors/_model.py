@@ -69,7 +69,7 @@ class PredictorConfig:
             of paths and their largest, smallest and mean depth in parameterized nodes, see
             :func:`~nas.predictors._features.path_stats`): how deep the net is along its skips,
             which a few message-passing hops over a deep net cannot see (read only with
-            ``graph_inputs``; about 0.7 ms a NB-201 graph, once per features object).
+            ``graph_inputs``; about 0.3 ms a NB-201 graph, once per features object).
         proxy_inputs: Zero-cost proxies (``ZC_PROXIES`` names) scored on each graph's lowered
             module and fed to the heads beside log FLOPs and params (needs ``graph_inputs``;
             costs one forward/backward of the real network per graph at featurization).
@@ -658,7 +658,7 @@ class GennapePredictor:
         """Load a model saved by :meth:`save`; refuses weight files carrying pickled code."""
         config, state = load_dir(path, kind="gennape")
         try:
-            # models saved before these options existed had neither
+            # models saved before these options existed had none of them
             legacy = {"graph_inputs": False, "path_inputs": False, "target_norm": "zscore"}
             pcfg = replace(PredictorConfig(), **{**legacy, **config["predictor"]})
             ecfg = EncoderConfig(**config["encoder"])
