@@ -129,6 +129,14 @@ class PredictorConfig:
     # average_tail 0.25 (on, with path_inputs): seeds 105-114 0.767 -> 0.772 (paired +0.005 +-
     # 0.002 se, unique +0.004), seeds 100-104 0.756 -> 0.759 (+0.003 +- 0.001); a cosine
     # learning-rate decay instead 0.760, both together 0.758. No knob reaches 0.79.
+    # Later, seeds 100-109 on a fixed 1,000-arch draw of the test half (baseline 0.763, unique
+    # 0.748; predictor_protocol_tuning_gates78_aggregate_pretrain.json): all six proxies as raw
+    # inputs 0.745 vs 0.759 (-0.014 +- 0.008 se); the proxies fed as one input, their rank
+    # aggregate against the training graphs, -0.003 (six) and -0.008 (synflow_bn, synflow,
+    # nwot); pretrain_epochs 5/10/20 on the pool's unlabelled classes with synflow_bn and the
+    # path statistics among the free targets +0.006/-0.001/+0.004 (+- 0.005 se): none kept.
+    # ensemble=5 on seeds 105-114 +0.012 +- 0.004 over one model, but level with ensemble=3
+    # (0.782) on the reported seeds.
     hidden: int = 32
     layers: int = 2
     emb_dim: int = 32
