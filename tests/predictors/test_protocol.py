@@ -129,3 +129,16 @@ def test_rank_aggregate_needs_every_score_to_agree():
     # arch 3 is best on "a" but worst on "b": the aggregate ranks it below arch 2
     agg = rank_aggregate({"a": a, "b": np.array([1.0, 2.0, 3.0, 0.5])})
     assert agg[2] > agg[3]
+
+
+def test_training_free_ranking_reads_the_chosen_scores_only():
+    from nas.predictors import ZC_PROXIES
+    from nas.predictors._evaluate import TRAINING_FREE, training_free
+
+    rng = np.random.default_rng(0)
+    proxies = {p: rng.normal(size=5) for p in ZC_PROXIES}
+    size = {"flops": rng.normal(size=5), "params": rng.normal(size=5)}
+    got = training_free(proxies, size)
+    assert tuple(got) == TRAINING_FREE and "params" not in got  # params would double FLOPs
+    for k, v in got.items():
+        assert v is {**proxies, **size}[k]
