@@ -11,6 +11,7 @@ Usage (numbers in the report came from these commands):
 in ``--out`` names one file per split; the tnasp split runs the largest size only).
     python benchmarks/predictor_eval.py transfer --finetune-size 50 [--pretrain-graphs 4000] \
         [--config '{"proxy_inputs": ["synflow_bn"]}'] [--predictors zc --zc-archs 50]
+    nas predictor fit --table nb201-cifar10 --train-size 100 --epochs 10 --out DIR
     python benchmarks/predictor_eval.py rank --candidates 100000 --model DIR \
         --out benchmarks/results/predictor_rank.json
     python benchmarks/predictor_eval.py free-select \
@@ -193,7 +194,9 @@ def rank(args: argparse.Namespace) -> dict:
         "seconds": {k: round(v, 3) for k, v in r.seconds.items()},
         "ms_per_unique_graph": per_graph_ms,
         "scorer": r.scorer,
+        "first_pass": r.first_pass,
         "model": args.model,
+        "model_config": asdict(model.config) if model is not None else None,
     }
 
 
