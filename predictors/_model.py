@@ -135,6 +135,10 @@ class PredictorConfig:
     # aggregate against the training graphs, -0.003 (six) and -0.008 (synflow_bn, synflow,
     # nwot); pretrain_epochs 5/10/20 on the pool's unlabelled classes with synflow_bn and the
     # path statistics among the free targets +0.006/-0.001/+0.004 (+- 0.005 se): none kept.
+    # proxy_inputs ("synflow_bn", "synflow", "jacov"), seeds 100-119: +0.008 +- 0.003 se
+    # (unique +0.007); (synflow, jacov) alone -0.006. On the reported seeds with ensemble=3
+    # it gave 0.781 against 0.782 (predictor_protocol_gates78_bsj_ensemble3.json), so
+    # synflow_bn alone stays the reported setting.
     # ensemble=5 on seeds 105-114 +0.012 +- 0.004 over one model, but level with ensemble=3
     # (0.782) on the reported seeds.
     hidden: int = 32
