@@ -21,9 +21,12 @@ Example:
 from __future__ import annotations
 
 from nas.predictors._baselines import (
+    ALL_PROXIES,
+    PHOTO_PROXIES,
     ZC_PROXIES,
     EncodingRegressor,
     ProxyCache,
+    photo_batch,
     random_batch,
     zero_cost_scores,
 )
@@ -44,6 +47,8 @@ except ImportError:  # pragma: no cover - nas.search missing in a stripped insta
     PredictorGuidedSearch = None  # type: ignore[assignment,misc]
 
 __all__ = [
+    "ALL_PROXIES",
+    "PHOTO_PROXIES",
     "ZC_PROXIES",
     "EncoderConfig",
     "EncodingRegressor",
@@ -69,6 +74,7 @@ __all__ = [
     "load_labeled",
     "memberships",
     "ndcg_at_k",
+    "photo_batch",
     "pretrain",
     "random_batch",
     "rank_candidates",

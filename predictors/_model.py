@@ -70,7 +70,7 @@ class PredictorConfig:
             :func:`~nas.predictors._features.path_stats`): how deep the net is along its skips,
             which a few message-passing hops over a deep net cannot see (read only with
             ``graph_inputs``; about 0.3 ms a NB-201 graph, once per features object).
-        proxy_inputs: Zero-cost proxies (``ZC_PROXIES`` names) scored on each graph's lowered
+        proxy_inputs: Zero-cost proxies (``ALL_PROXIES`` names) scored on each graph's lowered
             module and fed to the heads beside log FLOPs and params (needs ``graph_inputs``;
             costs one forward/backward of the real network per graph at featurization).
         group_norm: How targets are put on one scale per table when ``fit`` gets ``groups``:
@@ -141,6 +141,13 @@ class PredictorConfig:
     # synflow_bn alone stays the reported setting.
     # ensemble=5 on seeds 105-114 +0.012 +- 0.004 over one model, but level with ensemble=3
     # (0.782) on the reported seeds.
+    # Proxies fed crops of photos (PHOTO_PROXIES), seeds 100-119 on the same 1,000-arch draw
+    # (baseline synflow_bn 0.766; predictor_protocol_tuning_gates78_photo.json):
+    # ("synflow_bn_photo", "nwot_photo") +0.008 +- 0.003 se (unique +0.009), the reported
+    # setting since (GATES 78 0.777, 5 models 0.788); synflow_bn_photo alone +0.004, with
+    # jacov_photo too +0.004, with synflow too +0.007. Self-training (the fitted model's
+    # predictions on the pool's unlabelled classes as pseudo-labels, weight 0.5 / 1.0, seeds
+    # 100-109) +0.001 / +0.002: not kept.
     hidden: int = 32
     layers: int = 2
     emb_dim: int = 32
@@ -183,13 +190,13 @@ class PredictorConfig:
         object.__setattr__(self, "proxy_inputs", tuple(self.proxy_inputs))  # JSON gives lists
         if self.proxy_inputs and not self.graph_inputs:
             raise PredictorError("proxy_inputs need graph_inputs=True; set both or neither.")
-        from nas.predictors._baselines import ZC_PROXIES
+        from nas.predictors._baselines import ALL_PROXIES
 
-        unknown = [p for p in self.proxy_inputs if p not in ZC_PROXIES]
+        unknown = [p for p in self.proxy_inputs if p not in ALL_PROXIES]
         if unknown:
             raise PredictorError(
                 f"Unknown zero-cost proxy {unknown[0]!r} in proxy_inputs; use some of "
-                f"{', '.join(ZC_PROXIES)}."
+                f"{', '.join(ALL_PROXIES)}."
             )
         if self.target_norm not in GROUP_NORMS:
             raise PredictorError(

@@ -492,7 +492,8 @@ def register(subparsers: Any) -> None:
     q.add_argument(
         "--proxy-inputs",
         default=None,
-        help="zero-cost proxies fed to the graph predictors beside FLOPs/params, e.g. synflow",
+        help="zero-cost proxies fed to the graph predictors beside FLOPs/params, e.g. "
+        "synflow_bn_photo,nwot_photo (a _photo name is fed crops of photos, others noise)",
     )
     q.add_argument(
         "--proxy-cache",

@@ -132,11 +132,11 @@ def test_rank_aggregate_needs_every_score_to_agree():
 
 
 def test_training_free_ranking_reads_the_chosen_scores_only():
-    from nas.predictors import ZC_PROXIES
+    from nas.predictors import ALL_PROXIES
     from nas.predictors._evaluate import TRAINING_FREE, training_free
 
     rng = np.random.default_rng(0)
-    proxies = {p: rng.normal(size=5) for p in ZC_PROXIES}
+    proxies = {p: rng.normal(size=5) for p in ALL_PROXIES}
     size = {"flops": rng.normal(size=5), "params": rng.normal(size=5)}
     got = training_free(proxies, size)
     assert tuple(got) == TRAINING_FREE and "params" not in got  # params would double FLOPs

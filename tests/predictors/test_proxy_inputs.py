@@ -95,14 +95,14 @@ def test_cli_bad_proxy_input_is_one_line_and_exit_2(capsys):
 
 
 def test_each_proxy_scores_the_same_whichever_others_are_asked_for(macro_graphs):
-    from nas.predictors import ZC_PROXIES
+    from nas.predictors import ALL_PROXIES
     from nas.space import get_space
 
     mlp = get_space("mlp")  # dropout: every pass must draw the same masks
     graphs = [macro_graphs[0][0], mlp.compile(mlp.sample(np.random.default_rng(1)))]
     for g in graphs:
-        together = graph_proxy_scores(g, ZC_PROXIES)
-        alone = [graph_proxy_scores(g, [p])[0] for p in ZC_PROXIES]
+        together = graph_proxy_scores(g, ALL_PROXIES)
+        alone = [graph_proxy_scores(g, [p])[0] for p in ALL_PROXIES]
         np.testing.assert_array_equal(together, alone)
 
 
@@ -144,14 +144,49 @@ def test_cli_eval_keeps_proxy_scores_in_the_cache_dir(tmp_path, capsys):
     import json
 
     from nas.cli import main
-    from nas.predictors import ZC_PROXIES
+    from nas.predictors import ALL_PROXIES
 
     argv = ["predictor", "eval", "--predictors", "zc", "--zc-archs", "3", "--seeds", "1",
             "--train-sizes", "10", "--proxy-cache", str(tmp_path), "--json"]  # fmt: skip
     assert main(argv) == 0
     first = json.loads(capsys.readouterr().out)["summary"]
     files = sorted(f.name.split("-")[2] for f in tmp_path.iterdir())
-    assert files == sorted(ZC_PROXIES)
+    assert files == sorted(ALL_PROXIES)
     assert all(len(f.read_text().splitlines()) == 3 for f in tmp_path.iterdir())
     assert main(argv) == 0  # the second run reads the files: same figures
     assert json.loads(capsys.readouterr().out)["summary"] == first
+
+
+def test_photo_batch_is_standardized_repeatable_and_refuses_non_rgb_shapes():
+    from nas.predictors import photo_batch, random_batch
+
+    x, y = photo_batch((3, 32, 32), 10, batch_size=16, seed=0)
+    assert x.shape == (16, 3, 32, 32)
+    np.testing.assert_allclose(x.mean((0, 2, 3)).numpy(), 0.0, atol=1e-5)
+    np.testing.assert_allclose(x.std((0, 2, 3)).numpy(), 1.0, atol=1e-4)
+    again, _ = photo_batch((3, 32, 32), 10, batch_size=16, seed=0)
+    assert bool((again == x).all())
+    assert not bool((photo_batch((3, 32, 32), 10, batch_size=16, seed=1)[0] == x).all())
+    assert bool((y == random_batch((3, 32, 32), 10, batch_size=16, seed=0)[1]).all())
+    # neighbouring pixels of a photo are alike; of noise they are not
+    assert (
+        float(torch.corrcoef(torch.stack([x[..., :-1].flatten(), x[..., 1:].flatten()]))[0, 1])
+        > 0.5
+    )
+    with pytest.raises(ValueError, match="RGB crops"):
+        photo_batch((1, 28, 28), 10)
+
+
+def test_photo_proxies_differ_from_noise_and_are_nan_without_an_image_input(macro_graphs):
+    from nas.predictors import PHOTO_PROXIES
+    from nas.space import get_space
+
+    g = macro_graphs[0][0]
+    noise = graph_proxy_scores(g, [p.removesuffix("_photo") for p in PHOTO_PROXIES])
+    photo = graph_proxy_scores(g, PHOTO_PROXIES)
+    assert np.isfinite(photo).all() and not np.allclose(noise, photo)
+    mlp = get_space("mlp")  # a flat input: no photo crop fits it, the proxy is undefined
+    scores = graph_proxy_scores(
+        mlp.compile(mlp.sample(np.random.default_rng(1))), ["nwot", "nwot_photo"]
+    )
+    assert np.isfinite(scores[0]) and np.isnan(scores[1])
