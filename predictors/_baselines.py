@@ -10,6 +10,7 @@ their papers'.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Sequence
@@ -90,20 +91,17 @@ def photo_batch(
     return x, random_batch(shape, num_classes, batch_size=batch_size, seed=seed)[1]
 
 
-_PHOTOS: list[torch.Tensor] = []
-
-
-def _photos() -> list[torch.Tensor]:
+@functools.cache
+def _photos() -> tuple[torch.Tensor, ...]:
     """scikit-learn's sample photos as ``(3, H, W)`` floats in [0, 1], shrunk, loaded once."""
-    if not _PHOTOS:
-        from sklearn.datasets import load_sample_images
+    from sklearn.datasets import load_sample_images
 
-        for im in load_sample_images().images:
-            t = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1)
-            factor = 1.0 / _PHOTO_DOWNSCALE
-            t = nn.functional.interpolate(t[None], scale_factor=factor, mode="area")[0]
-            _PHOTOS.append(t.contiguous())
-    return _PHOTOS
+    out = []
+    for im in load_sample_images().images:
+        t = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1)
+        t = nn.functional.interpolate(t[None], scale_factor=1.0 / _PHOTO_DOWNSCALE, mode="area")
+        out.append(t[0].contiguous())
+    return tuple(out)
 
 
 def _relu_codes(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -282,23 +280,28 @@ def _score_graph(graph: Graph, proxies: Sequence[str]) -> np.ndarray:
         return out
     shape, classes = _shape_and_classes(graph)
     scores: dict[str, float] = {}
-    for suffix, make_batch in (("", random_batch), (_PHOTO, photo_batch)):
-        wanted = {p.removesuffix(suffix) for p in proxies if p.endswith(_PHOTO) == bool(suffix)}
-        if not wanted:
-            continue
-        try:
-            with torch.random.fork_rng():
-                torch.manual_seed(0)  # the same weights for either batch
-                module = to_torch(graph)
-                batch = make_batch(shape, classes, batch_size=16, seed=0)
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            module = to_torch(graph)  # one set of weights for either batch
+            for suffix, make_batch in (("", random_batch), (_PHOTO, photo_batch)):
+                wanted = {
+                    p.removesuffix(suffix) for p in proxies if p.endswith(_PHOTO) == bool(suffix)
+                }
+                if not wanted:
+                    continue
+                try:
+                    batch = make_batch(shape, classes, batch_size=16, seed=0)
+                except ValueError:
+                    continue  # no photo crop fits this input: the photo proxies are undefined
                 for group in _PASSES:  # synflow first (see zero_cost_scores)
                     asked = [p for p in group if p in wanted]
-                    if asked:  # each pass draws dropout masks from the same state, so a
-                        torch.manual_seed(1)  # score does not depend on the other proxies asked
+                    if asked:  # each pass draws dropout masks from the
+                        torch.manual_seed(1)  # same state: a score does not depend on the others
                         found = zero_cost_scores(module, batch, asked)
                         scores.update({p + suffix: v for p, v in found.items()})
-        except (RuntimeError, ValueError, TypeError, NotImplementedError):
-            continue  # e.g. an integer token input: these proxies are undefined for this graph
+    except (RuntimeError, ValueError, TypeError, NotImplementedError):
+        pass  # e.g. an integer token input: the proxies not scored yet are undefined (NaN)
     for i, name in enumerate(proxies):
         s = scores.get(name, math.nan)
         if name.removesuffix(_PHOTO) in ("synflow", "synflow_bn", "snip") and s >= 0:
